@@ -1,0 +1,303 @@
+//! Building the parallel corpus from real human translations:
+//! gettext catalogs (`<root>/<locale>/LC_MESSAGES/*.mo`, msgid English → msgstr) and LibreOffice's
+//! help pages (`<help>/<lang>/text/**.html`, aligned with `<help>/en-US/…` by paragraph id).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::clean::{clean_pair, Drop, Limits};
+use super::lang::language_of_locale;
+use super::testsets::TestSetIndex;
+use super::{help, mo, Pair};
+use crate::{Error, Result};
+
+/// Where the raw translations are.
+#[derive(Debug, Clone)]
+pub struct CorpusSources {
+    /// Folders laid out as `<locale>/LC_MESSAGES/*.mo`.
+    pub gettext_roots: Vec<PathBuf>,
+    /// LibreOffice help root holding `en-US/` and one folder per language.
+    pub help_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub languages: Vec<String>,
+    pub limits: Limits,
+    /// Pairs whose English text hashes below this (out of 1000) go to the dev split.
+    pub dev_permille: u32,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct LangReport {
+    pub train: usize,
+    pub dev: usize,
+    /// Kept pairs by source (before de-duplication across sources).
+    pub kept_by_source: BTreeMap<String, usize>,
+    pub dropped: BTreeMap<Drop, usize>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct BuildReport {
+    pub languages: BTreeMap<String, LangReport>,
+    pub catalogs_read: usize,
+    pub help_pages_read: usize,
+    /// Files that could not be used, with the reason: reported, never silently lost.
+    pub skipped_files: Vec<String>,
+    pub unique_english_train: usize,
+}
+
+/// The corpus: per language, train and dev pairs.
+#[derive(Debug, Default, Clone)]
+pub struct Corpus {
+    pub train: BTreeMap<String, Vec<Pair>>,
+    pub dev: BTreeMap<String, Vec<Pair>>,
+}
+
+struct Candidate {
+    lang: String,
+    source: String,
+    en: String,
+    xx: String,
+}
+
+pub fn build_corpus(sources: &CorpusSources, options: &BuildOptions, tests: &TestSetIndex) -> Result<(Corpus, BuildReport)> {
+    let wanted: HashSet<&str> = options.languages.iter().map(String::as_str).collect();
+    let mut report = BuildReport::default();
+    let mut candidates = Vec::new();
+    for root in &sources.gettext_roots {
+        gettext_candidates(root, &wanted, &mut candidates, &mut report)?;
+    }
+    if let Some(root) = &sources.help_root {
+        help_candidates(root, &wanted, &mut candidates, &mut report)?;
+    }
+
+    let mut corpus = Corpus::default();
+    let mut seen: HashSet<(String, String, String)> = HashSet::new();
+    for lang in &options.languages {
+        report.languages.entry(lang.clone()).or_default();
+    }
+    for c in candidates {
+        let lang_report = report.languages.entry(c.lang.clone()).or_default();
+        let (en, xx) = match clean_pair(&c.en, &c.xx, &c.lang, options.limits) {
+            Ok(pair) => pair,
+            Err(why) => {
+                *lang_report.dropped.entry(why).or_default() += 1;
+                continue;
+            }
+        };
+        if tests.contains(&en) || tests.contains(&xx) {
+            *lang_report.dropped.entry(Drop::InTestSet).or_default() += 1;
+            continue;
+        }
+        *lang_report.kept_by_source.entry(c.source).or_default() += 1;
+        if !seen.insert((c.lang.clone(), en.clone(), xx.clone())) {
+            *lang_report.dropped.entry(Drop::Duplicate).or_default() += 1;
+            continue;
+        }
+        let split = if is_dev(&en, options.dev_permille) { &mut corpus.dev } else { &mut corpus.train };
+        split.entry(c.lang).or_default().push(Pair { en, xx });
+    }
+    for (lang, r) in report.languages.iter_mut() {
+        r.train = corpus.train.get(lang).map_or(0, Vec::len);
+        r.dev = corpus.dev.get(lang).map_or(0, Vec::len);
+    }
+    let english: HashSet<&str> = corpus.train.values().flatten().map(|p| p.en.as_str()).collect();
+    report.unique_english_train = english.len();
+    if corpus.train.values().all(Vec::is_empty) {
+        return Err(Error::msg(format!(
+            "the corpus is empty: no usable pairs for languages {:?} in {:?} / {:?}",
+            options.languages, sources.gettext_roots, sources.help_root
+        )));
+    }
+    Ok((corpus, report))
+}
+
+/// The split is decided by the English text alone, so one English sentence is never in both
+/// train and dev through different languages.
+pub fn is_dev(en: &str, dev_permille: u32) -> bool {
+    (xxhash_rust::xxh3::xxh3_64(en.as_bytes()) % 1000) < dev_permille as u64
+}
+
+fn sorted_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    paths.sort();
+    Ok(paths)
+}
+
+fn gettext_candidates(root: &Path, wanted: &HashSet<&str>, out: &mut Vec<Candidate>, report: &mut BuildReport) -> Result<()> {
+    if !root.is_dir() {
+        return Err(Error::invalid(root, "gettext root not found (expected <locale>/LC_MESSAGES/*.mo below it; run scripts/fetch-assets.sh corpus)"));
+    }
+    let source = root.display().to_string();
+    for locale_dir in sorted_dir(root)? {
+        let Some(locale) = locale_dir.file_name().and_then(|n| n.to_str()) else { continue };
+        let lang = language_of_locale(locale);
+        let messages = locale_dir.join("LC_MESSAGES");
+        if !wanted.contains(lang.as_str()) || !messages.is_dir() {
+            continue;
+        }
+        for file in sorted_dir(&messages)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "mo")) {
+            let entries = match crate::error::read(&file).and_then(|bytes| mo::parse(&bytes, &file)) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    report.skipped_files.push(e.to_string());
+                    continue;
+                }
+            };
+            report.catalogs_read += 1;
+            out.extend(entries.into_iter().map(|e| Candidate { lang: lang.clone(), source: source.clone(), en: e.msgid, xx: e.msgstr }));
+        }
+    }
+    Ok(())
+}
+
+fn html_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for path in sorted_dir(dir)? {
+        if path.is_dir() {
+            html_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "html") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Paragraphs whose id occurs once on the page (repeated ids cannot be aligned safely).
+fn unique_paragraphs(html: &str) -> HashMap<String, String> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let paragraphs = help::paragraphs(html);
+    for (id, _) in &paragraphs {
+        *counts.entry(id.clone()).or_default() += 1;
+    }
+    paragraphs.into_iter().filter(|(id, _)| counts[id] == 1).collect()
+}
+
+fn help_candidates(root: &Path, wanted: &HashSet<&str>, out: &mut Vec<Candidate>, report: &mut BuildReport) -> Result<()> {
+    let english_root = root.join("en-US");
+    if !english_root.is_dir() {
+        return Err(Error::invalid(root, "help root has no en-US/ folder to align against (run scripts/fetch-assets.sh corpus)"));
+    }
+    let mut pages = Vec::new();
+    html_files(&english_root, &mut pages)?;
+    let relative: Vec<PathBuf> = pages.iter().map(|p| p.strip_prefix(&english_root).unwrap().to_path_buf()).collect();
+    let english: Vec<HashMap<String, String>> = pages
+        .par_iter()
+        .map(|p| crate::error::read(p).map(|b| unique_paragraphs(&String::from_utf8_lossy(&b))))
+        .collect::<Result<_>>()?;
+    report.help_pages_read += pages.len();
+    let source = root.display().to_string();
+    for lang_dir in sorted_dir(root)? {
+        let Some(name) = lang_dir.file_name().and_then(|n| n.to_str()) else { continue };
+        let lang = language_of_locale(name);
+        if name == "en-US" || !wanted.contains(lang.as_str()) || !lang_dir.join("text").is_dir() {
+            continue;
+        }
+        let found: Vec<Vec<Candidate>> = relative
+            .par_iter()
+            .zip(&english)
+            .map(|(rel, en_paragraphs)| {
+                let Ok(bytes) = std::fs::read(lang_dir.join(rel)) else { return Vec::new() };
+                let Ok(html) = String::from_utf8(bytes) else { return Vec::new() };
+                let translated = unique_paragraphs(&html);
+                let mut ids: Vec<&String> = en_paragraphs.keys().filter(|id| translated.contains_key(*id)).collect();
+                ids.sort();
+                ids.into_iter()
+                    .map(|id| Candidate { lang: lang.clone(), source: source.clone(), en: en_paragraphs[id].clone(), xx: translated[id].clone() })
+                    .collect()
+            })
+            .collect();
+        report.help_pages_read += found.iter().filter(|f| !f.is_empty()).count();
+        out.extend(found.into_iter().flatten());
+    }
+    Ok(())
+}
+
+/// Writes `train/<lang>.tsv`, `dev/<lang>.tsv` and `report.json` under `dir`.
+pub fn write_corpus(dir: &Path, corpus: &Corpus, report: &BuildReport) -> Result<()> {
+    for (split, by_lang) in [("train", &corpus.train), ("dev", &corpus.dev)] {
+        for (lang, pairs) in by_lang {
+            super::write_pairs(&dir.join(split).join(format!("{lang}.tsv")), pairs)?;
+        }
+    }
+    let json = serde_json::to_vec_pretty(report).expect("report serialises");
+    crate::error::write_atomic(dir.join("report.json"), &json)
+}
+
+/// Reads `<dir>/<split>/<lang>.tsv` for each language; a missing language file is an error.
+pub fn read_split(dir: &Path, split: &str, languages: &[String]) -> Result<BTreeMap<String, Vec<Pair>>> {
+    languages
+        .iter()
+        .map(|lang| Ok((lang.clone(), super::read_pairs(&dir.join(split).join(format!("{lang}.tsv")))?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(root: &Path) {
+        let de = root.join("gettext/de/LC_MESSAGES");
+        std::fs::create_dir_all(&de).unwrap();
+        std::fs::write(
+            de.join("app.mo"),
+            mo::write(&[
+                ("", "Content-Type: text/plain; charset=UTF-8\n"),
+                ("Open the document", "Das Dokument öffnen"),
+                ("Copy %s", "%s kopieren"),
+                ("OK", "OK"),
+                ("I love you.", "Ich liebe dich."),
+            ]),
+        )
+        .unwrap();
+        std::fs::write(de.join("broken.mo"), b"garbage").unwrap();
+        let ja = root.join("gettext/ja_JP/LC_MESSAGES");
+        std::fs::create_dir_all(&ja).unwrap();
+        std::fs::write(ja.join("app.mo"), mo::write(&[("Open the document", "文書を開く(_O)")])).unwrap();
+        for (lang, text) in [("en-US", "Choose a frame style."), ("de", "Wählen Sie einen Rahmenstil."), ("ja", "枠のスタイルを選択します。")] {
+            let dir = root.join("help").join(lang).join("text/shared");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("page.html"), format!("<p id=\"par_1\" class=\"x\">{text}</p>")).unwrap();
+        }
+    }
+
+    #[test]
+    fn builds_cleans_splits_and_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        fixture(dir.path());
+        let sources = CorpusSources { gettext_roots: vec![dir.path().join("gettext")], help_root: Some(dir.path().join("help")) };
+        let options = BuildOptions { languages: vec!["de".into(), "ja".into()], limits: Limits { min_chars: 5, max_chars: 400 }, dev_permille: 0 };
+        let tests = TestSetIndex::from_texts(["i love you"]);
+        let (corpus, report) = build_corpus(&sources, &options, &tests).unwrap();
+        let de: Vec<&str> = corpus.train["de"].iter().map(|p| p.xx.as_str()).collect();
+        assert_eq!(de, vec!["Das Dokument öffnen", "Wählen Sie einen Rahmenstil."]);
+        let ja: Vec<&str> = corpus.train["ja"].iter().map(|p| p.xx.as_str()).collect();
+        assert_eq!(ja, vec!["文書を開く", "枠のスタイルを選択します。"]);
+        let dropped = &report.languages["de"].dropped;
+        assert_eq!(dropped[&Drop::Placeholder], 1);
+        assert_eq!(dropped[&Drop::InTestSet], 1);
+        assert_eq!(dropped[&Drop::Untranslated], 1);
+        assert_eq!(report.skipped_files.len(), 1);
+        assert!(report.skipped_files[0].contains("broken.mo"));
+        assert_eq!(report.unique_english_train, 2);
+
+        let out = dir.path().join("corpus");
+        write_corpus(&out, &corpus, &report).unwrap();
+        let back = read_split(&out, "train", &["de".into()]).unwrap();
+        assert_eq!(back["de"], corpus.train["de"]);
+    }
+
+    #[test]
+    fn an_empty_corpus_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        fixture(dir.path());
+        let sources = CorpusSources { gettext_roots: vec![dir.path().join("gettext")], help_root: None };
+        let options = BuildOptions { languages: vec!["fr".into()], limits: Limits { min_chars: 5, max_chars: 400 }, dev_permille: 0 };
+        let err = build_corpus(&sources, &options, &TestSetIndex::default()).unwrap_err();
+        assert!(err.to_string().contains("the corpus is empty"), "{err}");
+    }
+}

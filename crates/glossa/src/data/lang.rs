@@ -1,0 +1,113 @@
+//! Language codes and scripts.
+//!
+//! The corpus uses the two-letter codes of the locales it comes from (`de`, `zh`); the Tatoeba
+//! test set uses ISO 639-3 (`deu`, `cmn`). Locale variants fold into their language (`pt_BR` and
+//! `pt` are both `pt`; `zh_CN` and `zh_TW` are both `zh`).
+
+/// The language of a locale name: `pt_BR` → `pt`, `zh-CN` → `zh`, `sr@latin` → `sr`.
+pub fn language_of_locale(locale: &str) -> String {
+    locale.split(['_', '-', '@', '.']).next().unwrap_or(locale).to_ascii_lowercase()
+}
+
+/// ISO 639-3 code Tatoeba uses for a corpus language, where they differ from a plain mapping.
+pub fn tatoeba_code(lang: &str) -> Option<&'static str> {
+    Some(match lang {
+        "ar" => "ara",
+        "de" => "deu",
+        "es" => "spa",
+        "fr" => "fra",
+        "it" => "ita",
+        "ja" => "jpn",
+        "nl" => "nld",
+        "pl" => "pol",
+        "pt" => "por",
+        "ru" => "rus",
+        "tr" => "tur",
+        "zh" => "cmn",
+        "ko" => "kor",
+        "uk" => "ukr",
+        "cs" => "ces",
+        "sv" => "swe",
+        "fi" => "fin",
+        "da" => "dan",
+        "el" => "ell",
+        "hu" => "hun",
+        "he" => "heb",
+        "hi" => "hin",
+        "id" => "ind",
+        "vi" => "vie",
+        "th" => "tha",
+        "fa" => "pes",
+        "bg" => "bul",
+        "ro" => "ron",
+        "ca" => "cat",
+        "sk" => "slk",
+        _ => return None,
+    })
+}
+
+/// The script a language's text must contain at least one letter of, for languages whose text
+/// is never written in Latin letters alone. `None`: any letters do.
+fn expected_script(lang: &str) -> Option<fn(char) -> bool> {
+    Some(match lang {
+        "ja" => |c| is_kana(c) || is_han(c),
+        "zh" => is_han,
+        "ko" => is_hangul,
+        "ar" | "fa" => |c| ('\u{0600}'..='\u{06FF}').contains(&c) || ('\u{0750}'..='\u{077F}').contains(&c),
+        "ru" | "uk" | "bg" | "sr" => |c| ('\u{0400}'..='\u{04FF}').contains(&c),
+        "el" => |c| ('\u{0370}'..='\u{03FF}').contains(&c),
+        "he" => |c| ('\u{0590}'..='\u{05FF}').contains(&c),
+        "hi" => |c| ('\u{0900}'..='\u{097F}').contains(&c),
+        "th" => is_thai,
+        _ => return None,
+    })
+}
+
+pub fn has_expected_script(text: &str, lang: &str) -> bool {
+    expected_script(lang).is_none_or(|is| text.chars().any(is))
+}
+
+pub fn is_han(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{2FA1F}')
+}
+
+pub fn is_kana(c: char) -> bool {
+    matches!(c, '\u{3040}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}' | '\u{FF66}'..='\u{FF9F}')
+}
+
+pub fn is_hangul(c: char) -> bool {
+    matches!(c, '\u{AC00}'..='\u{D7AF}' | '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}')
+}
+
+pub fn is_thai(c: char) -> bool {
+    matches!(c, '\u{0E00}'..='\u{0E7F}' | '\u{0E80}'..='\u{0EFF}' | '\u{1780}'..='\u{17FF}' | '\u{1000}'..='\u{109F}')
+}
+
+/// Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese):
+/// whitespace splitting would make a whole sentence one "word".
+pub fn is_unspaced_script(c: char) -> bool {
+    is_han(c) || is_kana(c) || is_thai(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locales_fold_into_languages() {
+        assert_eq!(language_of_locale("pt_BR"), "pt");
+        assert_eq!(language_of_locale("zh-CN"), "zh");
+        assert_eq!(language_of_locale("sr@latin"), "sr");
+        assert_eq!(language_of_locale("de"), "de");
+        assert_eq!(tatoeba_code("zh"), Some("cmn"));
+    }
+
+    #[test]
+    fn scripts_are_checked_where_they_must_be() {
+        assert!(has_expected_script("Файл", "ru"));
+        assert!(!has_expected_script("File", "ru"));
+        assert!(has_expected_script("ファイル", "ja"));
+        assert!(has_expected_script("Datei", "de"));
+        assert!(is_unspaced_script('日') && !is_unspaced_script('a'));
+    }
+}

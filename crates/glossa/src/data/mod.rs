@@ -1,0 +1,27 @@
+//! Parallel text: reading real human translations, cleaning them, splitting them, and the
+//! plain `en<TAB>xx` TSV files everything downstream reads.
+
+pub mod clean;
+pub mod corpus;
+pub mod help;
+pub mod lang;
+pub mod mo;
+pub mod testsets;
+pub mod tsv;
+
+pub use corpus::{build_corpus, BuildReport, CorpusSources};
+pub use tsv::{read_pairs, write_pairs};
+
+/// One translation pair: an English text and its translation into the file's language.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pair {
+    pub en: String,
+    pub xx: String,
+}
+
+/// Pairs of one language.
+#[derive(Debug, Clone, Default)]
+pub struct LangPairs {
+    pub lang: String,
+    pub pairs: Vec<Pair>,
+}

@@ -1,0 +1,88 @@
+//! One error type for the library. Every variant that comes from a file names it, and the line
+//! where there is one, so a user can go straight to what is wrong.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A malformed line or record in a text file.
+    #[error("{}:{line}: {msg}", path.display())]
+    Parse { path: PathBuf, line: usize, msg: String },
+    /// A file that is well-formed but unusable: wrong shape, missing field, unknown kind.
+    #[error("{}: {msg}", path.display())]
+    Invalid { path: PathBuf, msg: String },
+    /// A model reference that resolves to nothing loadable.
+    #[error("model '{model}': {msg}")]
+    Model { model: String, msg: String },
+    #[error("tensor error: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("{0}")]
+    Msg(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().to_path_buf(), source }
+    }
+    pub fn parse(path: impl AsRef<Path>, line: usize, msg: impl Into<String>) -> Self {
+        Error::Parse { path: path.as_ref().to_path_buf(), line, msg: msg.into() }
+    }
+    pub fn invalid(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
+        Error::Invalid { path: path.as_ref().to_path_buf(), msg: msg.into() }
+    }
+    pub fn model(model: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Model { model: model.into(), msg: msg.into() }
+    }
+    pub fn msg(msg: impl Into<String>) -> Self {
+        Error::Msg(msg.into())
+    }
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read(path: impl AsRef<Path>) -> Result<Vec<u8>> {
+    let path = path.as_ref();
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads a whole UTF-8 file, naming it in the error.
+pub fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
+    let path = path.as_ref();
+    let bytes = read(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+        Error::parse(path, line, "invalid UTF-8")
+    })
+}
+
+/// Reads and parses a JSON file, naming it in the error.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
+    let path = path.as_ref();
+    let text = read_to_string(path)?;
+    serde_json::from_str(&text).map_err(|e| Error::parse(path, e.line(), e.to_string()))
+}
+
+/// Writes a file atomically: a temporary file beside it, then a rename, so a reader never sees
+/// half a file and an interrupted run leaves the old one intact.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let path = path.as_ref();
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+    }
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,108 @@
+//! Resolving a model reference: a local directory, or a Hugging Face repo id found in the
+//! Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`),
+//! laid out as `models--org--name/snapshots/<rev>/`.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// Where a model's files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelDir {
+    /// What the user wrote: a path or a repo id. Used in reports and cache keys.
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl ModelDir {
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// A file that must exist, or an error naming it.
+    pub fn required(&self, name: &str) -> Result<PathBuf> {
+        let path = self.file(name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(Error::model(&self.name, format!("missing file {}", path.display())))
+        }
+    }
+
+    /// Total size of the regular files in the directory (links followed), in bytes.
+    pub fn size_on_disk(&self) -> u64 {
+        fn walk(dir: &Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| {
+                    let path = e.path();
+                    match std::fs::metadata(&path) {
+                        Ok(m) if m.is_dir() => walk(&path),
+                        Ok(m) => m.len(),
+                        Err(_) => 0,
+                    }
+                })
+                .sum()
+        }
+        walk(&self.dir)
+    }
+}
+
+/// The Hugging Face hub cache directory, honouring the same variables as the Python libraries.
+pub fn hf_cache() -> hf_hub::Cache {
+    match std::env::var_os("HF_HUB_CACHE") {
+        Some(dir) => hf_hub::Cache::new(PathBuf::from(dir)),
+        None => hf_hub::Cache::from_env(),
+    }
+}
+
+/// Resolves `spec` to a directory: an existing directory is taken as it is; otherwise `spec` is
+/// read as a repo id (`org/name`) and looked up in the Hugging Face cache.
+pub fn resolve(spec: &str) -> Result<ModelDir> {
+    let path = Path::new(spec);
+    if path.is_dir() {
+        return Ok(ModelDir { name: spec.to_string(), dir: path.to_path_buf() });
+    }
+    let looks_like_repo = spec.split('/').count() == 2 && !spec.starts_with('.') && !spec.starts_with('/');
+    if !looks_like_repo {
+        return Err(Error::model(spec, "no such directory (and not a Hugging Face repo id like 'org/name')"));
+    }
+    let cache = hf_cache();
+    match cache.model(spec.to_string()).get("config.json") {
+        Some(config) => Ok(ModelDir { name: spec.to_string(), dir: config.parent().expect("a file has a parent").to_path_buf() }),
+        None => Err(Error::model(
+            spec,
+            format!(
+                "not a directory, and not in the Hugging Face cache at {} (no network download in this build; \
+                 run scripts/fetch-assets.sh teacher, or pass a model directory)",
+                cache.path().display()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_and_cache_entries_resolve_and_misses_explain() {
+        let dir = tempfile::tempdir().unwrap();
+        let got = resolve(dir.path().to_str().unwrap()).unwrap();
+        assert_eq!(got.dir, dir.path());
+
+        let snap = dir.path().join("models--org--tiny/snapshots/abc");
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::write(snap.join("config.json"), "{}").unwrap();
+        std::fs::create_dir_all(dir.path().join("models--org--tiny/refs")).unwrap();
+        std::fs::write(dir.path().join("models--org--tiny/refs/main"), "abc").unwrap();
+        let cache = hf_hub::Cache::new(dir.path().to_path_buf());
+        assert_eq!(cache.model("org/tiny".into()).get("config.json").unwrap(), snap.join("config.json"));
+
+        let err = resolve("no/such-model-anywhere").unwrap_err().to_string();
+        assert!(err.contains("not in the Hugging Face cache"), "{err}");
+        let err = resolve("./not-here").unwrap_err().to_string();
+        assert!(err.contains("no such directory"), "{err}");
+    }
+}

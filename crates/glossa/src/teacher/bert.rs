@@ -1,0 +1,178 @@
+//! A BERT encoder for inference, on candle tensors.
+//!
+//! Inference only: the teacher is never trained, so this path may use fused, gradient-free ops
+//! (`candle_nn::ops::layer_norm`, `softmax_last_dim`). Q, K and V are fused into one matmul.
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::VarBuilder;
+use serde::Deserialize;
+
+use crate::Result;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default)]
+    pub pad_token_id: u32,
+}
+
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+
+struct Linear {
+    weight_t: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn load(vb: &VarBuilder, name: &str, inp: usize, out: usize) -> candle_core::Result<Self> {
+        let weight = vb.pp(name).get((out, inp), "weight")?;
+        let bias = vb.pp(name).get(out, "bias")?;
+        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
+    }
+    fn from_parts(weight: Tensor, bias: Tensor) -> candle_core::Result<Self> {
+        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
+    }
+}
+
+impl Module for Linear {
+    /// (rows, in) → (rows, out); callers flatten the batch and sequence axes first.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+    }
+}
+
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn load(vb: &VarBuilder, name: &str, size: usize, eps: f64) -> candle_core::Result<Self> {
+        let vb = vb.pp(name);
+        // Old checkpoints name the parameters gamma/beta.
+        let weight = vb.get(size, "weight").or_else(|_| vb.get(size, "gamma"))?;
+        let bias = vb.get(size, "bias").or_else(|_| vb.get(size, "beta"))?;
+        Ok(LayerNorm { weight, bias, eps: eps as f32 })
+    }
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+}
+
+struct Layer {
+    qkv: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+pub struct Bert {
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    heads: usize,
+    hidden: usize,
+}
+
+impl Bert {
+    pub fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
+        // sentence-transformers checkpoints have no "bert." prefix; HF BertModel ones do.
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
+        let h = cfg.hidden_size;
+        let emb = vb.pp("embeddings");
+        let word = emb.get((cfg.vocab_size, h), "word_embeddings.weight")?;
+        let position = emb.get((cfg.max_position_embeddings, h), "position_embeddings.weight")?;
+        let token_type = emb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?;
+        let embedding_norm = LayerNorm::load(&emb, "LayerNorm", h, cfg.layer_norm_eps)?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let l = vb.pp(format!("encoder.layer.{i}"));
+            let a = l.pp("attention.self");
+            let (q, k, v) = (Linear::load(&a, "query", h, h)?, Linear::load(&a, "key", h, h)?, Linear::load(&a, "value", h, h)?);
+            let weight = Tensor::cat(&[&q.weight_t, &k.weight_t, &v.weight_t], 1)?.t()?;
+            let bias = Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?;
+            layers.push(Layer {
+                qkv: Linear::from_parts(weight, bias)?,
+                attention_out: Linear::load(&l, "attention.output.dense", h, h)?,
+                attention_norm: LayerNorm::load(&l, "attention.output.LayerNorm", h, cfg.layer_norm_eps)?,
+                intermediate: Linear::load(&l, "intermediate.dense", h, cfg.intermediate_size)?,
+                output: Linear::load(&l, "output.dense", cfg.intermediate_size, h)?,
+                output_norm: LayerNorm::load(&l, "output.LayerNorm", h, cfg.layer_norm_eps)?,
+            });
+        }
+        Ok(Bert { word, position, token_type, embedding_norm, layers, heads: cfg.num_attention_heads, hidden: h })
+    }
+
+    /// Token states (batch, seq, hidden) for `ids` (batch, seq) with `mask` (batch, seq) of 1/0.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (b, l) = ids.dims2()?;
+        let h = self.hidden;
+        let words = self.word.index_select(&ids.flatten_all()?, 0)?.reshape((b, l, h))?;
+        let positions = self.position.narrow(0, 0, l)?;
+        let types = self.token_type.narrow(0, 0, 1)?;
+        let x = words.broadcast_add(&positions)?.broadcast_add(&types)?;
+        let mut x = self.embedding_norm.forward(&x.reshape((b * l, h))?)?;
+        // Additive mask: 0 for tokens, a large negative number for padding.
+        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e30)?.reshape((b, 1, 1, l))?;
+        let (heads, hd) = (self.heads, h / self.heads);
+        let scale = 1.0 / (hd as f64).sqrt();
+        for layer in &self.layers {
+            let qkv = layer.qkv.forward(&x)?.reshape((b, l, 3, heads, hd))?;
+            let split = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous();
+            let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * l, h))?;
+            let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + &x)?)?;
+            let inner = layer.intermediate.forward(&attended)?.gelu_erf()?;
+            x = layer.output_norm.forward(&(layer.output.forward(&inner)? + attended)?)?;
+        }
+        Ok(x.reshape((b, l, h))?)
+    }
+}
+
+pub fn cpu() -> Device {
+    Device::Cpu
+}
+
+/// Pools token states into one vector per sequence.
+pub fn mean_pool(states: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let summed = states.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?.clamp(1e-9, f64::INFINITY)?;
+    Ok(summed.broadcast_div(&counts)?)
+}
+
+pub fn cls_pool(states: &Tensor) -> Result<Tensor> {
+    Ok(states.narrow(1, 0, 1)?.squeeze(1)?)
+}
+
+pub fn max_pool(states: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let masked = states.broadcast_add(&((mask - 1.0)? * 1e30)?)?;
+    Ok(masked.max(D::Minus2)?)
+}
