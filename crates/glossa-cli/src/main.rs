@@ -1,1 +1,278 @@
-fn main(){}
+//! `glossa`: the command-line face of the library. Each subcommand parses its arguments and calls
+//! one library function; nothing here knows how models work.
+
+mod embed;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use glossa::config::Config;
+use glossa::Encoder;
+
+#[derive(Parser)]
+#[command(
+    name = "glossa",
+    version,
+    about = "Distil a Transformer sentence-embedding teacher into a small, fast multilingual student"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole job: corpus → teacher labels → train the student → evaluate → save.
+    Distill {
+        /// TOML config; every key has a default (see configs/default.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Override the config's run_dir.
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
+    },
+    /// Evaluate a model (student dir, teacher dir or HF repo id) on Tatoeba and STS.
+    Eval {
+        #[arg(long)]
+        model: String,
+        /// Tatoeba languages, ISO 639-3, comma-separated (e.g. deu,fra,jpn).
+        #[arg(long, value_delimiter = ',')]
+        tatoeba: Vec<String>,
+        /// The five STS2017 tracks.
+        #[arg(long)]
+        sts17: bool,
+        /// STS-benchmark test.
+        #[arg(long)]
+        stsb: bool,
+        #[arg(long, default_value = "../shared/eval")]
+        eval_dir: PathBuf,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Seconds spent timing encode speed (0: skip).
+        #[arg(long, default_value_t = 3.0)]
+        speed_seconds: f64,
+    },
+    /// Embed standard input, one sentence per line, as JSON lines {"embedding": [...]}.
+    Embed {
+        #[arg(long)]
+        model: String,
+        /// Sentences per batch.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+    },
+    /// Teacher operations.
+    Teacher {
+        #[command(subcommand)]
+        command: TeacherCommand,
+    },
+    /// Parallel-corpus operations.
+    Corpus {
+        #[command(subcommand)]
+        command: CorpusCommand,
+    },
+    /// Write a student in another tool's format.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeacherCommand {
+    /// Write teacher embeddings of every distinct text to the soft-label cache; resumable.
+    Encode {
+        #[arg(long, default_value = "sentence-transformers/all-MiniLM-L6-v2")]
+        model: String,
+        /// A text file (one sentence per line) or an en<TAB>xx pair file (the English side).
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, default_value = "assets/labels")]
+        cache: PathBuf,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum CorpusCommand {
+    /// Build the cleaned, split en<TAB>xx corpus from the config's sources.
+    Build {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// fastText/word2vec text vectors of the student's vocabulary.
+    Vec {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GLOSSA_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Distill { config, run_dir } => {
+            let mut cfg = Config::load(&config)?;
+            if let Some(dir) = run_dir {
+                cfg.run_dir = dir;
+            }
+            let report = glossa::pipeline::distill(&cfg)?;
+            println!(
+                "\nCorpus (train pairs per language): {}",
+                corpus_line(&report)
+            );
+            println!(
+                "English texts labelled by the teacher: {}\n",
+                report.english_texts
+            );
+            print!("{}", glossa::eval::render_table(&report.models));
+            println!(
+                "\nStudent: {}   Report: {}",
+                cfg.run_dir.join("student").display(),
+                cfg.run_dir.join("report.json").display()
+            );
+        }
+        Command::Eval {
+            model,
+            mut tatoeba,
+            mut sts17,
+            mut stsb,
+            eval_dir,
+            json,
+            speed_seconds,
+        } => {
+            if tatoeba.is_empty() && !sts17 && !stsb {
+                tatoeba = glossa::config::EvalConfig::default().tatoeba;
+                (sts17, stsb) = (true, true);
+            }
+            let encoder = glossa::pipeline::load_encoder(&model)?;
+            let suite = glossa::eval::Suite::load(&eval_dir, &tatoeba, sts17, stsb)?;
+            let options = glossa::eval::Options {
+                measure_speed: speed_seconds > 0.0,
+                speed_seconds,
+            };
+            let report =
+                glossa::eval::evaluate(&model, encoder.as_ref(), &suite, &options, &|m| {
+                    tracing::info!("evaluating {m}")
+                })?;
+            print!(
+                "{}",
+                glossa::eval::render_table(std::slice::from_ref(&report))
+            );
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        Command::Embed { model, batch } => {
+            let encoder = glossa::pipeline::load_encoder(&model)?;
+            embed::run(
+                encoder.as_ref(),
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+                batch,
+            )?;
+        }
+        Command::Teacher {
+            command:
+                TeacherCommand::Encode {
+                    model,
+                    input,
+                    cache,
+                    batch_size,
+                },
+        } => {
+            let mut teacher = glossa::teacher::Teacher::load(&model)?;
+            teacher.batch_size = batch_size;
+            let texts = read_texts(&input)?;
+            let mut labels = glossa::cache::LabelCache::open(
+                &cache,
+                &teacher.name(),
+                teacher.fingerprint(),
+                teacher.dim(),
+            )?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let new = glossa::pipeline::label(&teacher, &mut labels, &refs, "teacher encode")?;
+            println!(
+                "{new} texts encoded, {} in the cache at {}",
+                labels.len(),
+                labels.dir().display()
+            );
+        }
+        Command::Corpus {
+            command: CorpusCommand::Build { config, out },
+        } => {
+            let cfg = Config::load(&config)?;
+            let (corpus, report) = glossa::pipeline::build_corpus_from_config(&cfg)?;
+            glossa::data::corpus::write_corpus(&out, &corpus, &report)?;
+            println!("{:<6} {:>8} {:>6}", "lang", "train", "dev");
+            for (lang, r) in &report.languages {
+                println!("{lang:<6} {:>8} {:>6}", r.train, r.dev);
+            }
+            println!(
+                "distinct English texts (train): {}",
+                report.unique_english_train
+            );
+            for s in &report.skipped_files {
+                eprintln!("skipped: {s}");
+            }
+        }
+        Command::Export {
+            command: ExportCommand::Vec { model, out },
+        } => {
+            let student = glossa::student::SubwordStudent::load(&model)?;
+            glossa::export::write_vec(&student, &out)?;
+            println!(
+                "wrote {} word vectors to {}",
+                student.words().len(),
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn corpus_line(report: &glossa::pipeline::DistillReport) -> String {
+    report
+        .corpus
+        .languages
+        .iter()
+        .map(|(l, r)| format!("{l} {}", r.train))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Lines of a text file, or the English side of an en<TAB>xx pair file (`.tsv`).
+fn read_texts(path: &std::path::Path) -> Result<Vec<String>> {
+    if path.extension().is_some_and(|e| e == "tsv") {
+        return Ok(glossa::data::read_pairs(path)?
+            .into_iter()
+            .map(|p| p.en)
+            .collect());
+    }
+    let text = glossa::error::read_to_string(path)?;
+    Ok(text.lines().map(str::to_owned).collect())
+}

@@ -11,7 +11,11 @@ pub struct Embeddings {
 
 impl Embeddings {
     pub fn new(dim: usize, data: Vec<f32>) -> Self {
-        assert!(dim > 0 && data.len() % dim == 0, "data length {} is not a multiple of dim {dim}", data.len());
+        assert!(
+            dim > 0 && data.len() % dim == 0,
+            "data length {} is not a multiple of dim {dim}",
+            data.len()
+        );
         Embeddings { dim, data }
     }
     pub fn zeros(rows: usize, dim: usize) -> Self {

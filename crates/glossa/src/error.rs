@@ -13,7 +13,11 @@ pub enum Error {
     },
     /// A malformed line or record in a text file.
     #[error("{}:{line}: {msg}", path.display())]
-    Parse { path: PathBuf, line: usize, msg: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
     /// A file that is well-formed but unusable: wrong shape, missing field, unknown kind.
     #[error("{}: {msg}", path.display())]
     Invalid { path: PathBuf, msg: String },
@@ -30,16 +34,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io { path: path.as_ref().to_path_buf(), source }
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
     }
     pub fn parse(path: impl AsRef<Path>, line: usize, msg: impl Into<String>) -> Self {
-        Error::Parse { path: path.as_ref().to_path_buf(), line, msg: msg.into() }
+        Error::Parse {
+            path: path.as_ref().to_path_buf(),
+            line,
+            msg: msg.into(),
+        }
     }
     pub fn invalid(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
-        Error::Invalid { path: path.as_ref().to_path_buf(), msg: msg.into() }
+        Error::Invalid {
+            path: path.as_ref().to_path_buf(),
+            msg: msg.into(),
+        }
     }
     pub fn model(model: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Model { model: model.into(), msg: msg.into() }
+        Error::Model {
+            model: model.into(),
+            msg: msg.into(),
+        }
     }
     pub fn msg(msg: impl Into<String>) -> Self {
         Error::Msg(msg.into())

@@ -25,14 +25,19 @@ impl ModelDir {
         if path.is_file() {
             Ok(path)
         } else {
-            Err(Error::model(&self.name, format!("missing file {}", path.display())))
+            Err(Error::model(
+                &self.name,
+                format!("missing file {}", path.display()),
+            ))
         }
     }
 
     /// Total size of the regular files in the directory (links followed), in bytes.
     pub fn size_on_disk(&self) -> u64 {
         fn walk(dir: &Path) -> u64 {
-            let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return 0;
+            };
             entries
                 .filter_map(|e| e.ok())
                 .map(|e| {
@@ -62,11 +67,18 @@ pub fn hf_cache() -> hf_hub::Cache {
 pub fn resolve(spec: &str) -> Result<ModelDir> {
     let path = Path::new(spec);
     if path.is_dir() {
-        return Ok(ModelDir { name: spec.to_string(), dir: path.to_path_buf() });
+        return Ok(ModelDir {
+            name: spec.to_string(),
+            dir: path.to_path_buf(),
+        });
     }
-    let looks_like_repo = spec.split('/').count() == 2 && !spec.starts_with('.') && !spec.starts_with('/');
+    let looks_like_repo =
+        spec.split('/').count() == 2 && !spec.starts_with('.') && !spec.starts_with('/');
     if !looks_like_repo {
-        return Err(Error::model(spec, "no such directory (and not a Hugging Face repo id like 'org/name')"));
+        return Err(Error::model(
+            spec,
+            "no such directory (and not a Hugging Face repo id like 'org/name')",
+        ));
     }
     let cache = hf_cache();
     match cache.model(spec.to_string()).get("config.json") {
@@ -98,7 +110,10 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("models--org--tiny/refs")).unwrap();
         std::fs::write(dir.path().join("models--org--tiny/refs/main"), "abc").unwrap();
         let cache = hf_hub::Cache::new(dir.path().to_path_buf());
-        assert_eq!(cache.model("org/tiny".into()).get("config.json").unwrap(), snap.join("config.json"));
+        assert_eq!(
+            cache.model("org/tiny".into()).get("config.json").unwrap(),
+            snap.join("config.json")
+        );
 
         let err = resolve("no/such-model-anywhere").unwrap_err().to_string();
         assert!(err.contains("not in the Hugging Face cache"), "{err}");

@@ -15,9 +15,20 @@ fn teacher_matches_sentence_transformers_reference() {
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         sentences.push(v["text"].as_str().unwrap().to_string());
-        expected.push(v["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect::<Vec<f32>>());
+        expected.push(
+            v["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect::<Vec<f32>>(),
+        );
     }
-    assert!(sentences.len() >= 50, "reference file has {} sentences", sentences.len());
+    assert!(
+        sentences.len() >= 50,
+        "reference file has {} sentences",
+        sentences.len()
+    );
     let teacher = common::teacher();
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
     let got = teacher.encode(&refs).unwrap();
@@ -30,7 +41,12 @@ fn teacher_matches_sentence_transformers_reference() {
         }
     }
     println!("worst cosine {:.6} on {:?}", worst.0, worst.1);
-    assert!(worst.0 >= 0.9999, "cosine {} < 0.9999 for {:?}", worst.0, worst.1);
+    assert!(
+        worst.0 >= 0.9999,
+        "cosine {} < 0.9999 for {:?}",
+        worst.0,
+        worst.1
+    );
 
     // Batching must not change a sentence's vector: one at a time gives the same.
     for i in [0, refs.len() / 2, refs.len() - 1] {

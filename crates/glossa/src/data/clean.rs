@@ -35,7 +35,11 @@ pub fn has_placeholder(s: &str) -> bool {
         let next = b.get(i + 1).copied().unwrap_or(0);
         match b[i] {
             // printf (%s %d %1$s %.2f %(name)s %ld), Qt/LibreOffice (%1 %FILENAME)
-            b'%' if next.is_ascii_alphanumeric() || matches!(next, b'(' | b'.' | b'-' | b'+' | b'*' | b'#') => return true,
+            b'%' if next.is_ascii_alphanumeric()
+                || matches!(next, b'(' | b'.' | b'-' | b'+' | b'*' | b'#') =>
+            {
+                return true
+            }
             // $1 $VAR $(ARG) ${x}
             b'$' if next.is_ascii_alphanumeric() || next == b'(' || next == b'{' => return true,
             // {0} {name} {{x}}
@@ -103,7 +107,12 @@ fn strip_tags(s: &str) -> String {
 }
 
 /// Cleans both sides of a candidate pair and decides whether it is usable.
-pub fn clean_pair(en: &str, xx: &str, lang: &str, limits: Limits) -> Result<(String, String), Drop> {
+pub fn clean_pair(
+    en: &str,
+    xx: &str,
+    lang: &str,
+    limits: Limits,
+) -> Result<(String, String), Drop> {
     if has_placeholder(en) || has_placeholder(xx) {
         return Err(Drop::Placeholder);
     }
@@ -130,14 +139,32 @@ pub fn clean_pair(en: &str, xx: &str, lang: &str, limits: Limits) -> Result<(Str
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits { min_chars: 5, max_chars: 400 };
+    const LIMITS: Limits = Limits {
+        min_chars: 5,
+        max_chars: 400,
+    };
 
     #[test]
     fn placeholders_of_every_convention_are_caught() {
-        for s in ["Copy %s to %s", "%1 of %2", "Delete {0}?", "Size: %.2f", "%(name)s", "Run $(ARG1)", "Line\\n", "$HOME"] {
+        for s in [
+            "Copy %s to %s",
+            "%1 of %2",
+            "Delete {0}?",
+            "Size: %.2f",
+            "%(name)s",
+            "Run $(ARG1)",
+            "Line\\n",
+            "$HOME",
+        ] {
             assert!(has_placeholder(s), "{s}");
         }
-        for s in ["100 % sure", "Save as…", "Cost in $ now", "Drag & drop", "{ alone"] {
+        for s in [
+            "100 % sure",
+            "Save as…",
+            "Cost in $ now",
+            "Drag & drop",
+            "{ alone",
+        ] {
             assert!(!has_placeholder(s), "{s}");
         }
     }
@@ -151,20 +178,44 @@ mod tests {
         assert_eq!(strip_ui_markup("打开(&O)"), "打开");
         assert_eq!(strip_ui_markup("Drag & Drop"), "Drag & Drop");
         assert_eq!(strip_ui_markup("snake_case name"), "snake_case name");
-        assert_eq!(strip_ui_markup("<b>Bold</b> and <a href=\"x\">link</a>"), "Bold and link");
+        assert_eq!(
+            strip_ui_markup("<b>Bold</b> and <a href=\"x\">link</a>"),
+            "Bold and link"
+        );
         assert_eq!(strip_ui_markup("a < b and c > d"), "a < b and c > d");
         assert_eq!(strip_ui_markup("Tom &amp; Jerry"), "Tom & Jerry");
     }
 
     #[test]
     fn pairs_are_dropped_for_the_right_reason() {
-        assert_eq!(clean_pair("Open the file", "Datei öffnen", "de", LIMITS), Ok(("Open the file".into(), "Datei öffnen".into())));
-        assert_eq!(clean_pair("Open %s", "%s öffnen", "de", LIMITS), Err(Drop::Placeholder));
-        assert_eq!(clean_pair("Open file", "", "de", LIMITS), Err(Drop::Untranslated));
-        assert_eq!(clean_pair("Open file", "Open file", "de", LIMITS), Err(Drop::Untranslated));
+        assert_eq!(
+            clean_pair("Open the file", "Datei öffnen", "de", LIMITS),
+            Ok(("Open the file".into(), "Datei öffnen".into()))
+        );
+        assert_eq!(
+            clean_pair("Open %s", "%s öffnen", "de", LIMITS),
+            Err(Drop::Placeholder)
+        );
+        assert_eq!(
+            clean_pair("Open file", "", "de", LIMITS),
+            Err(Drop::Untranslated)
+        );
+        assert_eq!(
+            clean_pair("Open file", "Open file", "de", LIMITS),
+            Err(Drop::Untranslated)
+        );
         assert_eq!(clean_pair("OK", "Gut", "de", LIMITS), Err(Drop::TooShort));
-        assert_eq!(clean_pair("12345", "12.345", "de", LIMITS), Err(Drop::NoLetters));
-        assert_eq!(clean_pair("Open file", "Open file now", "ja", LIMITS), Err(Drop::WrongScript));
-        assert_eq!(clean_pair("Open file", "ファイルを開く", "ja", LIMITS), Ok(("Open file".into(), "ファイルを開く".into())));
+        assert_eq!(
+            clean_pair("12345", "12.345", "de", LIMITS),
+            Err(Drop::NoLetters)
+        );
+        assert_eq!(
+            clean_pair("Open file", "Open file now", "ja", LIMITS),
+            Err(Drop::WrongScript)
+        );
+        assert_eq!(
+            clean_pair("Open file", "ファイルを開く", "ja", LIMITS),
+            Ok(("Open file".into(), "ファイルを開く".into()))
+        );
     }
 }

@@ -21,6 +21,8 @@ pub struct CorpusSources {
     pub gettext_roots: Vec<PathBuf>,
     /// LibreOffice help root holding `en-US/` and one folder per language.
     pub help_root: Option<PathBuf>,
+    /// Folders holding FreeDict dictd files (`freedict-deu-eng.index` + `.dict.dz`).
+    pub dictionary_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +47,7 @@ pub struct BuildReport {
     pub languages: BTreeMap<String, LangReport>,
     pub catalogs_read: usize,
     pub help_pages_read: usize,
+    pub dictionaries_read: usize,
     /// Files that could not be used, with the reason: reported, never silently lost.
     pub skipped_files: Vec<String>,
     pub unique_english_train: usize,
@@ -64,7 +67,11 @@ struct Candidate {
     xx: String,
 }
 
-pub fn build_corpus(sources: &CorpusSources, options: &BuildOptions, tests: &TestSetIndex) -> Result<(Corpus, BuildReport)> {
+pub fn build_corpus(
+    sources: &CorpusSources,
+    options: &BuildOptions,
+    tests: &TestSetIndex,
+) -> Result<(Corpus, BuildReport)> {
     let wanted: HashSet<&str> = options.languages.iter().map(String::as_str).collect();
     let mut report = BuildReport::default();
     let mut candidates = Vec::new();
@@ -73,6 +80,9 @@ pub fn build_corpus(sources: &CorpusSources, options: &BuildOptions, tests: &Tes
     }
     if let Some(root) = &sources.help_root {
         help_candidates(root, &wanted, &mut candidates, &mut report)?;
+    }
+    for dir in &sources.dictionary_dirs {
+        dictionary_candidates(dir, &wanted, &mut candidates, &mut report)?;
     }
 
     let mut corpus = Corpus::default();
@@ -98,14 +108,23 @@ pub fn build_corpus(sources: &CorpusSources, options: &BuildOptions, tests: &Tes
             *lang_report.dropped.entry(Drop::Duplicate).or_default() += 1;
             continue;
         }
-        let split = if is_dev(&en, options.dev_permille) { &mut corpus.dev } else { &mut corpus.train };
+        let split = if is_dev(&en, options.dev_permille) {
+            &mut corpus.dev
+        } else {
+            &mut corpus.train
+        };
         split.entry(c.lang).or_default().push(Pair { en, xx });
     }
     for (lang, r) in report.languages.iter_mut() {
         r.train = corpus.train.get(lang).map_or(0, Vec::len);
         r.dev = corpus.dev.get(lang).map_or(0, Vec::len);
     }
-    let english: HashSet<&str> = corpus.train.values().flatten().map(|p| p.en.as_str()).collect();
+    let english: HashSet<&str> = corpus
+        .train
+        .values()
+        .flatten()
+        .map(|p| p.en.as_str())
+        .collect();
     report.unique_english_train = english.len();
     if corpus.train.values().all(Vec::is_empty) {
         return Err(Error::msg(format!(
@@ -129,20 +148,31 @@ fn sorted_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-fn gettext_candidates(root: &Path, wanted: &HashSet<&str>, out: &mut Vec<Candidate>, report: &mut BuildReport) -> Result<()> {
+fn gettext_candidates(
+    root: &Path,
+    wanted: &HashSet<&str>,
+    out: &mut Vec<Candidate>,
+    report: &mut BuildReport,
+) -> Result<()> {
     if !root.is_dir() {
         return Err(Error::invalid(root, "gettext root not found (expected <locale>/LC_MESSAGES/*.mo below it; run scripts/fetch-assets.sh corpus)"));
     }
     let source = root.display().to_string();
     for locale_dir in sorted_dir(root)? {
-        let Some(locale) = locale_dir.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(locale) = locale_dir.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         let lang = language_of_locale(locale);
         let messages = locale_dir.join("LC_MESSAGES");
         if !wanted.contains(lang.as_str()) || !messages.is_dir() {
             continue;
         }
-        for file in sorted_dir(&messages)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "mo")) {
-            let entries = match crate::error::read(&file).and_then(|bytes| mo::parse(&bytes, &file)) {
+        for file in sorted_dir(&messages)?
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "mo"))
+        {
+            let entries = match crate::error::read(&file).and_then(|bytes| mo::parse(&bytes, &file))
+            {
                 Ok(entries) => entries,
                 Err(e) => {
                     report.skipped_files.push(e.to_string());
@@ -150,7 +180,12 @@ fn gettext_candidates(root: &Path, wanted: &HashSet<&str>, out: &mut Vec<Candida
                 }
             };
             report.catalogs_read += 1;
-            out.extend(entries.into_iter().map(|e| Candidate { lang: lang.clone(), source: source.clone(), en: e.msgid, xx: e.msgstr }));
+            out.extend(entries.into_iter().map(|e| Candidate {
+                lang: lang.clone(),
+                source: source.clone(),
+                en: e.msgid,
+                xx: e.msgstr,
+            }));
         }
     }
     Ok(())
@@ -174,17 +209,31 @@ fn unique_paragraphs(html: &str) -> HashMap<String, String> {
     for (id, _) in &paragraphs {
         *counts.entry(id.clone()).or_default() += 1;
     }
-    paragraphs.into_iter().filter(|(id, _)| counts[id] == 1).collect()
+    paragraphs
+        .into_iter()
+        .filter(|(id, _)| counts[id] == 1)
+        .collect()
 }
 
-fn help_candidates(root: &Path, wanted: &HashSet<&str>, out: &mut Vec<Candidate>, report: &mut BuildReport) -> Result<()> {
+fn help_candidates(
+    root: &Path,
+    wanted: &HashSet<&str>,
+    out: &mut Vec<Candidate>,
+    report: &mut BuildReport,
+) -> Result<()> {
     let english_root = root.join("en-US");
     if !english_root.is_dir() {
-        return Err(Error::invalid(root, "help root has no en-US/ folder to align against (run scripts/fetch-assets.sh corpus)"));
+        return Err(Error::invalid(
+            root,
+            "help root has no en-US/ folder to align against (run scripts/fetch-assets.sh corpus)",
+        ));
     }
     let mut pages = Vec::new();
     html_files(&english_root, &mut pages)?;
-    let relative: Vec<PathBuf> = pages.iter().map(|p| p.strip_prefix(&english_root).unwrap().to_path_buf()).collect();
+    let relative: Vec<PathBuf> = pages
+        .iter()
+        .map(|p| p.strip_prefix(&english_root).unwrap().to_path_buf())
+        .collect();
     let english: Vec<HashMap<String, String>> = pages
         .par_iter()
         .map(|p| crate::error::read(p).map(|b| unique_paragraphs(&String::from_utf8_lossy(&b))))
@@ -192,7 +241,9 @@ fn help_candidates(root: &Path, wanted: &HashSet<&str>, out: &mut Vec<Candidate>
     report.help_pages_read += pages.len();
     let source = root.display().to_string();
     for lang_dir in sorted_dir(root)? {
-        let Some(name) = lang_dir.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = lang_dir.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         let lang = language_of_locale(name);
         if name == "en-US" || !wanted.contains(lang.as_str()) || !lang_dir.join("text").is_dir() {
             continue;
@@ -201,18 +252,83 @@ fn help_candidates(root: &Path, wanted: &HashSet<&str>, out: &mut Vec<Candidate>
             .par_iter()
             .zip(&english)
             .map(|(rel, en_paragraphs)| {
-                let Ok(bytes) = std::fs::read(lang_dir.join(rel)) else { return Vec::new() };
-                let Ok(html) = String::from_utf8(bytes) else { return Vec::new() };
+                let Ok(bytes) = std::fs::read(lang_dir.join(rel)) else {
+                    return Vec::new();
+                };
+                let Ok(html) = String::from_utf8(bytes) else {
+                    return Vec::new();
+                };
                 let translated = unique_paragraphs(&html);
-                let mut ids: Vec<&String> = en_paragraphs.keys().filter(|id| translated.contains_key(*id)).collect();
+                let mut ids: Vec<&String> = en_paragraphs
+                    .keys()
+                    .filter(|id| translated.contains_key(*id))
+                    .collect();
                 ids.sort();
                 ids.into_iter()
-                    .map(|id| Candidate { lang: lang.clone(), source: source.clone(), en: en_paragraphs[id].clone(), xx: translated[id].clone() })
+                    .map(|id| Candidate {
+                        lang: lang.clone(),
+                        source: source.clone(),
+                        en: en_paragraphs[id].clone(),
+                        xx: translated[id].clone(),
+                    })
                     .collect()
             })
             .collect();
         report.help_pages_read += found.iter().filter(|f| !f.is_empty()).count();
         out.extend(found.into_iter().flatten());
+    }
+    Ok(())
+}
+
+fn dictionary_candidates(
+    dir: &Path,
+    wanted: &HashSet<&str>,
+    out: &mut Vec<Candidate>,
+    report: &mut BuildReport,
+) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::invalid(dir, "dictionary folder not found (expected freedict-*.index files; run scripts/fetch-assets.sh corpus)"));
+    }
+    let files: Vec<(PathBuf, String, bool)> = sorted_dir(dir)?
+        .into_iter()
+        .filter_map(|p| {
+            let (lang, english_headwords) = super::dictd::languages_of(p.file_name()?.to_str()?)?;
+            wanted
+                .contains(lang.as_str())
+                .then_some((p, lang, english_headwords))
+        })
+        .collect();
+    let read: Vec<Result<Vec<super::dictd::Entry>>> = files
+        .par_iter()
+        .map(|(p, _, _)| super::dictd::read(p))
+        .collect();
+    for ((path, lang, english_headwords), entries) in files.iter().zip(read) {
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => {
+                report.skipped_files.push(e.to_string());
+                continue;
+            }
+        };
+        report.dictionaries_read += 1;
+        let source = path.display().to_string();
+        for entry in entries {
+            for form in &entry.forms {
+                for translation in &entry.translations {
+                    let (en, xx) = if *english_headwords {
+                        (form, translation)
+                    } else {
+                        (translation, form)
+                    };
+                    out.push(Candidate {
+                        lang: lang.clone(),
+                        source: source.clone(),
+                        en: en.clone(),
+                        xx: xx.clone(),
+                    });
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -229,10 +345,19 @@ pub fn write_corpus(dir: &Path, corpus: &Corpus, report: &BuildReport) -> Result
 }
 
 /// Reads `<dir>/<split>/<lang>.tsv` for each language; a missing language file is an error.
-pub fn read_split(dir: &Path, split: &str, languages: &[String]) -> Result<BTreeMap<String, Vec<Pair>>> {
+pub fn read_split(
+    dir: &Path,
+    split: &str,
+    languages: &[String],
+) -> Result<BTreeMap<String, Vec<Pair>>> {
     languages
         .iter()
-        .map(|lang| Ok((lang.clone(), super::read_pairs(&dir.join(split).join(format!("{lang}.tsv")))?)))
+        .map(|lang| {
+            Ok((
+                lang.clone(),
+                super::read_pairs(&dir.join(split).join(format!("{lang}.tsv")))?,
+            ))
+        })
         .collect()
 }
 
@@ -257,11 +382,23 @@ mod tests {
         std::fs::write(de.join("broken.mo"), b"garbage").unwrap();
         let ja = root.join("gettext/ja_JP/LC_MESSAGES");
         std::fs::create_dir_all(&ja).unwrap();
-        std::fs::write(ja.join("app.mo"), mo::write(&[("Open the document", "文書を開く(_O)")])).unwrap();
-        for (lang, text) in [("en-US", "Choose a frame style."), ("de", "Wählen Sie einen Rahmenstil."), ("ja", "枠のスタイルを選択します。")] {
+        std::fs::write(
+            ja.join("app.mo"),
+            mo::write(&[("Open the document", "文書を開く(_O)")]),
+        )
+        .unwrap();
+        for (lang, text) in [
+            ("en-US", "Choose a frame style."),
+            ("de", "Wählen Sie einen Rahmenstil."),
+            ("ja", "枠のスタイルを選択します。"),
+        ] {
             let dir = root.join("help").join(lang).join("text/shared");
             std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("page.html"), format!("<p id=\"par_1\" class=\"x\">{text}</p>")).unwrap();
+            std::fs::write(
+                dir.join("page.html"),
+                format!("<p id=\"par_1\" class=\"x\">{text}</p>"),
+            )
+            .unwrap();
         }
     }
 
@@ -269,12 +406,26 @@ mod tests {
     fn builds_cleans_splits_and_reports() {
         let dir = tempfile::tempdir().unwrap();
         fixture(dir.path());
-        let sources = CorpusSources { gettext_roots: vec![dir.path().join("gettext")], help_root: Some(dir.path().join("help")) };
-        let options = BuildOptions { languages: vec!["de".into(), "ja".into()], limits: Limits { min_chars: 5, max_chars: 400 }, dev_permille: 0 };
+        let sources = CorpusSources {
+            gettext_roots: vec![dir.path().join("gettext")],
+            help_root: Some(dir.path().join("help")),
+            dictionary_dirs: vec![],
+        };
+        let options = BuildOptions {
+            languages: vec!["de".into(), "ja".into()],
+            limits: Limits {
+                min_chars: 5,
+                max_chars: 400,
+            },
+            dev_permille: 0,
+        };
         let tests = TestSetIndex::from_texts(["i love you"]);
         let (corpus, report) = build_corpus(&sources, &options, &tests).unwrap();
         let de: Vec<&str> = corpus.train["de"].iter().map(|p| p.xx.as_str()).collect();
-        assert_eq!(de, vec!["Das Dokument öffnen", "Wählen Sie einen Rahmenstil."]);
+        assert_eq!(
+            de,
+            vec!["Das Dokument öffnen", "Wählen Sie einen Rahmenstil."]
+        );
         let ja: Vec<&str> = corpus.train["ja"].iter().map(|p| p.xx.as_str()).collect();
         assert_eq!(ja, vec!["文書を開く", "枠のスタイルを選択します。"]);
         let dropped = &report.languages["de"].dropped;
@@ -295,8 +446,19 @@ mod tests {
     fn an_empty_corpus_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         fixture(dir.path());
-        let sources = CorpusSources { gettext_roots: vec![dir.path().join("gettext")], help_root: None };
-        let options = BuildOptions { languages: vec!["fr".into()], limits: Limits { min_chars: 5, max_chars: 400 }, dev_permille: 0 };
+        let sources = CorpusSources {
+            gettext_roots: vec![dir.path().join("gettext")],
+            help_root: None,
+            dictionary_dirs: vec![],
+        };
+        let options = BuildOptions {
+            languages: vec!["fr".into()],
+            limits: Limits {
+                min_chars: 5,
+                max_chars: 400,
+            },
+            dev_permille: 0,
+        };
         let err = build_corpus(&sources, &options, &TestSetIndex::default()).unwrap_err();
         assert!(err.to_string().contains("the corpus is empty"), "{err}");
     }

@@ -11,9 +11,14 @@ pub fn paragraphs(html: &str) -> Vec<(String, String)> {
     let mut rest = html;
     while let Some(open) = rest.find('<') {
         rest = &rest[open + 1..];
-        let name_len = rest.find(|c: char| c.is_ascii_whitespace() || c == '>').unwrap_or(rest.len());
+        let name_len = rest
+            .find(|c: char| c.is_ascii_whitespace() || c == '>')
+            .unwrap_or(rest.len());
         let name = &rest[..name_len];
-        let is_block = name == "p" || (name.len() == 2 && name.starts_with('h') && matches!(name.as_bytes()[1], b'1'..=b'6'));
+        let is_block = name == "p"
+            || (name.len() == 2
+                && name.starts_with('h')
+                && matches!(name.as_bytes()[1], b'1'..=b'6'));
         if !is_block {
             continue;
         }
@@ -21,7 +26,9 @@ pub fn paragraphs(html: &str) -> Vec<(String, String)> {
         let attrs = &rest[name_len..tag_end];
         let close = format!("</{name}>");
         let body_start = tag_end + 1;
-        let Some(body_len) = rest[body_start..].find(&close) else { break };
+        let Some(body_len) = rest[body_start..].find(&close) else {
+            break;
+        };
         if let Some(id) = attribute(attrs, "id") {
             let text = clean_inline(&rest[body_start..body_start + body_len]);
             if !text.is_empty() {
@@ -67,7 +74,12 @@ pub fn clean_inline(fragment: &str) -> String {
     let decoded = decode_entities(&text);
     // Tags placed a space before punctuation ("<span>OK</span>.") — pull it back.
     let collapsed = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
-    collapsed.replace(" .", ".").replace(" ,", ",").replace(" :", ":").replace(" )", ")").replace("( ", "(")
+    collapsed
+        .replace(" .", ".")
+        .replace(" ,", ",")
+        .replace(" :", ":")
+        .replace(" )", ")")
+        .replace("( ", "(")
 }
 
 pub fn decode_entities(s: &str) -> String {
@@ -79,23 +91,28 @@ pub fn decode_entities(s: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let decoded = rest[1..].find(';').filter(|&end| end <= 10).and_then(|end| {
-            let name = &rest[1..1 + end];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                _ if name.starts_with("#x") || name.starts_with("#X") => {
-                    u32::from_str_radix(&name[2..], 16).ok().and_then(char::from_u32)
-                }
-                _ if name.starts_with('#') => name[1..].parse().ok().and_then(char::from_u32),
-                _ => None,
-            };
-            c.map(|c| (c, end + 2))
-        });
+        let decoded = rest[1..]
+            .find(';')
+            .filter(|&end| end <= 10)
+            .and_then(|end| {
+                let name = &rest[1..1 + end];
+                let c = match name {
+                    "amp" => Some('&'),
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "quot" => Some('"'),
+                    "apos" => Some('\''),
+                    "nbsp" => Some(' '),
+                    _ if name.starts_with("#x") || name.starts_with("#X") => {
+                        u32::from_str_radix(&name[2..], 16)
+                            .ok()
+                            .and_then(char::from_u32)
+                    }
+                    _ if name.starts_with('#') => name[1..].parse().ok().and_then(char::from_u32),
+                    _ => None,
+                };
+                c.map(|c| (c, end + 2))
+            });
         match decoded {
             Some((c, len)) => {
                 out.push(c);
@@ -127,7 +144,10 @@ mod tests {
             paragraphs(html),
             vec![
                 ("hd_1".to_string(), "To Insert a Frame".to_string()),
-                ("par_1".to_string(), "Choose Insert - Frame, and click OK.".to_string()),
+                (
+                    "par_1".to_string(),
+                    "Choose Insert - Frame, and click OK.".to_string()
+                ),
                 ("hd_2".to_string(), "Frames & Columns".to_string()),
                 ("par_2".to_string(), "Tom's <file> here".to_string()),
             ]
@@ -138,6 +158,9 @@ mod tests {
     fn unterminated_markup_ends_quietly() {
         assert!(paragraphs("<p id=\"a\">never closed").is_empty());
         assert!(paragraphs("<p id=\"a\"").is_empty());
-        assert_eq!(decode_entities("a & b &bogus; &#xZZ;"), "a & b &bogus; &#xZZ;");
+        assert_eq!(
+            decode_entities("a & b &bogus; &#xZZ;"),
+            "a & b &bogus; &#xZZ;"
+        );
     }
 }

@@ -6,7 +6,11 @@
 
 /// The language of a locale name: `pt_BR` → `pt`, `zh-CN` → `zh`, `sr@latin` → `sr`.
 pub fn language_of_locale(locale: &str) -> String {
-    locale.split(['_', '-', '@', '.']).next().unwrap_or(locale).to_ascii_lowercase()
+    locale
+        .split(['_', '-', '@', '.'])
+        .next()
+        .unwrap_or(locale)
+        .to_ascii_lowercase()
 }
 
 /// ISO 639-3 code Tatoeba uses for a corpus language, where they differ from a plain mapping.
@@ -53,7 +57,9 @@ fn expected_script(lang: &str) -> Option<fn(char) -> bool> {
         "ja" => |c| is_kana(c) || is_han(c),
         "zh" => is_han,
         "ko" => is_hangul,
-        "ar" | "fa" => |c| ('\u{0600}'..='\u{06FF}').contains(&c) || ('\u{0750}'..='\u{077F}').contains(&c),
+        "ar" | "fa" => {
+            |c| ('\u{0600}'..='\u{06FF}').contains(&c) || ('\u{0750}'..='\u{077F}').contains(&c)
+        }
         "ru" | "uk" | "bg" | "sr" => |c| ('\u{0400}'..='\u{04FF}').contains(&c),
         "el" => |c| ('\u{0370}'..='\u{03FF}').contains(&c),
         "he" => |c| ('\u{0590}'..='\u{05FF}').contains(&c),

@@ -24,7 +24,10 @@ pub struct MoEntry {
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<MoEntry>> {
     let bad = |msg: String| Error::invalid(path, format!("not a valid .mo catalog: {msg}"));
     if bytes.len() < 20 {
-        return Err(bad(format!("{} bytes is shorter than the 20-byte header", bytes.len())));
+        return Err(bad(format!(
+            "{} bytes is shorter than the 20-byte header",
+            bytes.len()
+        )));
     }
     let little = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) == MAGIC;
     let big = u32::from_be_bytes(bytes[0..4].try_into().unwrap()) == MAGIC;
@@ -32,37 +35,61 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<MoEntry>> {
         return Err(bad("wrong magic number".into()));
     }
     let word = |at: usize| -> Result<u32> {
-        let b = bytes.get(at..at + 4).ok_or_else(|| bad(format!("offset {at} is past the end")))?;
+        let b = bytes
+            .get(at..at + 4)
+            .ok_or_else(|| bad(format!("offset {at} is past the end")))?;
         let b: [u8; 4] = b.try_into().unwrap();
-        Ok(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        Ok(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
     };
     let revision = word(4)?;
     if revision >> 16 > 1 {
-        return Err(bad(format!("unsupported major revision {}", revision >> 16)));
+        return Err(bad(format!(
+            "unsupported major revision {}",
+            revision >> 16
+        )));
     }
     let count = word(8)? as usize;
     let originals = word(12)? as usize;
     let translations = word(16)? as usize;
     // Each table entry is 8 bytes; refuse counts the file cannot hold before allocating.
     if count > bytes.len() / 8 {
-        return Err(bad(format!("{count} entries cannot fit in {} bytes", bytes.len())));
+        return Err(bad(format!(
+            "{count} entries cannot fit in {} bytes",
+            bytes.len()
+        )));
     }
     let string = |table: usize, i: usize| -> Result<&[u8]> {
         let len = word(table + 8 * i)? as usize;
         let off = word(table + 8 * i + 4)? as usize;
         bytes
-            .get(off..off.checked_add(len).ok_or_else(|| bad("string length overflows".into()))?)
+            .get(
+                off..off
+                    .checked_add(len)
+                    .ok_or_else(|| bad("string length overflows".into()))?,
+            )
             .ok_or_else(|| bad(format!("string {i} at offset {off}+{len} is past the end")))
     };
 
     let header = (0..count)
-        .find_map(|i| string(originals, i).ok().filter(|s| s.is_empty()).map(|_| i))
+        .find_map(|i| {
+            string(originals, i)
+                .ok()
+                .filter(|s| s.is_empty())
+                .map(|_| i)
+        })
         .map(|i| string(translations, i))
         .transpose()?;
     if let Some(charset) = header.and_then(charset_of) {
         let cs = charset.to_ascii_lowercase();
         if cs != "utf-8" && cs != "utf8" && cs != "ascii" && cs != "us-ascii" {
-            return Err(Error::invalid(path, format!("unsupported charset '{charset}' (only UTF-8 is read)")));
+            return Err(Error::invalid(
+                path,
+                format!("unsupported charset '{charset}' (only UTF-8 is read)"),
+            ));
         }
     }
 
@@ -81,18 +108,30 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<MoEntry>> {
         // msgid is "context\x04singular\0plural"; msgstr holds the forms separated by NUL.
         let singular = original.split(|&b| b == 0).next().unwrap_or_default();
         let (context, msgid) = match singular.iter().position(|&b| b == 4) {
-            Some(p) => (Some(text(&singular[..p], "msgctxt")?), text(&singular[p + 1..], "msgid")?),
+            Some(p) => (
+                Some(text(&singular[..p], "msgctxt")?),
+                text(&singular[p + 1..], "msgid")?,
+            ),
             None => (None, text(singular, "msgid")?),
         };
-        let msgstr = text(translated.split(|&b| b == 0).next().unwrap_or_default(), "msgstr")?;
-        entries.push(MoEntry { context, msgid, msgstr });
+        let msgstr = text(
+            translated.split(|&b| b == 0).next().unwrap_or_default(),
+            "msgstr",
+        )?;
+        entries.push(MoEntry {
+            context,
+            msgid,
+            msgstr,
+        });
     }
     Ok(entries)
 }
 
 fn charset_of(header: &[u8]) -> Option<String> {
     let header = std::str::from_utf8(header).ok()?;
-    let line = header.lines().find(|l| l.to_ascii_lowercase().starts_with("content-type:"))?;
+    let line = header
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("content-type:"))?;
     let at = line.to_ascii_lowercase().find("charset=")?;
     Some(line[at + "charset=".len()..].trim().to_string())
 }
@@ -106,7 +145,15 @@ pub fn write(entries: &[(&str, &str)]) -> Vec<u8> {
     let translations = originals + 8 * n;
     let mut strings_at = translations + 8 * n;
     let mut header = Vec::new();
-    for v in [MAGIC, 0, n as u32, originals as u32, translations as u32, 0, 0] {
+    for v in [
+        MAGIC,
+        0,
+        n as u32,
+        originals as u32,
+        translations as u32,
+        0,
+        0,
+    ] {
         header.extend_from_slice(&v.to_le_bytes());
     }
     let mut tables = (Vec::new(), Vec::new());
@@ -114,7 +161,11 @@ pub fn write(entries: &[(&str, &str)]) -> Vec<u8> {
     for side in 0..2 {
         for (id, s) in &sorted {
             let text = if side == 0 { id } else { s };
-            let table = if side == 0 { &mut tables.0 } else { &mut tables.1 };
+            let table = if side == 0 {
+                &mut tables.0
+            } else {
+                &mut tables.1
+            };
             table.extend_from_slice(&(text.len() as u32).to_le_bytes());
             table.extend_from_slice(&(strings_at as u32).to_le_bytes());
             blob.extend_from_slice(text.as_bytes());
@@ -143,9 +194,21 @@ mod tests {
         ]);
         let entries = parse(&bytes, p()).unwrap();
         assert_eq!(entries.len(), 3);
-        assert!(entries.contains(&MoEntry { context: None, msgid: "Open file".into(), msgstr: "Datei öffnen".into() }));
-        assert!(entries.contains(&MoEntry { context: Some("menu".into()), msgid: "Quit".into(), msgstr: "Beenden".into() }));
-        assert!(entries.contains(&MoEntry { context: None, msgid: "%d file".into(), msgstr: "%d Datei".into() }));
+        assert!(entries.contains(&MoEntry {
+            context: None,
+            msgid: "Open file".into(),
+            msgstr: "Datei öffnen".into()
+        }));
+        assert!(entries.contains(&MoEntry {
+            context: Some("menu".into()),
+            msgid: "Quit".into(),
+            msgstr: "Beenden".into()
+        }));
+        assert!(entries.contains(&MoEntry {
+            context: None,
+            msgid: "%d file".into(),
+            msgstr: "%d Datei".into()
+        }));
     }
 
     #[test]
@@ -164,7 +227,10 @@ mod tests {
         let bytes = write(&[("Hello", "Hallo"), ("World", "Welt")]);
         for cut in [0, 3, 19, 30, bytes.len() - 3] {
             let err = parse(&bytes[..cut], p()).unwrap_err().to_string();
-            assert!(err.starts_with("test.mo: not a valid .mo catalog"), "{cut}: {err}");
+            assert!(
+                err.starts_with("test.mo: not a valid .mo catalog"),
+                "{cut}: {err}"
+            );
         }
         assert!(parse(b"this is not a catalog at all", p()).is_err());
     }
@@ -176,7 +242,13 @@ mod tests {
         bytes[at] = 0xff;
         let err = parse(&bytes, p()).unwrap_err().to_string();
         assert!(err.contains("entry 0: msgstr is not valid UTF-8"), "{err}");
-        let latin1 = write(&[("", "Content-Type: text/plain; charset=ISO-8859-1\n"), ("a", "b")]);
-        assert!(parse(&latin1, p()).unwrap_err().to_string().contains("unsupported charset 'ISO-8859-1'"));
+        let latin1 = write(&[
+            ("", "Content-Type: text/plain; charset=ISO-8859-1\n"),
+            ("a", "b"),
+        ]);
+        assert!(parse(&latin1, p())
+            .unwrap_err()
+            .to_string()
+            .contains("unsupported charset 'ISO-8859-1'"));
     }
 }

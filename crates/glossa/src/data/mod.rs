@@ -3,6 +3,7 @@
 
 pub mod clean;
 pub mod corpus;
+pub mod dictd;
 pub mod help;
 pub mod lang;
 pub mod mo;

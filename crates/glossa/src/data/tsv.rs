@@ -15,12 +15,15 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
     let mut line_no = 0;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| Error::io(path, e))?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(path, e))?;
         if n == 0 {
             break;
         }
         line_no += 1;
-        let line = std::str::from_utf8(&buf).map_err(|_| Error::parse(path, line_no, "invalid UTF-8"))?;
+        let line =
+            std::str::from_utf8(&buf).map_err(|_| Error::parse(path, line_no, "invalid UTF-8"))?;
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
         let mut fields = line.split('\t');
@@ -28,16 +31,30 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
             (Some(en), Some(xx), None) => (en.trim(), xx.trim()),
             _ => {
                 let found = line.split('\t').count();
-                return Err(Error::parse(path, line_no, format!("expected 2 tab-separated fields (en<TAB>translation), found {found}")));
+                return Err(Error::parse(
+                    path,
+                    line_no,
+                    format!("expected 2 tab-separated fields (en<TAB>translation), found {found}"),
+                ));
             }
         };
         if en.is_empty() || xx.is_empty() {
-            return Err(Error::parse(path, line_no, "empty field: both the English text and its translation are required"));
+            return Err(Error::parse(
+                path,
+                line_no,
+                "empty field: both the English text and its translation are required",
+            ));
         }
-        pairs.push(Pair { en: en.to_string(), xx: xx.to_string() });
+        pairs.push(Pair {
+            en: en.to_string(),
+            xx: xx.to_string(),
+        });
     }
     if pairs.is_empty() {
-        return Err(Error::invalid(path, "the corpus is empty: no pairs to learn from"));
+        return Err(Error::invalid(
+            path,
+            "the corpus is empty: no pairs to learn from",
+        ));
     }
     Ok(pairs)
 }
@@ -60,13 +77,22 @@ mod tests {
     fn round_trip_and_errors_name_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("de.tsv");
-        let pairs = vec![Pair { en: "Open the file".into(), xx: "Datei\töffnen".into() }];
+        let pairs = vec![Pair {
+            en: "Open the file".into(),
+            xx: "Datei\töffnen".into(),
+        }];
         write_pairs(&path, &pairs).unwrap();
         assert_eq!(read_pairs(&path).unwrap()[0].xx, "Datei öffnen");
 
         let cases: [(&[u8], &str); 5] = [
-            (b"a\tb\nonly one field\n", "de.tsv:2: expected 2 tab-separated fields"),
-            (b"a\tb\tc\n", "de.tsv:1: expected 2 tab-separated fields (en<TAB>translation), found 3"),
+            (
+                b"a\tb\nonly one field\n",
+                "de.tsv:2: expected 2 tab-separated fields",
+            ),
+            (
+                b"a\tb\tc\n",
+                "de.tsv:1: expected 2 tab-separated fields (en<TAB>translation), found 3",
+            ),
             (b"a\tb\n\t\n", "de.tsv:2: empty field"),
             (b"a\tb\nok\t\xff\xfe\n", "de.tsv:2: invalid UTF-8"),
             (b"", "de.tsv: the corpus is empty"),
@@ -76,7 +102,9 @@ mod tests {
             let err = read_pairs(&path).unwrap_err().to_string();
             assert!(err.contains(want), "want {want:?} in {err:?}");
         }
-        let missing = read_pairs(&dir.path().join("nope.tsv")).unwrap_err().to_string();
+        let missing = read_pairs(&dir.path().join("nope.tsv"))
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("nope.tsv"), "{missing}");
     }
 }

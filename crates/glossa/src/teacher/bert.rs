@@ -46,10 +46,16 @@ impl Linear {
     fn load(vb: &VarBuilder, name: &str, inp: usize, out: usize) -> candle_core::Result<Self> {
         let weight = vb.pp(name).get((out, inp), "weight")?;
         let bias = vb.pp(name).get(out, "bias")?;
-        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
+        Ok(Linear {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+        })
     }
     fn from_parts(weight: Tensor, bias: Tensor) -> candle_core::Result<Self> {
-        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
+        Ok(Linear {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+        })
     }
 }
 
@@ -72,7 +78,11 @@ impl LayerNorm {
         // Old checkpoints name the parameters gamma/beta.
         let weight = vb.get(size, "weight").or_else(|_| vb.get(size, "gamma"))?;
         let bias = vb.get(size, "bias").or_else(|_| vb.get(size, "beta"))?;
-        Ok(LayerNorm { weight, bias, eps: eps as f32 })
+        Ok(LayerNorm {
+            weight,
+            bias,
+            eps: eps as f32,
+        })
     }
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
@@ -101,37 +111,64 @@ pub struct Bert {
 impl Bert {
     pub fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
         // sentence-transformers checkpoints have no "bert." prefix; HF BertModel ones do.
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            vb.pp("bert")
+        } else {
+            vb
+        };
         let h = cfg.hidden_size;
         let emb = vb.pp("embeddings");
         let word = emb.get((cfg.vocab_size, h), "word_embeddings.weight")?;
-        let position = emb.get((cfg.max_position_embeddings, h), "position_embeddings.weight")?;
+        let position = emb.get(
+            (cfg.max_position_embeddings, h),
+            "position_embeddings.weight",
+        )?;
         let token_type = emb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?;
         let embedding_norm = LayerNorm::load(&emb, "LayerNorm", h, cfg.layer_norm_eps)?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let a = l.pp("attention.self");
-            let (q, k, v) = (Linear::load(&a, "query", h, h)?, Linear::load(&a, "key", h, h)?, Linear::load(&a, "value", h, h)?);
+            let (q, k, v) = (
+                Linear::load(&a, "query", h, h)?,
+                Linear::load(&a, "key", h, h)?,
+                Linear::load(&a, "value", h, h)?,
+            );
             let weight = Tensor::cat(&[&q.weight_t, &k.weight_t, &v.weight_t], 1)?.t()?;
             let bias = Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?;
             layers.push(Layer {
                 qkv: Linear::from_parts(weight, bias)?,
                 attention_out: Linear::load(&l, "attention.output.dense", h, h)?,
-                attention_norm: LayerNorm::load(&l, "attention.output.LayerNorm", h, cfg.layer_norm_eps)?,
+                attention_norm: LayerNorm::load(
+                    &l,
+                    "attention.output.LayerNorm",
+                    h,
+                    cfg.layer_norm_eps,
+                )?,
                 intermediate: Linear::load(&l, "intermediate.dense", h, cfg.intermediate_size)?,
                 output: Linear::load(&l, "output.dense", cfg.intermediate_size, h)?,
                 output_norm: LayerNorm::load(&l, "output.LayerNorm", h, cfg.layer_norm_eps)?,
             });
         }
-        Ok(Bert { word, position, token_type, embedding_norm, layers, heads: cfg.num_attention_heads, hidden: h })
+        Ok(Bert {
+            word,
+            position,
+            token_type,
+            embedding_norm,
+            layers,
+            heads: cfg.num_attention_heads,
+            hidden: h,
+        })
     }
 
     /// Token states (batch, seq, hidden) for `ids` (batch, seq) with `mask` (batch, seq) of 1/0.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (b, l) = ids.dims2()?;
         let h = self.hidden;
-        let words = self.word.index_select(&ids.flatten_all()?, 0)?.reshape((b, l, h))?;
+        let words = self
+            .word
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, l, h))?;
         let positions = self.position.narrow(0, 0, l)?;
         let types = self.token_type.narrow(0, 0, 1)?;
         let x = words.broadcast_add(&positions)?.broadcast_add(&types)?;
@@ -142,14 +179,23 @@ impl Bert {
         let scale = 1.0 / (hd as f64).sqrt();
         for layer in &self.layers {
             let qkv = layer.qkv.forward(&x)?.reshape((b, l, 3, heads, hd))?;
-            let split = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous();
+            let split = |i: usize| {
+                qkv.narrow(2, i, 1)?
+                    .squeeze(2)?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
             let (q, k, v) = (split(0)?, split(1)?, split(2)?);
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * l, h))?;
-            let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + &x)?)?;
+            let attended = layer
+                .attention_norm
+                .forward(&(layer.attention_out.forward(&context)? + &x)?)?;
             let inner = layer.intermediate.forward(&attended)?.gelu_erf()?;
-            x = layer.output_norm.forward(&(layer.output.forward(&inner)? + attended)?)?;
+            x = layer
+                .output_norm
+                .forward(&(layer.output.forward(&inner)? + attended)?)?;
         }
         Ok(x.reshape((b, l, h))?)
     }

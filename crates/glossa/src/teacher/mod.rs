@@ -78,29 +78,60 @@ impl Teacher {
         match arch.model_type.as_deref() {
             Some("bert") => {}
             Some(other) => {
-                return Err(Error::invalid(&config_path, format!("unknown architecture '{other}' (model_type); supported: bert")))
+                return Err(Error::invalid(
+                    &config_path,
+                    format!("unknown architecture '{other}' (model_type); supported: bert"),
+                ))
             }
-            None => return Err(Error::invalid(&config_path, "no model_type field: cannot tell the architecture")),
+            None => {
+                return Err(Error::invalid(
+                    &config_path,
+                    "no model_type field: cannot tell the architecture",
+                ))
+            }
         }
         let config: BertConfig = crate::error::read_json(&config_path)?;
         if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
-            return Err(Error::invalid(&config_path, "hidden_size is not a multiple of num_attention_heads"));
+            return Err(Error::invalid(
+                &config_path,
+                "hidden_size is not a multiple of num_attention_heads",
+            ));
         }
         let weights = dir.required("model.safetensors")?;
         // SAFETY: the file is mapped read-only; it must not be modified while the teacher lives.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &bert::cpu()) }
-            .map_err(|e| Error::invalid(&weights, format!("cannot read weights: {e}")))?;
-        let model = Bert::load(vb, &config).map_err(|e| Error::invalid(&weights, format!("does not match config.json: {e}")))?;
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &bert::cpu()) }
+                .map_err(|e| Error::invalid(&weights, format!("cannot read weights: {e}")))?;
+        let model = Bert::load(vb, &config)
+            .map_err(|e| Error::invalid(&weights, format!("does not match config.json: {e}")))?;
 
         let (pooling, normalize) = read_modules(&dir)?;
         let max_seq = match dir.file("sentence_bert_config.json") {
             p if p.is_file() => crate::error::read_json::<SentenceBertConfig>(&p)?.max_seq_length,
             _ => None,
         };
-        let max_tokens = max_seq.unwrap_or(config.max_position_embeddings).min(config.max_position_embeddings);
+        let max_tokens = max_seq
+            .unwrap_or(config.max_position_embeddings)
+            .min(config.max_position_embeddings);
         let tokenizer = load_tokenizer(&dir.required("tokenizer.json")?, max_tokens)?;
-        let fingerprint = fingerprint(&dir, &[&config_path, &weights, &dir.file("tokenizer.json")], pooling, normalize, max_tokens)?;
-        Ok(Teacher { dim: config.hidden_size, dir, model, tokenizer, pooling, normalize, max_tokens, fingerprint, batch_size: 32 })
+        let fingerprint = fingerprint(
+            &dir,
+            &[&config_path, &weights, &dir.file("tokenizer.json")],
+            pooling,
+            normalize,
+            max_tokens,
+        )?;
+        Ok(Teacher {
+            dim: config.hidden_size,
+            dir,
+            model,
+            tokenizer,
+            pooling,
+            normalize,
+            max_tokens,
+            fingerprint,
+            batch_size: 32,
+        })
     }
 
     /// A string that changes whenever anything that shapes the embeddings changes: used to key
@@ -118,7 +149,11 @@ impl Teacher {
     }
 
     fn encode_batch(&self, encodings: &[&tokenizers::Encoding]) -> Result<Tensor> {
-        let longest = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let longest = encodings
+            .iter()
+            .map(|e| e.get_ids().len())
+            .max()
+            .unwrap_or(0);
         let mut ids = Vec::with_capacity(encodings.len() * longest);
         let mut mask = Vec::with_capacity(encodings.len() * longest);
         for e in encodings {
@@ -192,11 +227,20 @@ fn read_modules(dir: &ModelDir) -> Result<(Pooling, bool)> {
         Some(m) => {
             let path = dir.required(&format!("{}/config.json", m.path))?;
             let cfg: PoolingConfig = crate::error::read_json(&path)?;
-            match (cfg.pooling_mode_mean_tokens, cfg.pooling_mode_cls_token, cfg.pooling_mode_max_tokens) {
+            match (
+                cfg.pooling_mode_mean_tokens,
+                cfg.pooling_mode_cls_token,
+                cfg.pooling_mode_max_tokens,
+            ) {
                 (true, false, false) => Pooling::Mean,
                 (false, true, false) => Pooling::Cls,
                 (false, false, true) => Pooling::Max,
-                _ => return Err(Error::invalid(&path, "exactly one of mean, CLS or max pooling must be set")),
+                _ => {
+                    return Err(Error::invalid(
+                        &path,
+                        "exactly one of mean, CLS or max pooling must be set",
+                    ))
+                }
             }
         }
     };
@@ -206,15 +250,25 @@ fn read_modules(dir: &ModelDir) -> Result<(Pooling, bool)> {
 /// Loads `tokenizer.json` with padding off (batches are padded here, to their longest member —
 /// shipped files may say `Fixed(128)`) and truncation at the model's `max_seq_length`.
 fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer> {
-    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| Error::invalid(path, format!("cannot load tokenizer: {e}")))?;
+    let mut tokenizer = Tokenizer::from_file(path)
+        .map_err(|e| Error::invalid(path, format!("cannot load tokenizer: {e}")))?;
     tokenizer.with_padding(None);
     tokenizer
-        .with_truncation(Some(TruncationParams { max_length: max_tokens, ..Default::default() }))
+        .with_truncation(Some(TruncationParams {
+            max_length: max_tokens,
+            ..Default::default()
+        }))
         .map_err(|e| Error::invalid(path, format!("cannot set truncation: {e}")))?;
     Ok(tokenizer)
 }
 
-fn fingerprint(dir: &ModelDir, files: &[&Path], pooling: Pooling, normalize: bool, max_tokens: usize) -> Result<String> {
+fn fingerprint(
+    dir: &ModelDir,
+    files: &[&Path],
+    pooling: Pooling,
+    normalize: bool,
+    max_tokens: usize,
+) -> Result<String> {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for file in files {
         let bytes = crate::error::read(file)?;
@@ -222,7 +276,17 @@ fn fingerprint(dir: &ModelDir, files: &[&Path], pooling: Pooling, normalize: boo
         hasher.update(&bytes);
     }
     hasher.update(format!("{pooling:?}/{normalize}/{max_tokens}").as_bytes());
-    let slug: String = dir.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+    let slug: String = dir
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let slug = slug.trim_matches(|c| c == '_' || c == '.').to_string();
     Ok(format!("{slug}-{:016x}", hasher.digest()))
 }

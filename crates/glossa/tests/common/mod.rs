@@ -15,6 +15,7 @@ pub fn shared_dir() -> PathBuf {
 
 /// The real teacher, which `scripts/fetch-assets.sh teacher` puts into the Hugging Face cache.
 pub fn teacher() -> glossa::teacher::Teacher {
-    glossa::teacher::Teacher::load(TEACHER)
-        .unwrap_or_else(|e| panic!("{e}\n(the test command runs scripts/fetch-assets.sh teacher first)"))
+    glossa::teacher::Teacher::load(TEACHER).unwrap_or_else(|e| {
+        panic!("{e}\n(the test command runs scripts/fetch-assets.sh teacher first)")
+    })
 }

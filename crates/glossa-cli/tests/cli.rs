@@ -1,0 +1,329 @@
+//! The `glossa` binary, driven as a user drives it: real teacher, real files, bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const TEACHER: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+fn glossa(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glossa"))
+        .args(args)
+        .env("GLOSSA_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("glossa runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Fails with the message, and never with a panic.
+fn assert_fails_with(o: &Output, want: &[&str]) {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error: {err}"
+    );
+    for w in want {
+        assert!(err.contains(w), "stderr lacks {w:?}: {err}");
+    }
+}
+
+fn shared() -> PathBuf {
+    std::env::var_os("GLOSSA_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+fn teacher_dir() -> PathBuf {
+    glossa::model::resolve(TEACHER)
+        .expect("teacher in the HF cache: run scripts/fetch-assets.sh teacher")
+        .dir
+}
+
+fn embeddings(stdout: &[u8]) -> Vec<Vec<f32>> {
+    String::from_utf8(stdout.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn embed_writes_one_line_per_input_line_in_order() {
+    let out = glossa(
+        &["embed", "--model", TEACHER, "--batch", "2"],
+        "Hello world\n\n   \nBonjour le monde\r\nlast line without newline".as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let vectors = embeddings(&out.stdout);
+    assert_eq!(vectors.len(), 5);
+    assert!(vectors.iter().all(|v| v.len() == 384));
+    // The same sentence alone gives the same vector: order and batching are kept.
+    let alone = glossa(&["embed", "--model", TEACHER], b"Bonjour le monde\n");
+    assert!(glossa::encoder::cosine(&embeddings(&alone.stdout)[0], &vectors[3]) > 0.9999);
+}
+
+#[test]
+fn embed_rejects_invalid_utf8_naming_the_line() {
+    let out = glossa(
+        &["embed", "--model", TEACHER],
+        b"fine\nbad \xff\xfe bytes\n",
+    );
+    assert_fails_with(&out, &["stdin:2: invalid UTF-8"]);
+}
+
+#[test]
+fn a_model_with_a_missing_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "tokenizer.json", "modules.json"] {
+        std::fs::copy(teacher_dir().join(f), dir.path().join(f)).unwrap();
+    }
+    let out = glossa(&["embed", "--model", dir.path().to_str().unwrap()], b"x\n");
+    assert_fails_with(&out, &["missing file", "model.safetensors"]);
+
+    let out = glossa(&["embed", "--model", "nobody/no-such-model"], b"x\n");
+    assert_fails_with(
+        &out,
+        &["nobody/no-such-model", "not in the Hugging Face cache"],
+    );
+}
+
+#[test]
+fn an_unknown_architecture_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"model_type": "gpt2", "n_layer": 2}"#,
+    )
+    .unwrap();
+    let out = glossa(&["embed", "--model", dir.path().to_str().unwrap()], b"x\n");
+    assert_fails_with(&out, &["config.json", "unknown architecture 'gpt2'"]);
+}
+
+#[test]
+fn malformed_and_empty_corpora_are_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.tsv");
+    std::fs::write(&bad, "Open the file\tDatei öffnen\nno tab on this line\n").unwrap();
+    let cache = dir.path().join("cache");
+    let out = glossa(
+        &[
+            "teacher",
+            "encode",
+            "--input",
+            bad.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_fails_with(&out, &["bad.tsv:2: expected 2 tab-separated fields"]);
+
+    std::fs::write(&bad, b"ok\tok\nbad\t\xc3\x28\n").unwrap();
+    let out = glossa(
+        &[
+            "teacher",
+            "encode",
+            "--input",
+            bad.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_fails_with(&out, &["bad.tsv:2: invalid UTF-8"]);
+
+    std::fs::write(&bad, "").unwrap();
+    let out = glossa(
+        &[
+            "teacher",
+            "encode",
+            "--input",
+            bad.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_fails_with(&out, &["bad.tsv", "the corpus is empty"]);
+}
+
+#[test]
+fn a_config_typo_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[train]\nepochs = 1\nlearning_rate = 0.1\n").unwrap();
+    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert_fails_with(&out, &["c.toml:3", "learning_rate"]);
+}
+
+/// Writes a little-endian .mo catalog.
+fn mo(entries: &[(&str, &str)]) -> Vec<u8> {
+    glossa::data::mo::write(entries)
+}
+
+fn tiny_sources(root: &Path) {
+    let pairs: &[(&str, &str, &str)] = &[
+        (
+            "Open the document in a new window",
+            "Das Dokument in einem neuen Fenster öffnen",
+            "Ouvrir le document dans une nouvelle fenêtre",
+        ),
+        (
+            "Save the changes before closing",
+            "Änderungen vor dem Schließen speichern",
+            "Enregistrer les modifications avant de fermer",
+        ),
+        (
+            "The file could not be found",
+            "Die Datei wurde nicht gefunden",
+            "Le fichier est introuvable",
+        ),
+        (
+            "Insert a table into the text",
+            "Eine Tabelle in den Text einfügen",
+            "Insérer un tableau dans le texte",
+        ),
+        (
+            "Print the current page",
+            "Die aktuelle Seite drucken",
+            "Imprimer la page actuelle",
+        ),
+        (
+            "Delete the selected rows",
+            "Die ausgewählten Zeilen löschen",
+            "Supprimer les lignes sélectionnées",
+        ),
+        (
+            "Check the spelling of the document",
+            "Die Rechtschreibung des Dokuments prüfen",
+            "Vérifier l'orthographe du document",
+        ),
+        (
+            "Choose a color for the background",
+            "Eine Farbe für den Hintergrund wählen",
+            "Choisir une couleur pour l'arrière-plan",
+        ),
+    ];
+    for (lang, col) in [("de", 1), ("fr", 2)] {
+        let dir = root.join("locale").join(lang).join("LC_MESSAGES");
+        std::fs::create_dir_all(&dir).unwrap();
+        let entries: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|p| (p.0, if col == 1 { p.1 } else { p.2 }))
+            .collect();
+        std::fs::write(dir.join("app.mo"), mo(&entries)).unwrap();
+    }
+}
+
+#[test]
+fn distill_runs_end_to_end_on_a_tiny_corpus_and_the_student_embeds() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_sources(dir.path());
+    let run = dir.path().join("run");
+    let cfg = dir.path().join("tiny.toml");
+    let eval_dir = shared().join("eval");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"run_dir = "{run}"
+eval_dir = "{eval}"
+cache_dir = "{cache}"
+[corpus]
+languages = ["de", "fr"]
+gettext_roots = ["{locale}"]
+help_root = ""
+dictionary_dirs = []
+dev_permille = 0
+[student]
+buckets = 5000
+min_count = 1
+[train]
+epochs = 3
+batch_size = 4
+[eval]
+tatoeba = ["deu"]
+sts17 = false
+stsb = true
+speed_seconds = 0.2
+"#,
+            run = run.display(),
+            eval = eval_dir.display(),
+            cache = dir.path().join("labels").display(),
+            locale = dir.path().join("locale").display()
+        ),
+    )
+    .unwrap();
+    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("tatoeba deu acc %") && stdout.contains("stsb-test spearman"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["models"].as_array().unwrap().len(),
+        3,
+        "teacher, student and control"
+    );
+    assert_eq!(report["examples"]["de"], 8);
+
+    let student = run.join("student");
+    let out = glossa(
+        &["embed", "--model", student.to_str().unwrap()],
+        "Datei öffnen\n\n".as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let vectors = embeddings(&out.stdout);
+    assert_eq!(vectors.len(), 2);
+    assert_eq!(vectors[0].len(), 384);
+
+    let out = glossa(
+        &[
+            "eval",
+            "--model",
+            student.to_str().unwrap(),
+            "--tatoeba",
+            "deu",
+            "--eval-dir",
+            eval_dir.to_str().unwrap(),
+            "--speed-seconds",
+            "0",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A second run finds every teacher label in the cache.
+    let again = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert!(again.status.success());
+
+    // The empty corpus is an error, not an empty model.
+    let cfg_text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(r#"languages = ["de", "fr"]"#, r#"languages = ["sv"]"#);
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert_fails_with(&out, &["the corpus is empty"]);
+}

@@ -1,0 +1,208 @@
+//! The distillation config: TOML, every field with a default, unknown keys refused (a typo must
+//! not silently fall back to a default). Relative paths are relative to the working directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::train::TrainConfig;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the run's corpus, student, report and config copy go.
+    pub run_dir: PathBuf,
+    /// Tatoeba / STS test sets: reported on, never trained on.
+    pub eval_dir: PathBuf,
+    /// Teacher soft-label cache, shared by runs (keyed by teacher fingerprint and text).
+    pub cache_dir: PathBuf,
+    pub teacher: TeacherConfig,
+    pub corpus: CorpusConfig,
+    pub student: StudentConfig,
+    pub train: TrainConfig,
+    pub eval: EvalConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TeacherConfig {
+    /// A model directory or a Hugging Face repo id (resolved through the HF cache).
+    pub model: String,
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorpusConfig {
+    /// Two-letter codes, as the locales name them.
+    pub languages: Vec<String>,
+    /// Folders laid out as `<locale>/LC_MESSAGES/*.mo`. Missing folders are an error.
+    pub gettext_roots: Vec<PathBuf>,
+    /// LibreOffice help (`<lang>/text/**.html`, aligned against `en-US/`); empty: none.
+    pub help_root: Option<PathBuf>,
+    /// Folders of FreeDict dictionaries (`freedict-<xxx>-eng.index` / `freedict-eng-<xxx>.index`).
+    pub dictionary_dirs: Vec<PathBuf>,
+    pub min_chars: usize,
+    pub max_chars: usize,
+    /// Per mille of English texts (and all their translations) held out for dev.
+    pub dev_permille: u32,
+    /// At most this many distinct English texts get teacher labels (the teacher's time is the
+    /// run's main cost); those translated into the most languages are kept first.
+    pub max_english: usize,
+    /// Dev pairs per language scored for MSE to the teacher.
+    pub dev_pairs_per_language: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StudentConfig {
+    /// Row width; a projection to the teacher's width is added when different.
+    pub dim: Option<usize>,
+    pub buckets: usize,
+    pub minn: usize,
+    pub maxn: usize,
+    pub lowercase: bool,
+    pub min_count: usize,
+    pub max_words: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Tatoeba languages (ISO 639-3).
+    pub tatoeba: Vec<String>,
+    pub sts17: bool,
+    pub stsb: bool,
+    /// Also train a student toward random targets: the score string overlap alone gives.
+    pub random_target_control: bool,
+    /// Seconds to time each model's encoding.
+    pub speed_seconds: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            run_dir: "runs/default".into(),
+            eval_dir: "../shared/eval".into(),
+            cache_dir: "assets/labels".into(),
+            teacher: TeacherConfig::default(),
+            corpus: CorpusConfig::default(),
+            student: StudentConfig::default(),
+            train: TrainConfig::default(),
+            eval: EvalConfig::default(),
+        }
+    }
+}
+
+impl Default for TeacherConfig {
+    fn default() -> Self {
+        TeacherConfig {
+            model: "sentence-transformers/all-MiniLM-L6-v2".into(),
+            batch_size: 32,
+        }
+    }
+}
+
+pub const DEFAULT_LANGUAGES: [&str; 12] = [
+    "de", "fr", "es", "it", "nl", "pt", "ru", "pl", "tr", "ja", "zh", "ar",
+];
+
+impl Default for CorpusConfig {
+    fn default() -> Self {
+        CorpusConfig {
+            languages: DEFAULT_LANGUAGES.iter().map(|s| s.to_string()).collect(),
+            gettext_roots: vec![
+                "/usr/share/locale".into(),
+                "assets/debs/usr/lib/libreoffice/program/resource".into(),
+            ],
+            help_root: Some("assets/debs/usr/share/libreoffice/help".into()),
+            dictionary_dirs: vec!["assets/debs/usr/share/dictd".into()],
+            min_chars: 2,
+            max_chars: 300,
+            dev_permille: 20,
+            max_english: 40_000,
+            dev_pairs_per_language: 300,
+        }
+    }
+}
+
+impl Default for StudentConfig {
+    fn default() -> Self {
+        StudentConfig {
+            dim: None,
+            buckets: 200_000,
+            minn: 3,
+            maxn: 6,
+            lowercase: true,
+            min_count: 2,
+            max_words: 100_000,
+        }
+    }
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            tatoeba: [
+                "deu", "fra", "spa", "ita", "nld", "por", "rus", "pol", "tur", "jpn", "cmn", "ara",
+            ]
+            .map(String::from)
+            .to_vec(),
+            sts17: true,
+            stsb: true,
+            random_target_control: true,
+            speed_seconds: 3.0,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = crate::error::read_to_string(path)?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            });
+            Error::parse(path, line, e.message().to_string())
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_gaps_and_typos_are_refused_with_a_line() {
+        let cfg = Config::parse(
+            "run_dir = \"x\"\n[train]\nepochs = 2\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.train.epochs, 2);
+        assert_eq!(cfg.train.batch_size, TrainConfig::default().batch_size);
+        assert_eq!(cfg.corpus.languages.len(), 12);
+        let err = Config::parse("[train]\nepochs = 2\nepoch = 3\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.toml:3:") && err.contains("epoch"),
+            "{err}"
+        );
+        let err = Config::parse("[train]\nepochs = \"two\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:2:"), "{err}");
+        let round = Config::parse(&cfg.to_toml(), Path::new("c.toml")).unwrap();
+        assert_eq!(round.train, cfg.train);
+    }
+}

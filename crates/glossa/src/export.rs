@@ -1,0 +1,57 @@
+//! Writing other tools' formats.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::student::SubwordStudent;
+use crate::{Encoder, Error, Result};
+
+/// Writes the student's word vectors in fastText's text `.vec` format (a header line
+/// `<count> <dim>`, then `word v1 v2 …`), each word embedded as the student embeds it, so any
+/// tool that reads word2vec/fastText text vectors can use them.
+pub fn write_vec(student: &SubwordStudent, path: &Path) -> Result<()> {
+    let words = student.words();
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut out = std::io::BufWriter::new(file);
+    let io = |e| Error::io(path, e);
+    writeln!(out, "{} {}", words.len(), student.dim()).map_err(io)?;
+    for chunk in words.chunks(1024) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let vectors = student.encode(&refs)?;
+        for (word, v) in chunk.iter().zip(vectors.rows()) {
+            write!(out, "{word}").map_err(io)?;
+            for x in v {
+                write!(out, " {x:.5}").map_err(io)?;
+            }
+            writeln!(out).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::student::{subword::build_vocab, SubwordConfig};
+
+    #[test]
+    fn vec_file_has_header_and_one_line_per_word() {
+        let config = SubwordConfig {
+            dim: 3,
+            output_dim: 3,
+            buckets: 10,
+            minn: 3,
+            maxn: 4,
+            lowercase: true,
+        };
+        let s = SubwordStudent::new(config, build_vocab(["hello world"], true, 1, 10), 1).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.vec");
+        write_vec(&s, &path).unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "2 3");
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1].split(' ').count(), 4);
+    }
+}

@@ -1,0 +1,509 @@
+//! The whole job, end to end: corpus → teacher labels → student → evaluation → report.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::cache::{CachedEncoder, LabelCache};
+use crate::config::Config;
+use crate::data::clean::Limits;
+use crate::data::corpus::{
+    build_corpus, write_corpus, BuildOptions, BuildReport, Corpus, CorpusSources,
+};
+use crate::data::testsets::TestSetIndex;
+use crate::data::Pair;
+use crate::eval::{self, DevSet, ModelReport, Suite};
+use crate::rng::Rng;
+use crate::student::subword::build_vocab;
+use crate::student::{is_student_dir, SubwordConfig, SubwordStudent};
+use crate::teacher::Teacher;
+use crate::train::{self, Dataset, EpochLog, Example};
+use crate::{Embeddings, Encoder, Error, Result};
+
+/// Loads whatever `spec` names: a student directory, a teacher directory, or a repo id.
+pub fn load_encoder(spec: &str) -> Result<Box<dyn Encoder>> {
+    let path = Path::new(spec);
+    if path.is_dir() && is_student_dir(path) {
+        return Ok(Box::new(SubwordStudent::load(path)?));
+    }
+    Ok(Box::new(Teacher::load(spec)?))
+}
+
+pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+#[derive(Debug, Serialize)]
+pub struct DistillReport {
+    pub corpus: BuildReport,
+    /// Distinct English texts labelled by the teacher and used for training.
+    pub english_texts: usize,
+    /// Training examples per language (English: the English texts themselves).
+    pub examples: BTreeMap<String, usize>,
+    pub train_log: Vec<EpochLog>,
+    pub models: Vec<ModelReport>,
+    pub seconds: BTreeMap<String, f64>,
+}
+
+/// English texts to label: those translated into the most languages first, ties broken by a
+/// hash so the choice is stable and unbiased, at most `max`.
+pub fn select_english(train: &BTreeMap<String, Vec<Pair>>, max: usize) -> Vec<String> {
+    let mut langs_of: HashMap<&str, usize> = HashMap::new();
+    for pairs in train.values() {
+        let mut seen = std::collections::HashSet::new();
+        for p in pairs {
+            if seen.insert(p.en.as_str()) {
+                *langs_of.entry(p.en.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let mut english: Vec<(&str, usize)> = langs_of.into_iter().collect();
+    english.sort_by_key(|&(en, n)| {
+        (
+            std::cmp::Reverse(n),
+            xxhash_rust::xxh3::xxh3_64(en.as_bytes()),
+            en,
+        )
+    });
+    english.truncate(max);
+    english.into_iter().map(|(en, _)| en.to_string()).collect()
+}
+
+/// Training texts, targets and examples: each English text toward its own teacher vector, and
+/// each translation toward the teacher vector of its English source (Reimers & Gurevych 2020).
+pub struct TrainingData {
+    pub texts: Vec<String>,
+    pub targets: Vec<f32>,
+    pub dim: usize,
+    pub examples: Vec<Example>,
+    pub per_language: BTreeMap<String, usize>,
+}
+
+impl TrainingData {
+    pub fn assemble(
+        english: &[String],
+        english_targets: Vec<f32>,
+        dim: usize,
+        pairs: &BTreeMap<String, Vec<Pair>>,
+    ) -> Self {
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut texts: Vec<String> = Vec::new();
+        let mut id_of = |text: &str, texts: &mut Vec<String>| -> u32 {
+            *index.entry(text.to_string()).or_insert_with(|| {
+                texts.push(text.to_string());
+                texts.len() as u32 - 1
+            })
+        };
+        let mut examples = Vec::new();
+        let mut target_of: HashMap<&str, u32> = HashMap::new();
+        for (i, en) in english.iter().enumerate() {
+            target_of.insert(en.as_str(), i as u32);
+            examples.push(Example {
+                text: id_of(en, &mut texts),
+                target: i as u32,
+            });
+        }
+        let mut per_language = BTreeMap::from([("en".to_string(), english.len())]);
+        for (lang, list) in pairs {
+            let mut n = 0;
+            for p in list {
+                if let Some(&target) = target_of.get(p.en.as_str()) {
+                    examples.push(Example {
+                        text: id_of(&p.xx, &mut texts),
+                        target,
+                    });
+                    n += 1;
+                }
+            }
+            per_language.insert(lang.clone(), n);
+        }
+        TrainingData {
+            texts,
+            targets: english_targets,
+            dim,
+            examples,
+            per_language,
+        }
+    }
+
+    pub fn dataset(&self) -> Dataset<'_> {
+        Dataset {
+            texts: &self.texts,
+            targets: &self.targets,
+            dim: self.dim,
+            examples: self.examples.clone(),
+        }
+    }
+}
+
+fn timed<T>(
+    seconds: &mut BTreeMap<String, f64>,
+    stage: &str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let start = Instant::now();
+    tracing::info!("{stage}…");
+    let out = f();
+    seconds.insert(stage.to_string(), start.elapsed().as_secs_f64());
+    out
+}
+
+pub fn build_corpus_from_config(config: &Config) -> Result<(Corpus, BuildReport)> {
+    let sources = CorpusSources {
+        gettext_roots: config.corpus.gettext_roots.clone(),
+        help_root: config
+            .corpus
+            .help_root
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty()),
+        dictionary_dirs: config.corpus.dictionary_dirs.clone(),
+    };
+    let options = BuildOptions {
+        languages: config.corpus.languages.clone(),
+        limits: Limits {
+            min_chars: config.corpus.min_chars,
+            max_chars: config.corpus.max_chars,
+        },
+        dev_permille: config.corpus.dev_permille,
+    };
+    let tests = TestSetIndex::load(&config.eval_dir)?;
+    build_corpus(&sources, &options, &tests)
+}
+
+/// Encodes `texts` into the cache with a progress bar; returns how many were new.
+pub fn label(
+    teacher: &Teacher,
+    cache: &mut LabelCache,
+    texts: &[&str],
+    what: &str,
+) -> Result<usize> {
+    let missing = cache.missing(texts.iter().copied()).len();
+    if missing == 0 {
+        tracing::info!(
+            "{what}: all {} texts already labelled in {}",
+            texts.len(),
+            cache.dir().display()
+        );
+        return Ok(0);
+    }
+    tracing::info!(
+        "{what}: {missing} of {} texts to label ({} cached)",
+        texts.len(),
+        texts.len() - missing
+    );
+    let bar = progress_bar(missing as u64, what);
+    let last_log = Mutex::new(Instant::now());
+    let n = cache.fill(teacher, texts.iter().copied(), 256, &|done, total| {
+        bar.set_position(done as u64);
+        let mut last = last_log.lock().unwrap();
+        if last.elapsed().as_secs() >= 30 {
+            tracing::info!("{what}: {done}/{total}");
+            *last = Instant::now();
+        }
+    })?;
+    bar.finish_and_clear();
+    Ok(n)
+}
+
+fn dev_sample(
+    dev: &BTreeMap<String, Vec<Pair>>,
+    per_language: usize,
+) -> BTreeMap<String, Vec<Pair>> {
+    dev.iter()
+        .map(|(lang, pairs)| {
+            let mut pairs = pairs.clone();
+            pairs.sort_by_key(|p| {
+                xxhash_rust::xxh3::xxh3_64(format!("{}\t{}", p.en, p.xx).as_bytes())
+            });
+            pairs.truncate(per_language);
+            (lang.clone(), pairs)
+        })
+        .collect()
+}
+
+fn random_unit_targets(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let mut v: Vec<f32> = (0..rows * dim).map(|_| rng.normal()).collect();
+    v.chunks_mut(dim).for_each(crate::encoder::normalize);
+    v
+}
+
+fn train_student(
+    config: &Config,
+    data: &TrainingData,
+    dev: &TrainingData,
+    what: &str,
+) -> Result<(SubwordStudent, Vec<EpochLog>)> {
+    let s = &config.student;
+    let words = build_vocab(
+        data.texts.iter().map(String::as_str),
+        s.lowercase,
+        s.min_count,
+        s.max_words,
+    );
+    let shape = SubwordConfig {
+        dim: s.dim.unwrap_or(data.dim),
+        output_dim: data.dim,
+        buckets: s.buckets,
+        minn: s.minn,
+        maxn: s.maxn,
+        lowercase: s.lowercase,
+    };
+    tracing::info!(
+        "{what}: {} words + {} buckets, {} examples, {} epochs",
+        words.len(),
+        shape.buckets,
+        data.examples.len(),
+        config.train.epochs
+    );
+    let mut student = SubwordStudent::new(shape, words, config.train.seed)?;
+    let bar = progress_bar(0, what);
+    let logs = train::train(
+        &mut student,
+        &data.dataset(),
+        Some(&dev.dataset()),
+        &config.train,
+        &mut |step, total, loss| {
+            bar.set_length(total as u64);
+            bar.set_position(step as u64);
+            if step % 200 == 0 {
+                bar.set_message(format!("{what} mse×1000 {:.3}", loss * 1000.0));
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok((student, logs))
+}
+
+/// Runs the whole pipeline for `config`, writing everything under `config.run_dir`.
+pub fn distill(config: &Config) -> Result<DistillReport> {
+    let run_dir = &config.run_dir;
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    crate::error::write_atomic(run_dir.join("config.toml"), config.to_toml().as_bytes())?;
+    let mut seconds = BTreeMap::new();
+
+    let (corpus, corpus_report) =
+        timed(&mut seconds, "corpus", || build_corpus_from_config(config))?;
+    write_corpus(&run_dir.join("corpus"), &corpus, &corpus_report)?;
+    for (lang, r) in &corpus_report.languages {
+        tracing::info!("corpus {lang}: {} train, {} dev pairs", r.train, r.dev);
+    }
+    for skipped in &corpus_report.skipped_files {
+        tracing::warn!("skipped {skipped}");
+    }
+
+    let mut teacher = timed(&mut seconds, "load teacher", || {
+        Teacher::load(&config.teacher.model)
+    })?;
+    teacher.batch_size = config.teacher.batch_size;
+    let mut cache = LabelCache::open(
+        &config.cache_dir,
+        &teacher.name(),
+        teacher.fingerprint(),
+        teacher.dim(),
+    )?;
+    let english = select_english(&corpus.train, config.corpus.max_english);
+    let dev_pairs = dev_sample(&corpus.dev, config.corpus.dev_pairs_per_language);
+    let dev_english = select_english(&dev_pairs, usize::MAX);
+    timed(&mut seconds, "teacher labels", || {
+        let refs: Vec<&str> = english
+            .iter()
+            .chain(&dev_english)
+            .map(String::as_str)
+            .collect();
+        label(&teacher, &mut cache, &refs, "teacher labels")
+    })?;
+    let dim = teacher.dim();
+    let data = TrainingData::assemble(
+        &english,
+        cache
+            .lookup(&english.iter().map(String::as_str).collect::<Vec<_>>())?
+            .into_vec(),
+        dim,
+        &corpus.train,
+    );
+    let dev_data = TrainingData::assemble(
+        &dev_english,
+        cache
+            .lookup(&dev_english.iter().map(String::as_str).collect::<Vec<_>>())?
+            .into_vec(),
+        dim,
+        &dev_pairs,
+    );
+    tracing::info!(
+        "training on {} distinct English texts, {} examples",
+        english.len(),
+        data.examples.len()
+    );
+
+    let (mut student, train_log) = timed(&mut seconds, "train student", || {
+        train_student(config, &data, &dev_data, "student")
+    })?;
+    student.teacher = teacher.name();
+    let student_dir = run_dir.join("student");
+    student.save(&student_dir)?;
+    let student = SubwordStudent::load(&student_dir)?;
+    tracing::info!("student saved to {}", student_dir.display());
+
+    let control = if config.eval.random_target_control {
+        let random = random_unit_targets(english.len(), dim, config.train.seed.wrapping_add(1));
+        let control_data = TrainingData::assemble(&english, random, dim, &corpus.train);
+        Some(
+            timed(&mut seconds, "train control", || {
+                train_student(config, &control_data, &dev_data, "control")
+            })?
+            .0,
+        )
+    } else {
+        None
+    };
+
+    let mut suite = Suite::load(
+        &config.eval_dir,
+        &config.eval.tatoeba,
+        config.eval.sts17,
+        config.eval.stsb,
+    )?;
+    suite.dev = Some(dev_set(&dev_pairs, &dev_english, &cache)?);
+    let options = eval::Options {
+        measure_speed: true,
+        speed_seconds: config.eval.speed_seconds,
+    };
+    let mut models = Vec::new();
+    let eval_bar = |msg: &str| tracing::info!("evaluating {msg}");
+    models.push(timed(&mut seconds, "evaluate teacher", || {
+        let cached = CachedEncoder {
+            encoder: &teacher,
+            cache: Mutex::new(&mut cache),
+        };
+        let mut report = eval::evaluate(
+            "teacher",
+            &cached,
+            &suite,
+            &eval::Options {
+                measure_speed: false,
+                ..options
+            },
+            &eval_bar,
+        )?;
+        report.sentences_per_second = Some(eval::throughput(
+            &teacher,
+            &suite.speed_texts,
+            config.eval.speed_seconds,
+        )?);
+        Ok(report)
+    })?);
+    models.push(timed(&mut seconds, "evaluate student", || {
+        eval::evaluate("student", &student, &suite, &options, &eval_bar)
+    })?);
+    if let Some(control) = &control {
+        models.push(timed(&mut seconds, "evaluate control", || {
+            eval::evaluate(
+                "random-target control",
+                control,
+                &suite,
+                &options,
+                &eval_bar,
+            )
+        })?);
+    }
+
+    let report = DistillReport {
+        corpus: corpus_report,
+        english_texts: english.len(),
+        examples: data.per_language.clone(),
+        train_log,
+        models,
+        seconds,
+    };
+    crate::error::write_atomic(
+        run_dir.join("report.json"),
+        &serde_json::to_vec_pretty(&report).expect("report serialises"),
+    )?;
+    crate::error::write_atomic(
+        run_dir.join("report.txt"),
+        eval::render_table(&report.models).as_bytes(),
+    )?;
+    Ok(report)
+}
+
+/// Dev translations per language with the teacher's vectors of their English sides, plus the
+/// English texts themselves under "en".
+fn dev_set(
+    dev_pairs: &BTreeMap<String, Vec<Pair>>,
+    dev_english: &[String],
+    cache: &LabelCache,
+) -> Result<DevSet> {
+    let mut by_lang = BTreeMap::new();
+    let english_refs: Vec<&str> = dev_english.iter().map(String::as_str).collect();
+    by_lang.insert(
+        "en".to_string(),
+        (dev_english.to_vec(), cache.lookup(&english_refs)?),
+    );
+    for (lang, pairs) in dev_pairs {
+        let en: Vec<&str> = pairs.iter().map(|p| p.en.as_str()).collect();
+        let targets: Embeddings = cache.lookup(&en)?;
+        by_lang.insert(
+            lang.clone(),
+            (pairs.iter().map(|p| p.xx.clone()).collect(), targets),
+        );
+    }
+    Ok(DevSet { by_lang })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<Pair> {
+        list.iter()
+            .map(|(en, xx)| Pair {
+                en: en.to_string(),
+                xx: xx.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn english_in_more_languages_is_selected_first() {
+        let train = BTreeMap::from([
+            (
+                "de".to_string(),
+                pairs(&[("Open", "Öffnen"), ("Close", "Schließen")]),
+            ),
+            ("fr".to_string(), pairs(&[("Open", "Ouvrir")])),
+        ]);
+        assert_eq!(select_english(&train, 1), vec!["Open"]);
+        assert_eq!(select_english(&train, 10).len(), 2);
+    }
+
+    #[test]
+    fn translations_target_their_english_source() {
+        let train = BTreeMap::from([(
+            "de".to_string(),
+            pairs(&[("Open", "Öffnen"), ("Skipped", "Übersprungen")]),
+        )]);
+        let english = vec!["Open".to_string()];
+        let data = TrainingData::assemble(&english, vec![1.0, 0.0], 2, &train);
+        assert_eq!(data.texts, vec!["Open", "Öffnen"]);
+        assert_eq!(
+            data.examples,
+            vec![
+                Example { text: 0, target: 0 },
+                Example { text: 1, target: 0 }
+            ]
+        );
+        assert_eq!(data.per_language["de"], 1);
+    }
+}

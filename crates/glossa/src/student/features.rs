@@ -1,0 +1,137 @@
+//! Text → feature ids for the fastText-style student.
+//!
+//! Words come from splitting on anything that is not a letter, mark or digit. Each word gives
+//! its own row (when it is in the vocabulary) plus the character n-grams of `<word>`
+//! (minn..=maxn characters), hashed with fastText's FNV-1a into a bucket table.
+//!
+//! Scripts written without spaces (Chinese, Japanese, Thai…) would make a whole sentence one
+//! unseen word, so their runs become character unigrams and bigrams instead, each a token of
+//! its own: 日本語 → 日, 本, 語, 日本, 本語.
+
+use crate::data::lang::is_unspaced_script;
+
+/// fastText's hash: FNV-1a over the bytes, each byte taken as a *signed* char and sign-extended,
+/// so ids match fastText's own for non-ASCII text.
+pub fn fasttext_hash(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 2_166_136_261;
+    for &b in bytes {
+        h ^= b as i8 as i32 as u32;
+        h = h.wrapping_mul(16_777_619);
+    }
+    h
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A word from a space-delimited script: word row + character n-grams.
+    Word,
+    /// A character unigram or bigram from an unspaced script: one row (word or hashed).
+    Chars,
+}
+
+/// Splits text into tokens, lowercased when asked.
+pub fn tokenize(text: &str, lowercase: bool, out: &mut Vec<(String, TokenKind)>) {
+    let mut word = String::new();
+    let mut run: Vec<char> = Vec::new();
+    let flush_word = |word: &mut String, out: &mut Vec<(String, TokenKind)>| {
+        if !word.is_empty() {
+            out.push((std::mem::take(word), TokenKind::Word));
+        }
+    };
+    let flush_run = |run: &mut Vec<char>, out: &mut Vec<(String, TokenKind)>| {
+        for c in run.iter() {
+            out.push((c.to_string(), TokenKind::Chars));
+        }
+        for pair in run.windows(2) {
+            out.push((pair.iter().collect(), TokenKind::Chars));
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if is_unspaced_script(c) {
+            flush_word(&mut word, out);
+            run.push(c);
+        } else if c.is_alphanumeric() || is_mark(c) {
+            flush_run(&mut run, out);
+            if lowercase {
+                word.extend(c.to_lowercase());
+            } else {
+                word.push(c);
+            }
+        } else {
+            flush_word(&mut word, out);
+            flush_run(&mut run, out);
+        }
+    }
+    flush_word(&mut word, out);
+    flush_run(&mut run, out);
+}
+
+/// Combining marks belong to the word they modify (Devanagari vowel signs, Arabic harakat).
+fn is_mark(c: char) -> bool {
+    matches!(c, '\u{0300}'..='\u{036F}' | '\u{0610}'..='\u{061A}' | '\u{064B}'..='\u{065F}' | '\u{0900}'..='\u{0903}' | '\u{093A}'..='\u{094F}' | '\u{200C}' | '\u{200D}')
+}
+
+/// Calls `f` with the byte range of each character n-gram of `<word>`, n in minn..=maxn, the way
+/// fastText enumerates them (n counts UTF-8 characters, not bytes).
+pub fn char_ngrams(bracketed: &str, minn: usize, maxn: usize, mut f: impl FnMut(&str)) {
+    let starts: Vec<usize> = bracketed
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([bracketed.len()])
+        .collect();
+    let chars = starts.len() - 1;
+    for i in 0..chars {
+        for n in minn..=maxn {
+            if i + n > chars {
+                break;
+            }
+            f(&bracketed[starts[i]..starts[i + n]]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_matches_fasttext_including_signed_bytes() {
+        // Values from fastText's Dictionary::hash (FNV-1a 32 with int8 sign extension).
+        assert_eq!(fasttext_hash(b""), 2_166_136_261);
+        assert_eq!(fasttext_hash(b"a"), 0xe40c292c);
+        assert_eq!(fasttext_hash("é".as_bytes()), 0x3cfa68c1);
+        // Unsigned bytes would give another id for any non-ASCII text.
+        let unsigned = {
+            let mut h: u32 = 2_166_136_261;
+            for &b in "é".as_bytes() {
+                h ^= b as u32;
+                h = h.wrapping_mul(16_777_619);
+            }
+            h
+        };
+        assert_ne!(fasttext_hash("é".as_bytes()), unsigned);
+    }
+
+    #[test]
+    fn ngrams_count_characters() {
+        let mut grams = Vec::new();
+        char_ngrams("<né>", 3, 6, |g| grams.push(g.to_string()));
+        assert_eq!(grams, vec!["<né", "<né>", "né>"]);
+    }
+
+    #[test]
+    fn unspaced_scripts_become_unigrams_and_bigrams() {
+        let mut out = Vec::new();
+        tokenize("Hello, 日本語 World! é-e", true, &mut out);
+        let words: Vec<&str> = out.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            words,
+            vec!["hello", "日", "本", "語", "日本", "本語", "world", "é", "e"]
+        );
+        assert_eq!(out[1].1, TokenKind::Chars);
+        out.clear();
+        tokenize("  ", true, &mut out);
+        assert!(out.is_empty());
+    }
+}

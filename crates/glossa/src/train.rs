@@ -1,0 +1,543 @@
+//! Training the subword student: MSE to the teacher's vectors, sparse lazy Adam.
+//!
+//! A sentence touches ~100 of the table's hundreds of thousands of rows, so a dense optimizer
+//! would spend nearly all its time on rows with no gradient. Lazy Adam (as PyTorch's SparseAdam)
+//! updates the moments of touched rows only.
+//!
+//! Reproducible for a seed, whatever the thread count: per-example gradients are computed in
+//! parallel but collected in order; rows are then split across threads by `row % shards`, and each
+//! shard sums its rows' gradients in example order, so every row sees the same float additions.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::loss::mse_with_grad;
+use crate::rng::Rng;
+use crate::student::SubwordStudent;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    /// Examples (sentence, target) per update.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f32,
+    /// Fraction of all steps spent warming the learning rate up linearly; it then decays
+    /// linearly to zero.
+    pub warmup: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 5,
+            batch_size: 256,
+            lr: 0.01,
+            warmup: 0.05,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            seed: 42,
+        }
+    }
+}
+
+/// One training example: a text and the row of its target vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Example {
+    pub text: u32,
+    pub target: u32,
+}
+
+/// Texts, targets and the examples that pair them.
+pub struct Dataset<'a> {
+    pub texts: &'a [String],
+    /// Flat rows of `dim` floats.
+    pub targets: &'a [f32],
+    pub dim: usize,
+    pub examples: Vec<Example>,
+}
+
+impl Dataset<'_> {
+    fn target(&self, row: u32) -> &[f32] {
+        &self.targets[row as usize * self.dim..(row as usize + 1) * self.dim]
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train_mse: f32,
+    pub dev_mse: Option<f32>,
+    pub examples_per_second: f64,
+    pub seconds: f64,
+}
+
+/// Feature rows of every text, flattened: text i has `rows[offsets[i]..offsets[i+1]]`.
+struct Features {
+    rows: Vec<u32>,
+    offsets: Vec<usize>,
+}
+
+impl Features {
+    fn of(student: &SubwordStudent, texts: &[String]) -> Self {
+        let per_text: Vec<Vec<u32>> = texts
+            .par_iter()
+            .with_min_len(256)
+            .map(|t| {
+                let mut f = Vec::new();
+                student.features(t, &mut f);
+                f
+            })
+            .collect();
+        let mut offsets = Vec::with_capacity(texts.len() + 1);
+        offsets.push(0);
+        for f in &per_text {
+            offsets.push(offsets.last().unwrap() + f.len());
+        }
+        Features {
+            rows: per_text.concat(),
+            offsets,
+        }
+    }
+    fn get(&self, text: u32) -> &[u32] {
+        &self.rows[self.offsets[text as usize]..self.offsets[text as usize + 1]]
+    }
+}
+
+/// The gradient of one example's loss with respect to the mean-pooled hidden vector, already
+/// divided by the feature count (so it is the gradient for each feature row), and with respect
+/// to the output (for the projection).
+struct ExampleGrad {
+    loss: f32,
+    row_grad: Vec<f32>,
+    hidden: Vec<f32>,
+    out_grad: Vec<f32>,
+}
+
+fn example_grad(student: &SubwordStudent, features: &[u32], target: &[f32]) -> ExampleGrad {
+    let (dim, out_dim) = (student.config.dim, student.config.output_dim);
+    let mut hidden = vec![0.0; dim];
+    let mut output = vec![0.0; out_dim];
+    student.forward(features, &mut hidden, &mut output);
+    let mut out_grad = vec![0.0; out_dim];
+    let loss = mse_with_grad(&output, target, &mut out_grad);
+    let mut row_grad = match &student.projection {
+        None => out_grad.clone(),
+        // hidden·P = output, so d/dhidden = P · d/doutput
+        Some(p) => (0..dim)
+            .map(|i| crate::encoder::dot(&p[i * out_dim..(i + 1) * out_dim], &out_grad))
+            .collect(),
+    };
+    let inv = if features.is_empty() {
+        0.0
+    } else {
+        1.0 / features.len() as f32
+    };
+    row_grad.iter_mut().for_each(|g| *g *= inv);
+    ExampleGrad {
+        loss,
+        row_grad,
+        hidden,
+        out_grad,
+    }
+}
+
+/// Adam moments for the table (touched rows only) and the projection (dense).
+struct Adam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+    pm: Vec<f32>,
+    pv: Vec<f32>,
+    step: u64,
+}
+
+/// Raw access to table rows from several threads. Sound only while each thread touches a
+/// disjoint set of rows: shard k owns the rows with `row % shards == k`.
+#[derive(Clone, Copy)]
+struct SharedRows(*mut f32);
+unsafe impl Send for SharedRows {}
+unsafe impl Sync for SharedRows {}
+impl SharedRows {
+    /// SAFETY: the caller guarantees no other thread accesses this row concurrently.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn row(&self, row: usize, dim: usize) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(row * dim), dim)
+    }
+}
+
+fn adam_update(
+    param: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    grad: &[f32],
+    lr: f32,
+    cfg: &TrainConfig,
+    step: u64,
+) {
+    let c1 = 1.0 - cfg.beta1.powi(step as i32);
+    let c2 = 1.0 - cfg.beta2.powi(step as i32);
+    let step_size = lr / c1;
+    let c2_sqrt = c2.sqrt();
+    for i in 0..param.len() {
+        let g = grad[i];
+        m[i] = cfg.beta1 * m[i] + (1.0 - cfg.beta1) * g;
+        v[i] = cfg.beta2 * v[i] + (1.0 - cfg.beta2) * g * g;
+        param[i] -= step_size * m[i] / (v[i].sqrt() / c2_sqrt + cfg.eps);
+    }
+}
+
+fn learning_rate(cfg: &TrainConfig, step: usize, total: usize) -> f32 {
+    let warm = ((cfg.warmup * total as f32) as usize).max(1);
+    if step < warm {
+        cfg.lr * (step + 1) as f32 / warm as f32
+    } else {
+        cfg.lr * (total - step) as f32 / (total - warm).max(1) as f32
+    }
+}
+
+/// Progress reported after each batch: (step, total steps, running mean loss).
+pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize, f32);
+
+pub fn train(
+    student: &mut SubwordStudent,
+    train: &Dataset,
+    dev: Option<&Dataset>,
+    cfg: &TrainConfig,
+    on_step: OnStep,
+) -> Result<Vec<EpochLog>> {
+    if train.examples.is_empty() {
+        return Err(Error::msg("no training examples"));
+    }
+    if train.dim != student.config.output_dim {
+        return Err(Error::msg(format!(
+            "targets have dimension {}, the student outputs {}",
+            train.dim, student.config.output_dim
+        )));
+    }
+    let features = Features::of(student, train.texts);
+    let dev_features = dev.map(|d| Features::of(student, d.texts));
+    let dim = student.config.dim;
+    let mut adam = Adam {
+        m: vec![0.0; student.table.len()],
+        v: vec![0.0; student.table.len()],
+        pm: vec![0.0; student.projection.as_ref().map_or(0, Vec::len)],
+        pv: vec![0.0; student.projection.as_ref().map_or(0, Vec::len)],
+        step: 0,
+    };
+    let batch = cfg.batch_size.max(1);
+    let steps_per_epoch = train.examples.len().div_ceil(batch);
+    let total = steps_per_epoch * cfg.epochs;
+    let mut rng = Rng::new(cfg.seed);
+    let mut order = train.examples.clone();
+    let mut logs = Vec::new();
+    let shards = rayon::current_num_threads().max(1) * 2;
+    for epoch in 0..cfg.epochs {
+        let started = Instant::now();
+        rng.shuffle(&mut order);
+        let mut loss_sum = 0.0f64;
+        for (i, chunk) in order.chunks(batch).enumerate() {
+            let step = epoch * steps_per_epoch + i;
+            let lr = learning_rate(cfg, step, total);
+            let grads: Vec<(ExampleGrad, &[u32])> = chunk
+                .par_iter()
+                .with_min_len(8)
+                .map(|ex| {
+                    let f = features.get(ex.text);
+                    (example_grad(student, f, train.target(ex.target)), f)
+                })
+                .collect();
+            let batch_loss: f32 =
+                grads.iter().map(|(g, _)| g.loss).sum::<f32>() / chunk.len() as f32;
+            if !batch_loss.is_finite() {
+                return Err(Error::msg(format!(
+                    "loss became {batch_loss} at epoch {} step {step}: lower the learning rate",
+                    epoch + 1
+                )));
+            }
+            loss_sum += batch_loss as f64 * chunk.len() as f64;
+            adam.step += 1;
+            apply_sparse(
+                student,
+                &mut adam,
+                &grads,
+                chunk.len(),
+                lr,
+                cfg,
+                shards,
+                dim,
+            );
+            on_step(
+                step + 1,
+                total,
+                (loss_sum / ((i * batch + chunk.len()) as f64)) as f32,
+            );
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let dev_mse = match (dev, &dev_features) {
+            (Some(d), Some(f)) => Some(mean_loss(student, d, f)),
+            _ => None,
+        };
+        let log = EpochLog {
+            epoch: epoch + 1,
+            train_mse: (loss_sum / order.len() as f64) as f32,
+            dev_mse,
+            examples_per_second: order.len() as f64 / seconds,
+            seconds,
+        };
+        tracing::info!(epoch = log.epoch, train_mse = log.train_mse, dev_mse = ?log.dev_mse, examples_per_second = log.examples_per_second as u64, "epoch done");
+        logs.push(log);
+    }
+    Ok(logs)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_sparse(
+    student: &mut SubwordStudent,
+    adam: &mut Adam,
+    grads: &[(ExampleGrad, &[u32])],
+    batch: usize,
+    lr: f32,
+    cfg: &TrainConfig,
+    shards: usize,
+    dim: usize,
+) {
+    let inv_batch = 1.0 / batch as f32;
+    // Projection first uses the gradients computed with the old projection, as autodiff would.
+    if let Some(p) = student.projection.as_mut() {
+        let out_dim = student.config.output_dim;
+        let mut grad = vec![0.0f32; p.len()];
+        grad.par_chunks_mut(out_dim)
+            .enumerate()
+            .for_each(|(i, g_row)| {
+                for (eg, _) in grads {
+                    let h = eg.hidden[i] * inv_batch;
+                    g_row
+                        .iter_mut()
+                        .zip(&eg.out_grad)
+                        .for_each(|(g, o)| *g += h * o);
+                }
+            });
+        adam_update(p, &mut adam.pm, &mut adam.pv, &grad, lr, cfg, adam.step);
+    }
+    let table = SharedRows(student.table.as_mut_ptr());
+    let m = SharedRows(adam.m.as_mut_ptr());
+    let v = SharedRows(adam.v.as_mut_ptr());
+    let step = adam.step;
+    (0..shards).into_par_iter().for_each(|shard| {
+        let mut slot_of: HashMap<u32, usize> = HashMap::new();
+        let mut sums: Vec<f32> = Vec::new();
+        for (eg, features) in grads {
+            for &row in features.iter().filter(|&&r| r as usize % shards == shard) {
+                let slot = *slot_of.entry(row).or_insert_with(|| {
+                    sums.extend(std::iter::repeat_n(0.0, dim));
+                    sums.len() / dim - 1
+                });
+                sums[slot * dim..(slot + 1) * dim]
+                    .iter_mut()
+                    .zip(&eg.row_grad)
+                    .for_each(|(s, g)| *s += g * inv_batch);
+            }
+        }
+        for (&row, &slot) in &slot_of {
+            // SAFETY: only this shard touches rows with row % shards == shard.
+            unsafe {
+                adam_update(
+                    table.row(row as usize, dim),
+                    m.row(row as usize, dim),
+                    v.row(row as usize, dim),
+                    &sums[slot * dim..(slot + 1) * dim],
+                    lr,
+                    cfg,
+                    step,
+                );
+            }
+        }
+    });
+}
+
+fn mean_loss(student: &SubwordStudent, data: &Dataset, features: &Features) -> f32 {
+    let total: f64 = data
+        .examples
+        .par_iter()
+        .map(|ex| {
+            let mut hidden = vec![0.0; student.config.dim];
+            let mut out = vec![0.0; student.config.output_dim];
+            student.forward(features.get(ex.text), &mut hidden, &mut out);
+            crate::loss::mse(&out, data.target(ex.target)) as f64
+        })
+        .sum();
+    (total / data.examples.len().max(1) as f64) as f32
+}
+
+/// Mean MSE of the student on a dataset.
+pub fn evaluate_mse(student: &SubwordStudent, data: &Dataset) -> f32 {
+    mean_loss(student, data, &Features::of(student, data.texts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::student::{subword::build_vocab, SubwordConfig};
+
+    fn toy(projection: bool) -> (SubwordStudent, Vec<String>, Vec<f32>) {
+        let texts: Vec<String> = [
+            "the cat sleeps",
+            "a dog runs",
+            "die Katze schläft",
+            "ein Hund rennt",
+            "猫が寝る",
+            "犬が走る",
+        ]
+        .map(String::from)
+        .to_vec();
+        let config = SubwordConfig {
+            dim: if projection { 6 } else { 8 },
+            output_dim: 8,
+            buckets: 64,
+            minn: 3,
+            maxn: 4,
+            lowercase: true,
+        };
+        let words = build_vocab(texts.iter().map(String::as_str), true, 1, 100);
+        let student = SubwordStudent::new(config, words, 3).unwrap();
+        let mut rng = Rng::new(9);
+        let mut targets: Vec<f32> = (0..2 * 8).map(|_| rng.normal()).collect();
+        targets.chunks_mut(8).for_each(crate::encoder::normalize);
+        (student, texts, targets)
+    }
+
+    fn examples() -> Vec<Example> {
+        (0..6)
+            .map(|i| Example {
+                text: i,
+                target: i % 2,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn row_gradient_matches_finite_differences() {
+        for projection in [false, true] {
+            let (mut student, texts, targets) = toy(projection);
+            let mut f = Vec::new();
+            student.features(&texts[0], &mut f);
+            let g = example_grad(&student, &f, &targets[..8]);
+            let loss_at = |s: &SubwordStudent| {
+                let mut h = vec![0.0; s.config.dim];
+                let mut o = vec![0.0; 8];
+                s.forward(&f, &mut h, &mut o);
+                crate::loss::mse(&o, &targets[..8])
+            };
+            let row = f[0] as usize; // a row used once
+            let count = f.iter().filter(|&&r| r as usize == row).count() as f32;
+            for d in 0..student.config.dim {
+                let i = row * student.config.dim + d;
+                let orig = student.table[i];
+                student.table[i] = orig + 1e-2;
+                let up = loss_at(&student);
+                student.table[i] = orig - 1e-2;
+                let down = loss_at(&student);
+                student.table[i] = orig;
+                let numeric = (up - down) / 2e-2;
+                assert!(
+                    (numeric - count * g.row_grad[d]).abs() < 1e-4,
+                    "projection={projection} d={d}: {numeric} vs {}",
+                    g.row_grad[d]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn training_lowers_the_loss_and_is_reproducible() {
+        for projection in [false, true] {
+            let run = || {
+                let (mut student, texts, targets) = toy(projection);
+                let data = Dataset {
+                    texts: &texts,
+                    targets: &targets,
+                    dim: 8,
+                    examples: examples(),
+                };
+                let before = evaluate_mse(&student, &data);
+                let cfg = TrainConfig {
+                    epochs: 60,
+                    batch_size: 2,
+                    lr: 0.05,
+                    ..Default::default()
+                };
+                let logs =
+                    train(&mut student, &data, Some(&data), &cfg, &mut |_, _, _| {}).unwrap();
+                (
+                    before,
+                    logs.last().unwrap().dev_mse.unwrap(),
+                    student.table.clone(),
+                )
+            };
+            let (before, after, table) = run();
+            assert!(
+                after < before * 0.2,
+                "projection={projection}: {before} -> {after}"
+            );
+            let (_, after2, table2) = run();
+            assert_eq!(after, after2);
+            assert_eq!(table, table2, "same seed, same student");
+        }
+    }
+
+    #[test]
+    fn thread_count_does_not_change_the_result() {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let (mut student, texts, targets) = toy(false);
+                let data = Dataset {
+                    texts: &texts,
+                    targets: &targets,
+                    dim: 8,
+                    examples: examples(),
+                };
+                let cfg = TrainConfig {
+                    epochs: 3,
+                    batch_size: 4,
+                    ..Default::default()
+                };
+                train(&mut student, &data, None, &cfg, &mut |_, _, _| {}).unwrap();
+                student.table
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn an_empty_dataset_is_an_error() {
+        let (mut student, texts, targets) = toy(false);
+        let data = Dataset {
+            texts: &texts,
+            targets: &targets,
+            dim: 8,
+            examples: vec![],
+        };
+        assert!(train(
+            &mut student,
+            &data,
+            None,
+            &TrainConfig::default(),
+            &mut |_, _, _| {}
+        )
+        .is_err());
+    }
+}
