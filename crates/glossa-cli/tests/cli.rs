@@ -252,6 +252,7 @@ cache_dir = "{cache}"
 languages = ["de", "fr"]
 gettext_roots = ["{locale}"]
 help_root = ""
+wordnet_dir = ""
 dictionary_dirs = []
 dev_permille = 0
 [student]
@@ -326,4 +327,64 @@ speed_seconds = 0.2
     std::fs::write(&cfg, cfg_text).unwrap();
     let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
     assert_fails_with(&out, &["the corpus is empty"]);
+}
+
+#[test]
+fn teacher_encode_resumes_after_being_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("texts.txt");
+    let texts: Vec<String> = (0..3000)
+        .map(|i| {
+            format!(
+                "Sentence number {i} talks about item {} in a longer text to encode.",
+                i * 7
+            )
+        })
+        .collect();
+    std::fs::write(&input, texts.join("\n")).unwrap();
+    let cache = dir.path().join("cache");
+    let args = [
+        "teacher",
+        "encode",
+        "--input",
+        input.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glossa"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some chunks are on disk, but long before all 3000 texts are.
+    let keys = || {
+        std::fs::read_dir(&cache)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::metadata(e.ok()?.path().join("keys.bin")).ok())
+            .map_or(0, |m| m.len() / 16)
+    };
+    let start = std::time::Instant::now();
+    while keys() < 256 && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before = keys();
+    assert!(
+        done_before >= 256 && done_before < 3000,
+        "killed after {done_before} rows"
+    );
+
+    let out = glossa(&args, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let encoded: u64 = stdout.split_whitespace().next().unwrap().parse().unwrap();
+    assert_eq!(
+        encoded + done_before,
+        3000,
+        "the resumed run encodes only what was missing: {stdout}"
+    );
+    assert!(stdout.contains("3000 in the cache"), "{stdout}");
 }

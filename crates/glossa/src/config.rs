@@ -43,6 +43,11 @@ pub struct CorpusConfig {
     pub help_root: Option<PathBuf>,
     /// Folders of FreeDict dictionaries (`freedict-<xxx>-eng.index` / `freedict-eng-<xxx>.index`).
     pub dictionary_dirs: Vec<PathBuf>,
+    /// WordNet `data.*` folder: English usage examples and definitions, labelled by the teacher
+    /// and learnt as English only (no translation); empty: none.
+    pub wordnet_dir: Option<PathBuf>,
+    /// At most this many of those English-only sentences.
+    pub max_english_only: usize,
     pub min_chars: usize,
     pub max_chars: usize,
     /// Per mille of English texts (and all their translations) held out for dev.
@@ -118,6 +123,8 @@ impl Default for CorpusConfig {
             ],
             help_root: Some("assets/debs/usr/share/libreoffice/help".into()),
             dictionary_dirs: vec!["assets/debs/usr/share/dictd".into()],
+            wordnet_dir: Some("assets/debs/usr/share/wordnet".into()),
+            max_english_only: 30_000,
             min_chars: 2,
             max_chars: 300,
             dev_permille: 20,

@@ -19,6 +19,7 @@ pub mod export;
 pub mod loss;
 pub mod model;
 pub mod pipeline;
+pub mod report;
 pub mod rng;
 pub mod student;
 pub mod teacher;

@@ -47,6 +47,8 @@ pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
 #[derive(Debug, Serialize)]
 pub struct DistillReport {
     pub corpus: BuildReport,
+    /// English-only sentences (WordNet) used for training.
+    pub english_only: usize,
     /// Distinct English texts labelled by the teacher and used for training.
     pub english_texts: usize,
     /// Training examples per language (English: the English texts themselves).
@@ -112,6 +114,7 @@ impl TrainingData {
             examples.push(Example {
                 text: id_of(en, &mut texts),
                 target: i as u32,
+                weight: 1.0,
             });
         }
         let mut per_language = BTreeMap::from([("en".to_string(), english.len())]);
@@ -122,12 +125,21 @@ impl TrainingData {
                     examples.push(Example {
                         text: id_of(&p.xx, &mut texts),
                         target,
+                        weight: 1.0,
                     });
                     n += 1;
                 }
             }
             per_language.insert(lang.clone(), n);
         }
+        // Reimers & Gurevych train both terms for every pair: student(en) ≈ teacher(en) and
+        // student(xx) ≈ teacher(en). Each English text is listed once, so it is weighted to give
+        // the English term the same total weight as the translations.
+        let translations = examples.len() - english.len();
+        let english_weight = (translations as f32 / english.len().max(1) as f32).max(1.0);
+        examples[..english.len()]
+            .iter_mut()
+            .for_each(|e| e.weight = english_weight);
         TrainingData {
             texts,
             targets: english_targets,
@@ -157,6 +169,32 @@ fn timed<T>(
     let out = f();
     seconds.insert(stage.to_string(), start.elapsed().as_secs_f64());
     out
+}
+
+/// The config's English-only sentences (train, dev); none when no WordNet folder is set.
+pub fn english_only_from_config(config: &Config) -> Result<(Vec<String>, Vec<String>)> {
+    match config
+        .corpus
+        .wordnet_dir
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        None => Ok((Vec::new(), Vec::new())),
+        Some(dir) => {
+            let tests = TestSetIndex::load(&config.eval_dir)?;
+            let limits = Limits {
+                min_chars: config.corpus.min_chars,
+                max_chars: config.corpus.max_chars,
+            };
+            crate::data::corpus::english_sentences(
+                dir,
+                &tests,
+                limits,
+                config.corpus.dev_permille,
+                config.corpus.max_english_only,
+            )
+        }
+    }
 }
 
 pub fn build_corpus_from_config(config: &Config) -> Result<(Corpus, BuildReport)> {
@@ -214,6 +252,13 @@ pub fn label(
     })?;
     bar.finish_and_clear();
     Ok(n)
+}
+
+/// The English texts from pairs followed by the English-only ones not already among them.
+fn with_english_only(mut english: Vec<String>, only: &[String]) -> Vec<String> {
+    let have: std::collections::HashSet<String> = english.iter().cloned().collect();
+    english.extend(only.iter().filter(|t| !have.contains(*t)).cloned());
+    english
 }
 
 fn dev_sample(
@@ -313,9 +358,23 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         teacher.fingerprint(),
         teacher.dim(),
     )?;
-    let english = select_english(&corpus.train, config.corpus.max_english);
+    let (english_only, english_only_dev) = english_only_from_config(config)?;
+    let english = with_english_only(
+        select_english(&corpus.train, config.corpus.max_english),
+        &english_only,
+    );
     let dev_pairs = dev_sample(&corpus.dev, config.corpus.dev_pairs_per_language);
-    let dev_english = select_english(&dev_pairs, usize::MAX);
+    let dev_english = with_english_only(
+        select_english(&dev_pairs, usize::MAX),
+        &english_only_dev[..english_only_dev
+            .len()
+            .min(config.corpus.dev_pairs_per_language)],
+    );
+    tracing::info!(
+        "{} English-only sentences for training, {} for dev",
+        english_only.len(),
+        english_only_dev.len()
+    );
     timed(&mut seconds, "teacher labels", || {
         let refs: Vec<&str> = english
             .iter()
@@ -421,6 +480,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
 
     let report = DistillReport {
         corpus: corpus_report,
+        english_only: english_only.len(),
         english_texts: english.len(),
         examples: data.per_language.clone(),
         train_log,
@@ -500,8 +560,16 @@ mod tests {
         assert_eq!(
             data.examples,
             vec![
-                Example { text: 0, target: 0 },
-                Example { text: 1, target: 0 }
+                Example {
+                    text: 0,
+                    target: 0,
+                    weight: 1.0
+                },
+                Example {
+                    text: 1,
+                    target: 0,
+                    weight: 1.0
+                }
             ]
         );
         assert_eq!(data.per_language["de"], 1);

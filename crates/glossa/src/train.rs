@@ -51,11 +51,12 @@ impl Default for TrainConfig {
     }
 }
 
-/// One training example: a text and the row of its target vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One training example: a text, the row of its target vector, and its weight in the loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Example {
     pub text: u32,
     pub target: u32,
+    pub weight: f32,
 }
 
 /// Texts, targets and the examples that pair them.
@@ -253,7 +254,12 @@ pub fn train(
                 .with_min_len(8)
                 .map(|ex| {
                     let f = features.get(ex.text);
-                    (example_grad(student, f, train.target(ex.target)), f)
+                    let mut g = example_grad(student, f, train.target(ex.target));
+                    g.row_grad
+                        .iter_mut()
+                        .chain(g.out_grad.iter_mut())
+                        .for_each(|x| *x *= ex.weight);
+                    (g, f)
                 })
                 .collect();
             let batch_loss: f32 =
@@ -270,7 +276,7 @@ pub fn train(
                 student,
                 &mut adam,
                 &grads,
-                chunk.len(),
+                chunk.iter().map(|e| e.weight).sum::<f32>(),
                 lr,
                 cfg,
                 shards,
@@ -305,13 +311,14 @@ fn apply_sparse(
     student: &mut SubwordStudent,
     adam: &mut Adam,
     grads: &[(ExampleGrad, &[u32])],
-    batch: usize,
+    total_weight: f32,
     lr: f32,
     cfg: &TrainConfig,
     shards: usize,
     dim: usize,
 ) {
-    let inv_batch = 1.0 / batch as f32;
+    // The batch loss is the weighted mean of the examples' losses.
+    let inv_batch = 1.0 / total_weight.max(f32::MIN_POSITIVE);
     // Projection first uses the gradients computed with the old projection, as autodiff would.
     if let Some(p) = student.projection.as_mut() {
         let out_dim = student.config.output_dim;
@@ -421,6 +428,7 @@ mod tests {
             .map(|i| Example {
                 text: i,
                 target: i % 2,
+                weight: 1.0,
             })
             .collect()
     }

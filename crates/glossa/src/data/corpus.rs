@@ -333,6 +333,37 @@ fn dictionary_candidates(
     Ok(())
 }
 
+/// English-only sentences (WordNet usage examples first, then definitions), cleaned, with test
+/// sentences removed, split like the pairs; at most `max` for training.
+pub fn english_sentences(
+    wordnet_dir: &Path,
+    tests: &TestSetIndex,
+    limits: Limits,
+    dev_permille: u32,
+    max: usize,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let glosses = super::wordnet::read_dir(wordnet_dir)?;
+    let mut seen = HashSet::new();
+    let (mut train, mut dev) = (Vec::new(), Vec::new());
+    for text in glosses.examples.iter().chain(&glosses.definitions) {
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let n = text.chars().count();
+        if n < limits.min_chars.max(8)
+            || n > limits.max_chars
+            || tests.contains(&text)
+            || !seen.insert(text.clone())
+        {
+            continue;
+        }
+        if is_dev(&text, dev_permille) {
+            dev.push(text);
+        } else if train.len() < max {
+            train.push(text);
+        }
+    }
+    Ok((train, dev))
+}
+
 /// Writes `train/<lang>.tsv`, `dev/<lang>.tsv` and `report.json` under `dir`.
 pub fn write_corpus(dir: &Path, corpus: &Corpus, report: &BuildReport) -> Result<()> {
     for (split, by_lang) in [("train", &corpus.train), ("dev", &corpus.dev)] {

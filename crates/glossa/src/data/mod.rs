@@ -9,6 +9,7 @@ pub mod lang;
 pub mod mo;
 pub mod testsets;
 pub mod tsv;
+pub mod wordnet;
 
 pub use corpus::{build_corpus, BuildReport, CorpusSources};
 pub use tsv::{read_pairs, write_pairs};

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -194,11 +195,20 @@ impl Encoder for Teacher {
         // Longest first, so batches hold sentences of similar length and little padding.
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
+        // Batches run in parallel: candle parallelises matmuls but not the element-wise ops
+        // (GELU, softmax, layer norm), which leave cores idle on short batches.
+        let chunks: Vec<&[usize]> = order.chunks(self.batch_size.max(1)).collect();
+        let pooled: Vec<Vec<Vec<f32>>> = chunks
+            .par_iter()
+            .map(|chunk| {
+                let batch: Vec<&tokenizers::Encoding> =
+                    chunk.iter().map(|&i| &encodings[i]).collect();
+                Ok(self.encode_batch(&batch)?.to_vec2()?)
+            })
+            .collect::<Result<_>>()?;
         let mut out = Embeddings::zeros(texts.len(), self.dim);
-        for chunk in order.chunks(self.batch_size.max(1)) {
-            let batch: Vec<&tokenizers::Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
-            let pooled: Vec<Vec<f32>> = self.encode_batch(&batch)?.to_vec2()?;
-            for (&i, row) in chunk.iter().zip(pooled) {
+        for (chunk, rows) in chunks.iter().zip(pooled) {
+            for (&i, row) in chunk.iter().zip(rows) {
                 out.row_mut(i).copy_from_slice(&row);
             }
         }

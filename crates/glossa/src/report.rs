@@ -1,0 +1,219 @@
+//! The run report as a self-contained HTML page: the comparison table and bar charts drawn as
+//! inline SVG (no scripts, no network), so it opens anywhere.
+
+use crate::eval::{render_table, ModelReport};
+use crate::train::EpochLog;
+
+const COLORS: [&str; 4] = ["#4c72b0", "#dd8452", "#8c8c8c", "#55a868"];
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Grouped bars: one group per label, one bar per model; values 0..=max.
+fn bar_chart(
+    title: &str,
+    labels: &[String],
+    series: &[(String, Vec<Option<f32>>)],
+    max: f32,
+) -> String {
+    let (w, h, left, bottom, top) = (860.0, 260.0, 40.0, 40.0, 30.0);
+    let group = (w - left) / labels.len().max(1) as f32;
+    let bar = group * 0.8 / series.len().max(1) as f32;
+    let scale = (h - bottom - top) / max;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+    );
+    svg += &format!(
+        r#"<text x="{left}" y="16" font-size="13" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    for tick in 0..=4 {
+        let v = max * tick as f32 / 4.0;
+        let y = h - bottom - v * scale;
+        svg += &format!(
+            r##"<line x1="{left}" x2="{w}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{v:.0}</text>"##,
+            left - 4.0,
+            y + 4.0
+        );
+    }
+    for (i, label) in labels.iter().enumerate() {
+        let x0 = left + i as f32 * group + group * 0.1;
+        for (s, (_, values)) in series.iter().enumerate() {
+            if let Some(v) = values[i] {
+                let bh = v.clamp(0.0, max) * scale;
+                svg += &format!(
+                    r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="{}"><title>{}: {v:.1}</title></rect>"#,
+                    x0 + s as f32 * bar,
+                    h - bottom - bh,
+                    bar * 0.95,
+                    COLORS[s % COLORS.len()],
+                    escape(&series[s].0)
+                );
+            }
+        }
+        svg += &format!(
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            x0 + group * 0.4,
+            h - bottom + 14.0,
+            escape(label)
+        );
+    }
+    for (s, (name, _)) in series.iter().enumerate() {
+        let x = left + 10.0 + s as f32 * 200.0;
+        svg += &format!(
+            r#"<rect x="{x}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
+            h - 14.0,
+            COLORS[s % COLORS.len()],
+            x + 14.0,
+            h - 5.0,
+            escape(name)
+        );
+    }
+    svg + "</svg>"
+}
+
+fn line_chart(title: &str, logs: &[EpochLog]) -> String {
+    let (w, h, left, bottom) = (420.0, 220.0, 50.0, 30.0);
+    let values: Vec<f32> = logs
+        .iter()
+        .flat_map(|l| [l.train_mse, l.dev_mse.unwrap_or(l.train_mse)])
+        .collect();
+    let max = values.iter().cloned().fold(0.0f32, f32::max) * 1000.0 * 1.1;
+    let x = |i: usize| left + (w - left - 10.0) * i as f32 / (logs.len().max(2) - 1) as f32;
+    let y = |v: f32| h - bottom - (h - bottom - 30.0) * (v * 1000.0 / max.max(1e-9));
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11"><text x="{left}" y="16" font-size="13" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    for (name, color, get) in [
+        (
+            "train",
+            COLORS[0],
+            (|l: &EpochLog| Some(l.train_mse)) as fn(&EpochLog) -> Option<f32>,
+        ),
+        ("dev", COLORS[1], |l: &EpochLog| l.dev_mse),
+    ] {
+        let points: Vec<String> = logs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| get(l).map(|v| format!("{:.1},{:.1}", x(i), y(v))))
+            .collect();
+        svg += &format!(
+            r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+            points.join(" ")
+        );
+        if let Some(last) = logs.last().and_then(get) {
+            svg += &format!(
+                r#"<text x="{}" y="{:.1}" fill="{color}">{name} {:.3}</text>"#,
+                x(logs.len() - 1) - 70.0,
+                y(last) - 6.0,
+                last * 1000.0
+            );
+        }
+    }
+    for (i, l) in logs.iter().enumerate() {
+        svg += &format!(
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            x(i),
+            h - 12.0,
+            l.epoch
+        );
+    }
+    svg + &format!(r#"<text x="4" y="{}" >MSE×1000</text></svg>"#, h / 2.0)
+}
+
+/// The whole page.
+pub fn html(
+    title: &str,
+    models: &[ModelReport],
+    train_log: &[EpochLog],
+    notes: &[String],
+) -> String {
+    let langs: Vec<String> = models
+        .iter()
+        .flat_map(|m| m.tatoeba.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let series = |f: &dyn Fn(&ModelReport, &str) -> Option<f32>,
+                  keys: &[String]|
+     -> Vec<(String, Vec<Option<f32>>)> {
+        models
+            .iter()
+            .map(|m| (m.name.clone(), keys.iter().map(|k| f(m, k)).collect()))
+            .collect()
+    };
+    let mut body = format!("<h1>{}</h1>", escape(title));
+    for n in notes {
+        body += &format!("<p>{}</p>", escape(n));
+    }
+    if !langs.is_empty() {
+        body += &bar_chart(
+            "Tatoeba retrieval accuracy (%), mean of both directions",
+            &langs,
+            &series(&|m, k| m.tatoeba.get(k).map(|r| r.mean), &langs),
+            100.0,
+        );
+    }
+    let sts: Vec<String> = models
+        .iter()
+        .flat_map(|m| m.sts.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !sts.is_empty() {
+        body += &bar_chart(
+            "STS Spearman ×100",
+            &sts,
+            &series(&|m, k| m.sts.get(k).copied(), &sts),
+            100.0,
+        );
+    }
+    if !train_log.is_empty() {
+        body += &line_chart("Student training: MSE to the teacher per epoch", train_log);
+    }
+    body += &format!("<pre>{}</pre>", escape(&render_table(models)));
+    format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title><style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}pre{{font-size:12px}}</style></head><body>{body}</body></html>", escape(title))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::Retrieval;
+
+    #[test]
+    fn page_holds_charts_table_and_escaped_names() {
+        let m = ModelReport {
+            name: "student <small>".into(),
+            tatoeba: [(
+                "deu".to_string(),
+                Retrieval {
+                    xx_to_eng: 50.0,
+                    eng_to_xx: 40.0,
+                    mean: 45.0,
+                },
+            )]
+            .into(),
+            tatoeba_mean: Some(45.0),
+            sts: [("stsb-test".to_string(), 61.0)].into(),
+            dev_mse: Default::default(),
+            sentences_per_second: Some(1000.0),
+            size_bytes: Some(10),
+        };
+        let log = vec![EpochLog {
+            epoch: 1,
+            train_mse: 0.002,
+            dev_mse: Some(0.003),
+            examples_per_second: 1.0,
+            seconds: 1.0,
+        }];
+        let page = html("run", &[m], &log, &["a note".into()]);
+        assert!(page.matches("<svg").count() == 3, "{page}");
+        assert!(page.contains("student &lt;small&gt;") && !page.contains("<small>"));
+        assert!(page.contains("tatoeba deu acc %"));
+    }
+}
