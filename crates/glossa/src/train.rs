@@ -39,7 +39,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            epochs: 5,
+            epochs: 4,
             batch_size: 256,
             lr: 0.01,
             warmup: 0.05,
@@ -176,27 +176,6 @@ impl SharedRows {
     }
 }
 
-fn adam_update(
-    param: &mut [f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    grad: &[f32],
-    lr: f32,
-    cfg: &TrainConfig,
-    step: u64,
-) {
-    let c1 = 1.0 - cfg.beta1.powi(step as i32);
-    let c2 = 1.0 - cfg.beta2.powi(step as i32);
-    let step_size = lr / c1;
-    let c2_sqrt = c2.sqrt();
-    for i in 0..param.len() {
-        let g = grad[i];
-        m[i] = cfg.beta1 * m[i] + (1.0 - cfg.beta1) * g;
-        v[i] = cfg.beta2 * v[i] + (1.0 - cfg.beta2) * g * g;
-        param[i] -= step_size * m[i] / (v[i].sqrt() / c2_sqrt + cfg.eps);
-    }
-}
-
 fn learning_rate(cfg: &TrainConfig, step: usize, total: usize) -> f32 {
     let warm = ((cfg.warmup * total as f32) as usize).max(1);
     if step < warm {
@@ -319,6 +298,7 @@ fn apply_sparse(
 ) {
     // The batch loss is the weighted mean of the examples' losses.
     let inv_batch = 1.0 / total_weight.max(f32::MIN_POSITIVE);
+    let hyper = crate::kernels::AdamStep::new(lr, cfg.beta1, cfg.beta2, cfg.eps, adam.step);
     // Projection first uses the gradients computed with the old projection, as autodiff would.
     if let Some(p) = student.projection.as_mut() {
         let out_dim = student.config.output_dim;
@@ -327,19 +307,14 @@ fn apply_sparse(
             .enumerate()
             .for_each(|(i, g_row)| {
                 for (eg, _) in grads {
-                    let h = eg.hidden[i] * inv_batch;
-                    g_row
-                        .iter_mut()
-                        .zip(&eg.out_grad)
-                        .for_each(|(g, o)| *g += h * o);
+                    crate::kernels::axpy(g_row, eg.hidden[i] * inv_batch, &eg.out_grad);
                 }
             });
-        adam_update(p, &mut adam.pm, &mut adam.pv, &grad, lr, cfg, adam.step);
+        crate::kernels::adam(p, &mut adam.pm, &mut adam.pv, &grad, &hyper);
     }
     let table = SharedRows(student.table.as_mut_ptr());
     let m = SharedRows(adam.m.as_mut_ptr());
     let v = SharedRows(adam.v.as_mut_ptr());
-    let step = adam.step;
     (0..shards).into_par_iter().for_each(|shard| {
         let mut slot_of: HashMap<u32, usize> = HashMap::new();
         let mut sums: Vec<f32> = Vec::new();
@@ -349,23 +324,22 @@ fn apply_sparse(
                     sums.extend(std::iter::repeat_n(0.0, dim));
                     sums.len() / dim - 1
                 });
-                sums[slot * dim..(slot + 1) * dim]
-                    .iter_mut()
-                    .zip(&eg.row_grad)
-                    .for_each(|(s, g)| *s += g * inv_batch);
+                crate::kernels::axpy(
+                    &mut sums[slot * dim..(slot + 1) * dim],
+                    inv_batch,
+                    &eg.row_grad,
+                );
             }
         }
         for (&row, &slot) in &slot_of {
             // SAFETY: only this shard touches rows with row % shards == shard.
             unsafe {
-                adam_update(
+                crate::kernels::adam(
                     table.row(row as usize, dim),
                     m.row(row as usize, dim),
                     v.row(row as usize, dim),
                     &sums[slot * dim..(slot + 1) * dim],
-                    lr,
-                    cfg,
-                    step,
+                    &hyper,
                 );
             }
         }

@@ -135,8 +135,10 @@ impl SubwordStudent {
         let dim = self.config.dim;
         hidden.fill(0.0);
         for &f in features {
-            let row = &self.table[f as usize * dim..(f as usize + 1) * dim];
-            hidden.iter_mut().zip(row).for_each(|(h, r)| *h += r);
+            crate::kernels::add(
+                hidden,
+                &self.table[f as usize * dim..(f as usize + 1) * dim],
+            );
         }
         if !features.is_empty() {
             let inv = 1.0 / features.len() as f32;
@@ -147,8 +149,11 @@ impl SubwordStudent {
             Some(p) => {
                 output.fill(0.0);
                 for (i, &h) in hidden.iter().enumerate() {
-                    let prow = &p[i * self.config.output_dim..(i + 1) * self.config.output_dim];
-                    output.iter_mut().zip(prow).for_each(|(o, w)| *o += h * w);
+                    crate::kernels::axpy(
+                        output,
+                        h,
+                        &p[i * self.config.output_dim..(i + 1) * self.config.output_dim],
+                    );
                 }
             }
         }
