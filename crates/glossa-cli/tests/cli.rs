@@ -289,6 +289,11 @@ speed_seconds = 0.2
         "teacher, student and control"
     );
     assert_eq!(report["examples"]["de"], 8);
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("tatoeba deu acc %"),
+        "report.html lacks its charts or table"
+    );
 
     let student = run.join("student");
     let out = glossa(

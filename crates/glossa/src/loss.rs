@@ -1,4 +1,10 @@
 //! Distillation objectives as plain functions with their gradients.
+//!
+//! Embedding distillation uses [`mse`]. The classification path (Hinton et al. 2015) uses
+//! soft-label cross-entropy, KL divergence on temperature-softened logits scaled by T², hard-label
+//! cross-entropy, and their α-weighted mix. All work on logits through a stable log-softmax
+//! (max subtracted; no log(0)), and each returns the gradient with respect to its first argument,
+//! the student's output.
 
 /// Mean squared error over the vector's elements: (1/n) Σ (y − t)².
 pub fn mse(y: &[f32], t: &[f32]) -> f32 {
@@ -19,6 +25,125 @@ pub fn mse_with_grad(y: &[f32], t: &[f32], grad: &mut [f32]) -> f32 {
     sum / y.len() as f32
 }
 
+/// log softmax(z / t), computed stably.
+pub fn log_softmax(z: &[f32], t: f32) -> Vec<f32> {
+    let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max) / t;
+    // Shift first, so no large number is added and subtracted again (f32 would lose the digits).
+    let shifted: Vec<f32> = z.iter().map(|&x| x / t - max).collect();
+    let log_sum = shifted.iter().map(|x| x.exp()).sum::<f32>().ln();
+    shifted.into_iter().map(|x| x - log_sum).collect()
+}
+
+pub fn softmax(z: &[f32], t: f32) -> Vec<f32> {
+    log_softmax(z, t).into_iter().map(f32::exp).collect()
+}
+
+/// Cross-entropy −Σ yᵢ log ŷᵢ between target probabilities `y` and predicted probabilities
+/// `y_hat` (natural log). Predicted zeros are clamped so the result stays finite.
+pub fn cross_entropy_probs(y: &[f32], y_hat: &[f32]) -> f32 {
+    assert_eq!(y.len(), y_hat.len());
+    -y.iter()
+        .zip(y_hat)
+        .map(|(&p, &q)| if p == 0.0 { 0.0 } else { p * q.max(1e-12).ln() })
+        .sum::<f32>()
+}
+
+/// Soft-label cross-entropy of student logits against target probabilities:
+/// −Σ yᵢ log softmax(z)ᵢ. Gradient: softmax(z)·Σy − y.
+pub fn soft_cross_entropy(logits: &[f32], targets: &[f32], grad: &mut [f32]) -> f32 {
+    let log_q = log_softmax(logits, 1.0);
+    let mass: f32 = targets.iter().sum();
+    for ((g, lq), y) in grad.iter_mut().zip(&log_q).zip(targets) {
+        *g = lq.exp() * mass - y;
+    }
+    -targets
+        .iter()
+        .zip(&log_q)
+        .map(|(y, lq)| y * lq)
+        .sum::<f32>()
+}
+
+/// Hard-label cross-entropy −log softmax(z)[label]. Gradient: softmax(z) − onehot(label).
+pub fn hard_cross_entropy(logits: &[f32], label: usize, grad: &mut [f32]) -> f32 {
+    assert!(
+        label < logits.len(),
+        "label {label} out of range for {} classes",
+        logits.len()
+    );
+    let log_q = log_softmax(logits, 1.0);
+    for (i, (g, lq)) in grad.iter_mut().zip(&log_q).enumerate() {
+        *g = lq.exp() - if i == label { 1.0 } else { 0.0 };
+    }
+    -log_q[label]
+}
+
+/// Hinton's distillation term for one example: T² · KL(softmax(t/T) ‖ softmax(s/T)), with
+/// student logits `s` first and teacher logits `t` second. Averaged over a batch it is PyTorch's
+/// `kl_div(log_softmax(s/T), softmax(t/T), reduction="batchmean") * T²`.
+/// Gradient with respect to `s`: T · (softmax(s/T) − softmax(t/T)).
+pub fn kl_distillation(
+    student: &[f32],
+    teacher: &[f32],
+    temperature: f32,
+    grad: &mut [f32],
+) -> f32 {
+    assert_eq!(student.len(), teacher.len());
+    let t = temperature;
+    let (log_q, log_p) = (log_softmax(student, t), log_softmax(teacher, t));
+    let mut kl = 0.0;
+    for i in 0..student.len() {
+        let p = log_p[i].exp();
+        kl += p * (log_p[i] - log_q[i]);
+        grad[i] = t * (log_q[i].exp() - p);
+    }
+    t * t * kl
+}
+
+/// 1 − cos(a, b): the cosine-embedding loss for a pair that should point the same way.
+/// Gradient with respect to `a`. Zero vectors give loss 1 and no gradient.
+pub fn cosine_loss(a: &[f32], b: &[f32], grad: &mut [f32]) -> f32 {
+    let (na, nb) = (
+        crate::encoder::dot(a, a).sqrt(),
+        crate::encoder::dot(b, b).sqrt(),
+    );
+    if na == 0.0 || nb == 0.0 {
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        return 1.0;
+    }
+    let cos = crate::encoder::dot(a, b) / (na * nb);
+    // d cos / d a = b / (|a||b|) − cos · a / |a|²
+    for ((g, &x), &y) in grad.iter_mut().zip(a).zip(b) {
+        *g = -(y / (na * nb) - cos * x / (na * na));
+    }
+    1.0 - cos
+}
+
+/// The classification objective: α · T²·KL(teacher ‖ student) + (1 − α) · hard cross-entropy.
+pub fn distillation(
+    student: &[f32],
+    teacher: &[f32],
+    label: Option<usize>,
+    temperature: f32,
+    alpha: f32,
+    grad: &mut [f32],
+) -> f32 {
+    let mut soft_grad = vec![0.0; student.len()];
+    let soft = kl_distillation(student, teacher, temperature, &mut soft_grad);
+    let (hard, hard_grad) = match label {
+        Some(label) => {
+            let mut g = vec![0.0; student.len()];
+            (hard_cross_entropy(student, label, &mut g), g)
+        }
+        None => (0.0, vec![0.0; student.len()]),
+    };
+    let beta = if label.is_some() { 1.0 - alpha } else { 0.0 };
+    let a = if label.is_some() { alpha } else { 1.0 };
+    for ((g, s), h) in grad.iter_mut().zip(&soft_grad).zip(&hard_grad) {
+        *g = a * s + beta * h;
+    }
+    a * soft + beta * hard
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,6 +152,145 @@ mod tests {
     fn mse_matches_the_design_documents_example() {
         // §4 of the design document: MSE([0.1,0.6,0.3], [0.2,0.5,0.3]) ≈ 0.0067.
         assert!((mse(&[0.1, 0.6, 0.3], &[0.2, 0.5, 0.3]) - 0.00667).abs() < 1e-4);
+    }
+
+    #[test]
+    fn cross_entropy_matches_the_design_documents_example_and_argument_order_matters() {
+        // §4: CE([0.1,0.6,0.3], [0.2,0.5,0.3]) = 0.938 (natural log)
+        let ce = cross_entropy_probs(&[0.1, 0.6, 0.3], &[0.2, 0.5, 0.3]);
+        assert!((ce - 0.938).abs() < 5e-4, "{ce}");
+        // Swapped, it is another number: a swapped call cannot pass.
+        assert!((cross_entropy_probs(&[0.2, 0.5, 0.3], &[0.1, 0.6, 0.3]) - ce).abs() > 0.1);
+        // The logits version agrees: logits ln(ŷ) have softmax ŷ.
+        let logits: Vec<f32> = [0.2f32, 0.5, 0.3].iter().map(|p| p.ln()).collect();
+        let mut g = [0.0; 3];
+        assert!((soft_cross_entropy(&logits, &[0.1, 0.6, 0.3], &mut g) - ce).abs() < 1e-5);
+        assert!(
+            cross_entropy_probs(&[0.5, 0.5], &[1.0, 0.0]).is_finite(),
+            "no log(0)"
+        );
+    }
+
+    #[test]
+    fn softmax_is_stable_for_huge_logits() {
+        let p = softmax(&[1000.0, 1000.0, -1000.0], 1.0);
+        assert!((p[0] - 0.5).abs() < 1e-6 && p[2] == 0.0);
+        let mut g = [0.0; 3];
+        assert!(hard_cross_entropy(&[1000.0, -1000.0, 0.0], 1, &mut g).is_finite());
+    }
+
+    #[test]
+    fn kl_is_zero_for_equal_logits_and_scales_with_t_squared() {
+        let mut g = [0.0; 3];
+        assert!(kl_distillation(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0], 2.0, &mut g).abs() < 1e-7);
+        assert!(g.iter().all(|x| x.abs() < 1e-7));
+        // Hand-computed: p = softmax([2,0]/T), q = softmax([0,0]/T) at T = 2.
+        let (s, t) = ([0.0f32, 0.0], [2.0f32, 0.0]);
+        let p1 = 1.0 / (1.0 + (-1.0f32).exp());
+        let kl = p1 * (p1 / 0.5).ln() + (1.0 - p1) * ((1.0 - p1) / 0.5).ln();
+        let got = kl_distillation(&s, &t, 2.0, &mut [0.0; 2]);
+        assert!(
+            (got - 4.0 * kl).abs() < 1e-6,
+            "T² factor: {got} vs {}",
+            4.0 * kl
+        );
+        // KL is asymmetric: swapping student and teacher changes the value.
+        let swapped = kl_distillation(&[2.0, 0.0, 1.0], &[0.0, 0.0, 0.0], 2.0, &mut [0.0; 3]);
+        let right = kl_distillation(&[0.0, 0.0, 0.0], &[2.0, 0.0, 1.0], 2.0, &mut [0.0; 3]);
+        assert!((swapped - right).abs() > 1e-3);
+    }
+
+    /// Central differences of `f` at `x` against the analytic gradient.
+    fn check_gradient(name: &str, x: &[f32], f: &dyn Fn(&[f32], &mut [f32]) -> f32) {
+        let mut grad = vec![0.0; x.len()];
+        f(x, &mut grad);
+        for i in 0..x.len() {
+            let h = 1e-2;
+            let (mut up, mut down) = (x.to_vec(), x.to_vec());
+            up[i] += h;
+            down[i] -= h;
+            let mut scratch = vec![0.0; x.len()];
+            let numeric = (f(&up, &mut scratch) - f(&down, &mut scratch)) / (2.0 * h);
+            assert!(
+                (numeric - grad[i]).abs() < 2e-3,
+                "{name}[{i}]: numeric {numeric} vs analytic {}",
+                grad[i]
+            );
+        }
+    }
+
+    #[test]
+    fn every_objective_gradient_matches_finite_differences() {
+        let z = [0.3f32, -1.2, 0.7, 2.0];
+        let teacher = [1.0f32, 0.5, -0.5, 0.2];
+        let y = softmax(&teacher, 1.0);
+        check_gradient("soft_ce", &z, &|x, g| soft_cross_entropy(x, &y, g));
+        check_gradient("hard_ce", &z, &|x, g| hard_cross_entropy(x, 2, g));
+        for t in [1.0, 2.0, 4.0] {
+            check_gradient("kl", &z, &|x, g| kl_distillation(x, &teacher, t, g));
+            check_gradient("mix", &z, &|x, g| {
+                distillation(x, &teacher, Some(1), t, 0.5, g)
+            });
+        }
+        check_gradient("cosine", &z, &|x, g| cosine_loss(x, &teacher, g));
+        check_gradient("mse", &z, &|x, g| mse_with_grad(x, &teacher, g));
+    }
+
+    /// The same objectives written with candle's differentiable ops give the same gradients
+    /// through candle's autodiff.
+    #[test]
+    fn gradients_match_candle_autodiff() -> candle_core::Result<()> {
+        use candle_core::{Device, Tensor, Var};
+        let z = [0.3f32, -1.2, 0.7, 2.0];
+        let teacher = [1.0f32, 0.5, -0.5, 0.2];
+        let dev = Device::Cpu;
+        let log_sm = |x: &Tensor, t: f64| -> candle_core::Result<Tensor> {
+            let x = (x / t)?;
+            let max = x.max_keepdim(0)?;
+            let shifted = x.broadcast_sub(&max)?;
+            shifted.broadcast_sub(&shifted.exp()?.sum_keepdim(0)?.log()?)
+        };
+        let check = |name: &str,
+                     ours: &[f32],
+                     loss: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>|
+         -> candle_core::Result<()> {
+            let var = Var::new(&z[..], &dev)?;
+            let grads = loss(var.as_tensor())?.backward()?;
+            let theirs = grads
+                .get(var.as_tensor())
+                .expect("gradient")
+                .to_vec1::<f32>()?;
+            for (a, b) in ours.iter().zip(&theirs) {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{name}: ours {ours:?} vs candle {theirs:?}"
+                );
+            }
+            Ok(())
+        };
+        let t_logits = Tensor::new(&teacher[..], &dev)?;
+        for t in [1.0f32, 2.0, 4.0] {
+            let mut g = [0.0; 4];
+            kl_distillation(&z, &teacher, t, &mut g);
+            check("kl", &g, &|s| {
+                let (lq, lp) = (log_sm(s, t as f64)?, log_sm(&t_logits, t as f64)?);
+                (lp.exp()? * (lp - lq)?)?.sum_all()? * (t * t) as f64
+            })?;
+        }
+        let mut g = [0.0; 4];
+        hard_cross_entropy(&z, 2, &mut g);
+        check("hard_ce", &g, &|s| {
+            log_sm(s, 1.0)?.narrow(0, 2, 1)?.sum_all()?.neg()
+        })?;
+        let y = softmax(&teacher, 1.0);
+        let y_t = Tensor::new(&y[..], &dev)?;
+        soft_cross_entropy(&z, &y, &mut g);
+        check("soft_ce", &g, &|s| {
+            (log_sm(s, 1.0)? * &y_t)?.sum_all()?.neg()
+        })?;
+        mse_with_grad(&z, &teacher, &mut g);
+        check("mse", &g, &|s| (s - &t_logits)?.sqr()?.mean_all())?;
+        Ok(())
     }
 
     #[test]

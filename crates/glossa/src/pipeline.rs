@@ -495,6 +495,22 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         run_dir.join("report.txt"),
         eval::render_table(&report.models).as_bytes(),
     )?;
+    let notes = vec![
+        format!("Teacher: {}. Student: {}.", teacher.name(), student_dir.display()),
+        format!(
+            "{} distinct English texts labelled ({} of them English-only); training examples per language: {}.",
+            report.english_texts,
+            report.english_only,
+            report.examples.iter().map(|(l, n)| format!("{l} {n}")).collect::<Vec<_>>().join(", ")
+        ),
+    ];
+    let page = crate::report::html(
+        "glossa distillation report",
+        &report.models,
+        &report.train_log,
+        &notes,
+    );
+    crate::error::write_atomic(run_dir.join("report.html"), page.as_bytes())?;
     Ok(report)
 }
 
