@@ -1,6 +1,7 @@
 //! `glossa`: the command-line face of the library. Each subcommand parses its arguments and calls
 //! one library function; nothing here knows how models work.
 
+mod bench;
 mod embed;
 
 use std::path::PathBuf;
@@ -71,6 +72,30 @@ enum Command {
     Corpus {
         #[command(subcommand)]
         command: CorpusCommand,
+    },
+    /// Measure encode throughput (sentences/s, tokenization included) and peak memory for each
+    /// model × threads × input (short: Tatoeba lines; long: ~45-word paragraphs) × batch size.
+    Bench {
+        /// Models to measure (student dir, teacher dir or HF repo id); repeat the flag.
+        #[arg(long, required = true)]
+        model: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "short,long")]
+        input: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "32,128")]
+        batch: Vec<usize>,
+        /// Seconds timed per case, after a warm-up batch.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        #[arg(long, default_value = "../shared/eval")]
+        eval_dir: PathBuf,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Internal: run a single case in this process and print it as JSON.
+        #[arg(long, hide = true)]
+        case: bool,
     },
     /// Write a student in another tool's format.
     Export {
@@ -238,6 +263,28 @@ fn run(cli: Cli) -> Result<()> {
             );
             for s in &report.skipped_files {
                 eprintln!("skipped: {s}");
+            }
+        }
+        Command::Bench {
+            model,
+            threads,
+            input,
+            batch,
+            seconds,
+            eval_dir,
+            json,
+            case,
+        } => {
+            if case {
+                let result = bench::run_case(&model[0], &input[0], batch[0], seconds, &eval_dir)?;
+                println!("{}", serde_json::to_string(&result)?);
+                return Ok(());
+            }
+            let cases = bench::run_all(&model, &threads, &input, &batch, seconds, &eval_dir)?;
+            print!("{}", bench::table(&cases));
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&cases)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
         }
         Command::Export {

@@ -15,7 +15,8 @@ fn glossa(args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("glossa runs");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    // A command that fails early closes its stdin: a broken pipe here is not the test's failure.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
     child.wait_with_output().unwrap()
 }
 
@@ -320,6 +321,52 @@ speed_seconds = 0.2
         b"",
     );
     assert!(out.status.success(), "{}", stderr(&out));
+
+    let bench_json = dir.path().join("bench.json");
+    let out = glossa(
+        &[
+            "bench",
+            "--model",
+            student.to_str().unwrap(),
+            "--threads",
+            "1,2",
+            "--input",
+            "short,long",
+            "--batch",
+            "32",
+            "--seconds",
+            "0.2",
+            "--eval-dir",
+            eval_dir.to_str().unwrap(),
+            "--json",
+            bench_json.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cases: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&bench_json).unwrap()).unwrap();
+    let cases = cases.as_array().unwrap();
+    assert_eq!(cases.len(), 4, "2 thread counts × 2 inputs");
+    assert!(cases
+        .iter()
+        .all(|c| c["sentences_per_second"].as_f64().unwrap() > 0.0
+            && c["peak_rss_mb"].as_f64().unwrap() > 0.0));
+    assert_eq!(cases[1]["threads"], 1);
+    assert_eq!(cases[3]["threads"], 2);
+    let out = glossa(
+        &[
+            "bench",
+            "--model",
+            student.to_str().unwrap(),
+            "--input",
+            "medium",
+            "--eval-dir",
+            eval_dir.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_fails_with(&out, &["unknown input kind 'medium'"]);
 
     // A second run finds every teacher label in the cache.
     let again = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");

@@ -77,26 +77,40 @@ fn bar_chart(
 }
 
 fn line_chart(title: &str, logs: &[EpochLog]) -> String {
-    let (w, h, left, bottom) = (420.0, 220.0, 50.0, 30.0);
+    let (w, h, left, bottom, top) = (420.0f32, 220.0f32, 56.0f32, 30.0f32, 30.0f32);
     let values: Vec<f32> = logs
         .iter()
-        .flat_map(|l| [l.train_mse, l.dev_mse.unwrap_or(l.train_mse)])
+        .flat_map(|l| [Some(l.train_mse), l.dev_mse])
+        .flatten()
+        .map(|v| v * 1000.0)
         .collect();
-    let max = values.iter().cloned().fold(0.0f32, f32::max) * 1000.0 * 1.1;
+    // Scale to the data's own range: the curves are what matters, not their distance from zero.
+    let (lo, hi) = values
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let pad = ((hi - lo) * 0.1).max(1e-3);
+    let (lo, hi) = (lo - pad, hi + pad);
     let x = |i: usize| left + (w - left - 10.0) * i as f32 / (logs.len().max(2) - 1) as f32;
-    let y = |v: f32| h - bottom - (h - bottom - 30.0) * (v * 1000.0 / max.max(1e-9));
+    let y = |v: f32| h - bottom - (h - bottom - top) * ((v * 1000.0 - lo) / (hi - lo));
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11"><text x="{left}" y="16" font-size="13" font-weight="bold">{}</text>"#,
         escape(title)
     );
-    for (name, color, get) in [
-        (
-            "train",
-            COLORS[0],
-            (|l: &EpochLog| Some(l.train_mse)) as fn(&EpochLog) -> Option<f32>,
-        ),
-        ("dev", COLORS[1], |l: &EpochLog| l.dev_mse),
-    ] {
+    for tick in 0..=4 {
+        let v = lo + (hi - lo) * tick as f32 / 4.0;
+        let yy = y(v / 1000.0);
+        svg += &format!(
+            r##"<line x1="{left}" x2="{w}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{v:.2}</text>"##,
+            left - 4.0,
+            yy + 4.0
+        );
+    }
+    type Get = fn(&EpochLog) -> Option<f32>;
+    let curves: [(&str, &str, Get); 2] = [
+        ("train", COLORS[0], |l| Some(l.train_mse)),
+        ("dev", COLORS[1], |l| l.dev_mse),
+    ];
+    for (name, color, get) in curves {
         let points: Vec<String> = logs
             .iter()
             .enumerate()
@@ -108,8 +122,8 @@ fn line_chart(title: &str, logs: &[EpochLog]) -> String {
         );
         if let Some(last) = logs.last().and_then(get) {
             svg += &format!(
-                r#"<text x="{}" y="{:.1}" fill="{color}">{name} {:.3}</text>"#,
-                x(logs.len() - 1) - 70.0,
+                r#"<text x="{:.1}" y="{:.1}" fill="{color}" text-anchor="end">{name} {:.3}</text>"#,
+                x(logs.len() - 1),
                 y(last) - 6.0,
                 last * 1000.0
             );
@@ -123,7 +137,10 @@ fn line_chart(title: &str, logs: &[EpochLog]) -> String {
             l.epoch
         );
     }
-    svg + &format!(r#"<text x="4" y="{}" >MSE×1000</text></svg>"#, h / 2.0)
+    svg + &format!(
+        r#"<text x="{left}" y="{}">MSE×1000 by epoch</text></svg>"#,
+        h - 1.0
+    )
 }
 
 /// The whole page.

@@ -1,0 +1,162 @@
+//! `glossa bench`: encode throughput and peak memory per model, thread count, input kind and
+//! batch size. Each case runs in its own child process (`RAYON_NUM_THREADS` set there, which
+//! both rayon and candle honour), so its peak RSS is its own and thread pools start clean.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Case {
+    pub model: String,
+    pub threads: usize,
+    pub input: String,
+    pub batch: usize,
+    pub sentences_per_second: f64,
+    pub peak_rss_mb: f64,
+}
+
+/// The two fixed inputs: `short` is Tatoeba's English lines; `long` joins consecutive lines into
+/// paragraphs of about 45 words (~45-60 tokens).
+pub fn inputs(eval_dir: &Path, kind: &str) -> Result<Vec<String>> {
+    let dir = eval_dir.join("tatoeba");
+    let mut lines = Vec::new();
+    for lang in ["deu", "fra", "spa", "jpn", "cmn", "rus"] {
+        let path = dir.join(format!("tatoeba.{lang}-eng.eng"));
+        lines.extend(
+            glossa::error::read_to_string(&path)?
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    match kind {
+        "short" => Ok(lines.into_iter().take(2000).collect()),
+        "long" => {
+            let mut out = Vec::new();
+            let mut paragraph = String::new();
+            for line in lines {
+                if !paragraph.is_empty() {
+                    paragraph.push(' ');
+                }
+                paragraph.push_str(&line);
+                if paragraph.split_whitespace().count() >= 45 {
+                    out.push(std::mem::take(&mut paragraph));
+                }
+            }
+            Ok(out.into_iter().take(500).collect())
+        }
+        other => bail!("unknown input kind '{other}' (expected short or long)"),
+    }
+}
+
+/// Peak resident memory of this process, from /proc (Linux); 0 elsewhere.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs one case in this process: a warm-up batch, then whole passes over the input until
+/// `seconds` have passed.
+pub fn run_case(
+    model: &str,
+    input: &str,
+    batch: usize,
+    seconds: f64,
+    eval_dir: &Path,
+) -> Result<Case> {
+    let encoder = glossa::pipeline::load_encoder(model)?;
+    let texts = inputs(eval_dir, input)?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    encoder.encode(&refs[..batch.min(refs.len())])?;
+    let start = Instant::now();
+    let mut done = 0usize;
+    while start.elapsed().as_secs_f64() < seconds {
+        for chunk in refs.chunks(batch.max(1)) {
+            encoder.encode(chunk)?;
+            done += chunk.len();
+        }
+    }
+    Ok(Case {
+        model: model.to_string(),
+        threads: std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0),
+        input: input.to_string(),
+        batch,
+        sentences_per_second: done as f64 / start.elapsed().as_secs_f64(),
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// Runs every case in a child process and returns the results in order.
+pub fn run_all(
+    models: &[String],
+    threads: &[usize],
+    inputs: &[String],
+    batches: &[usize],
+    seconds: f64,
+    eval_dir: &Path,
+) -> Result<Vec<Case>> {
+    let exe = std::env::current_exe().context("locating the glossa binary")?;
+    let mut cases = Vec::new();
+    for model in models {
+        for &t in threads {
+            for input in inputs {
+                for &batch in batches {
+                    let out = Command::new(&exe)
+                        .args([
+                            "bench",
+                            "--case",
+                            "--model",
+                            model,
+                            "--input",
+                            input,
+                            "--batch",
+                            &batch.to_string(),
+                        ])
+                        .args(["--seconds", &seconds.to_string(), "--eval-dir"])
+                        .arg(eval_dir)
+                        .env("RAYON_NUM_THREADS", t.to_string())
+                        .output()
+                        .context("running a benchmark case")?;
+                    if !out.status.success() {
+                        bail!(
+                            "benchmark case {model} threads={t} {input} batch={batch} failed: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                    }
+                    let case: Case = serde_json::from_slice(&out.stdout)
+                        .context("reading a benchmark case's result")?;
+                    eprintln!(
+                        "{:<40} {t} thr {input:>5} b{batch:<4} {:>10.0} sent/s {:>7.0} MB",
+                        case.model, case.sentences_per_second, case.peak_rss_mb
+                    );
+                    cases.push(case);
+                }
+            }
+        }
+    }
+    Ok(cases)
+}
+
+pub fn table(cases: &[Case]) -> String {
+    let mut out = format!(
+        "{:<44} {:>7} {:>6} {:>6} {:>12} {:>9}\n",
+        "model", "threads", "input", "batch", "sentences/s", "peak MB"
+    );
+    for c in cases {
+        out.push_str(&format!(
+            "{:<44} {:>7} {:>6} {:>6} {:>12.0} {:>9.0}\n",
+            c.model, c.threads, c.input, c.batch, c.sentences_per_second, c.peak_rss_mb
+        ));
+    }
+    out
+}
