@@ -124,48 +124,25 @@ fn an_unknown_architecture_is_refused_by_name() {
 fn malformed_and_empty_corpora_are_reported_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.tsv");
-    std::fs::write(&bad, "Open the file\tDatei öffnen\nno tab on this line\n").unwrap();
     let cache = dir.path().join("cache");
-    let out = glossa(
-        &[
+    let encode_fails_with = |content: &[u8], want: &[&str]| {
+        std::fs::write(&bad, content).unwrap();
+        let args = [
             "teacher",
             "encode",
             "--input",
             bad.to_str().unwrap(),
             "--cache",
             cache.to_str().unwrap(),
-        ],
-        b"",
+        ];
+        assert_fails_with(&glossa(&args, b""), want);
+    };
+    encode_fails_with(
+        "Open the file\tDatei öffnen\nno tab on this line\n".as_bytes(),
+        &["bad.tsv:2: expected 2 tab-separated fields"],
     );
-    assert_fails_with(&out, &["bad.tsv:2: expected 2 tab-separated fields"]);
-
-    std::fs::write(&bad, b"ok\tok\nbad\t\xc3\x28\n").unwrap();
-    let out = glossa(
-        &[
-            "teacher",
-            "encode",
-            "--input",
-            bad.to_str().unwrap(),
-            "--cache",
-            cache.to_str().unwrap(),
-        ],
-        b"",
-    );
-    assert_fails_with(&out, &["bad.tsv:2: invalid UTF-8"]);
-
-    std::fs::write(&bad, "").unwrap();
-    let out = glossa(
-        &[
-            "teacher",
-            "encode",
-            "--input",
-            bad.to_str().unwrap(),
-            "--cache",
-            cache.to_str().unwrap(),
-        ],
-        b"",
-    );
-    assert_fails_with(&out, &["bad.tsv", "the corpus is empty"]);
+    encode_fails_with(b"ok\tok\nbad\t\xc3\x28\n", &["bad.tsv:2: invalid UTF-8"]);
+    encode_fails_with(b"", &["bad.tsv", "the corpus is empty"]);
 }
 
 #[test]

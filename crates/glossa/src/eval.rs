@@ -485,6 +485,28 @@ pub fn render_table(reports: &[ModelReport]) -> String {
     out
 }
 
+/// A small report for tests of code that renders reports.
+#[cfg(test)]
+pub(crate) fn sample_report(name: &str) -> ModelReport {
+    ModelReport {
+        name: name.into(),
+        tatoeba: [(
+            "deu".to_string(),
+            Retrieval {
+                xx_to_eng: 50.0,
+                eng_to_xx: 40.0,
+                mean: 45.0,
+            },
+        )]
+        .into(),
+        tatoeba_mean: Some(45.0),
+        sts: [("stsb-test".to_string(), 61.0)].into(),
+        dev_mse: BTreeMap::new(),
+        sentences_per_second: Some(100.0),
+        size_bytes: Some(10),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,30 +550,8 @@ mod tests {
 
     #[test]
     fn table_has_a_column_per_model() {
-        let r = ModelReport {
-            name: "m".into(),
-            tatoeba: [(
-                "deu".to_string(),
-                Retrieval {
-                    xx_to_eng: 50.0,
-                    eng_to_xx: 40.0,
-                    mean: 45.0,
-                },
-            )]
-            .into(),
-            tatoeba_mean: Some(45.0),
-            sts: BTreeMap::new(),
-            dev_mse: BTreeMap::new(),
-            sentences_per_second: Some(100.0),
-            size_bytes: None,
-        };
-        let table = render_table(&[
-            r.clone(),
-            ModelReport {
-                name: "other".into(),
-                ..r
-            },
-        ]);
+        let r = sample_report("m");
+        let table = render_table(&[r, sample_report("other")]);
         assert!(
             table.contains("tatoeba deu acc %")
                 && table.contains("45.0")

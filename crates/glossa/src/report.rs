@@ -200,27 +200,10 @@ pub fn html(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::Retrieval;
 
     #[test]
     fn page_holds_charts_table_and_escaped_names() {
-        let m = ModelReport {
-            name: "student <small>".into(),
-            tatoeba: [(
-                "deu".to_string(),
-                Retrieval {
-                    xx_to_eng: 50.0,
-                    eng_to_xx: 40.0,
-                    mean: 45.0,
-                },
-            )]
-            .into(),
-            tatoeba_mean: Some(45.0),
-            sts: [("stsb-test".to_string(), 61.0)].into(),
-            dev_mse: Default::default(),
-            sentences_per_second: Some(1000.0),
-            size_bytes: Some(10),
-        };
+        let m = crate::eval::sample_report("student <small>");
         let log = vec![EpochLog {
             epoch: 1,
             train_mse: 0.002,
