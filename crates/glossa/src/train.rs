@@ -463,7 +463,7 @@ mod tests {
                 (
                     before,
                     logs.last().unwrap().dev_mse.unwrap(),
-                    student.table.clone(),
+                    student.table.to_vec(),
                 )
             };
             let (before, after, table) = run();
@@ -498,7 +498,7 @@ mod tests {
                     ..Default::default()
                 };
                 train(&mut student, &data, None, &cfg, &mut |_, _, _| {}).unwrap();
-                student.table
+                student.table.to_vec()
             })
         };
         assert_eq!(run(1), run(3));

@@ -2,6 +2,7 @@
 
 pub mod features;
 pub mod subword;
+pub mod table;
 
 pub use subword::{SubwordConfig, SubwordStudent};
 

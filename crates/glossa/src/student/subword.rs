@@ -45,7 +45,7 @@ pub struct SubwordStudent {
     words: Vec<String>,
     vocab: HashMap<String, u32>,
     /// (words + buckets) × dim, row-major.
-    pub table: Vec<f32>,
+    pub table: super::table::Table,
     /// dim × output_dim, row-major; present only when dim != output_dim.
     pub projection: Option<Vec<f32>>,
     pub teacher: String,
@@ -56,18 +56,11 @@ pub struct SubwordStudent {
 impl SubwordStudent {
     /// A fresh student: rows uniform in ±1/dim (fastText's init), projection Xavier-uniform.
     pub fn new(config: SubwordConfig, words: Vec<String>, seed: u64) -> Result<Self> {
-        if config.dim == 0
-            || config.output_dim == 0
-            || config.buckets == 0
-            || config.minn == 0
-            || config.minn > config.maxn
-        {
-            return Err(Error::msg(format!("invalid student shape: {config:?} (dim, output_dim, buckets > 0; 0 < minn <= maxn)")));
-        }
+        validate(&config)?;
         let rows = words.len() + config.buckets;
         let mut rng = crate::rng::Rng::new(seed);
         let scale = 1.0 / config.dim as f32;
-        let table = (0..rows * config.dim)
+        let table: Vec<f32> = (0..rows * config.dim)
             .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
             .collect();
         let projection = (config.dim != config.output_dim).then(|| {
@@ -85,7 +78,7 @@ impl SubwordStudent {
             config,
             words,
             vocab,
-            table,
+            table: table.into(),
             projection,
             teacher: String::new(),
             name: "subword student".into(),
@@ -235,26 +228,44 @@ impl SubwordStudent {
                 ),
             ));
         }
-        let mut student = SubwordStudent::new(saved.config.clone(), words, 0)
-            .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
+        validate(&saved.config).map_err(|e| Error::invalid(&config_path, e.to_string()))?;
         let weights_path = dir.join("model.safetensors");
-        let bytes = crate::error::read(&weights_path)?;
-        let tensors = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::invalid(&weights_path, format!("not a safetensors file: {e}")))?;
-        student.table = read_f32(
-            &tensors,
+        // Only the header is parsed here; the table itself is mapped, not read.
+        let (header_len, metadata) = read_header(&weights_path)?;
+        let rows = words.len() + saved.config.buckets;
+        let (start, len) = tensor_span(
+            &metadata,
             &weights_path,
             "embeddings",
-            &[student.rows(), saved.config.dim],
+            &[rows, saved.config.dim],
         )?;
-        if student.projection.is_some() {
-            student.projection = Some(read_f32(
-                &tensors,
+        let table = super::table::Table::map(&weights_path, 8 + header_len + start, len)?;
+        let projection = if saved.config.dim != saved.config.output_dim {
+            let (start, len) = tensor_span(
+                &metadata,
                 &weights_path,
                 "projection",
                 &[saved.config.dim, saved.config.output_dim],
-            )?);
-        }
+            )?;
+            Some(super::table::Table::map(&weights_path, 8 + header_len + start, len)?.to_vec())
+        } else {
+            None
+        };
+        let vocab = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), i as u32))
+            .collect();
+        let mut student = SubwordStudent {
+            config: saved.config.clone(),
+            words,
+            vocab,
+            table,
+            projection,
+            teacher: String::new(),
+            name: String::new(),
+            size_on_disk: None,
+        };
         student.teacher = saved.teacher;
         student.name = dir.display().to_string();
         student.size_on_disk = Some(
@@ -268,29 +279,86 @@ impl SubwordStudent {
     }
 }
 
-fn read_f32(
-    tensors: &safetensors::SafeTensors,
+fn validate(config: &SubwordConfig) -> Result<()> {
+    if config.dim == 0
+        || config.output_dim == 0
+        || config.buckets == 0
+        || config.minn == 0
+        || config.minn > config.maxn
+    {
+        return Err(Error::msg(format!(
+            "invalid student shape: {config:?} (dim, output_dim, buckets > 0; 0 < minn <= maxn)"
+        )));
+    }
+    Ok(())
+}
+
+/// The safetensors header: its length in bytes and its JSON (tensor name → dtype, shape, offsets).
+fn read_header(path: &Path) -> Result<(usize, serde_json::Map<String, serde_json::Value>)> {
+    use std::io::Read;
+    let bad = |msg: String| Error::invalid(path, format!("not a safetensors file: {msg}"));
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|e| bad(e.to_string()))?;
+    let len = u64::from_le_bytes(len) as usize;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len() as usize;
+    if len > 100_000_000 || 8 + len > file_len {
+        return Err(bad(format!(
+            "header of {len} bytes does not fit in {file_len} bytes"
+        )));
+    }
+    let mut header = vec![0u8; len];
+    file.read_exact(&mut header)
+        .map_err(|e| bad(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| bad(e.to_string()))?;
+    match json {
+        serde_json::Value::Object(map) => Ok((len, map)),
+        _ => Err(bad("the header is not a JSON object".into())),
+    }
+}
+
+/// Byte offset (from the end of the header) and element count of an F32 tensor of `shape`.
+fn tensor_span(
+    header: &serde_json::Map<String, serde_json::Value>,
     path: &Path,
     name: &str,
     shape: &[usize],
-) -> Result<Vec<f32>> {
-    let view = tensors
-        .tensor(name)
-        .map_err(|_| Error::invalid(path, format!("no tensor '{name}'")))?;
-    if view.dtype() != safetensors::Dtype::F32 {
+) -> Result<(usize, usize)> {
+    let t = header
+        .get(name)
+        .ok_or_else(|| Error::invalid(path, format!("no tensor '{name}'")))?;
+    let dtype = t["dtype"].as_str().unwrap_or("?");
+    if dtype != "F32" {
         return Err(Error::invalid(
             path,
-            format!("tensor '{name}' is {:?}, expected F32", view.dtype()),
+            format!("tensor '{name}' is {dtype}, expected F32"),
         ));
     }
-    if view.shape() != shape {
-        return Err(Error::invalid(path, format!("tensor '{name}' has shape {:?}, expected {shape:?} (from student.json and vocab.txt)", view.shape())));
+    let found: Vec<usize> = t["shape"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_u64().map(|d| d as usize))
+                .collect()
+        })
+        .unwrap_or_default();
+    if found != shape {
+        return Err(Error::invalid(path, format!("tensor '{name}' has shape {found:?}, expected {shape:?} (from student.json and vocab.txt)")));
     }
-    Ok(view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect())
+    let offsets: Vec<usize> = t["data_offsets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_u64().map(|d| d as usize))
+                .collect()
+        })
+        .unwrap_or_default();
+    let count: usize = shape.iter().product();
+    match offsets[..] {
+        [start, end] if end.checked_sub(start) == Some(count * 4) => Ok((start, count)),
+        _ => Err(Error::invalid(path, format!("tensor '{name}' has data offsets {offsets:?}, which do not hold {count} f32 values"))),
+    }
 }
 
 impl Encoder for SubwordStudent {
