@@ -45,10 +45,6 @@ impl Embeddings {
     pub fn into_vec(self) -> Vec<f32> {
         self.data
     }
-    pub fn extend(&mut self, other: &Embeddings) {
-        assert_eq!(self.dim, other.dim);
-        self.data.extend_from_slice(&other.data);
-    }
     /// Scales every row to unit length; zero rows stay zero.
     pub fn normalize(&mut self) {
         for row in self.data.chunks_exact_mut(self.dim) {

@@ -20,10 +20,3 @@ pub struct Pair {
     pub en: String,
     pub xx: String,
 }
-
-/// Pairs of one language.
-#[derive(Debug, Clone, Default)]
-pub struct LangPairs {
-    pub lang: String,
-    pub pairs: Vec<Pair>,
-}

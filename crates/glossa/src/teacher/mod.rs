@@ -145,10 +145,6 @@ impl Teacher {
         self.max_tokens
     }
 
-    pub fn model_dir(&self) -> &ModelDir {
-        &self.dir
-    }
-
     fn encode_batch(&self, encodings: &[&tokenizers::Encoding]) -> Result<Tensor> {
         let longest = encodings
             .iter()
