@@ -335,25 +335,17 @@ fn tensor_span(
             format!("tensor '{name}' is {dtype}, expected F32"),
         ));
     }
-    let found: Vec<usize> = t["shape"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d.as_u64().map(|d| d as usize))
-                .collect()
-        })
-        .unwrap_or_default();
+    let numbers = |field: &str| -> Vec<usize> {
+        let list = t[field].as_array().map(Vec::as_slice).unwrap_or_default();
+        list.iter()
+            .filter_map(|d| d.as_u64().map(|d| d as usize))
+            .collect()
+    };
+    let found = numbers("shape");
     if found != shape {
         return Err(Error::invalid(path, format!("tensor '{name}' has shape {found:?}, expected {shape:?} (from student.json and vocab.txt)")));
     }
-    let offsets: Vec<usize> = t["data_offsets"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d.as_u64().map(|d| d as usize))
-                .collect()
-        })
-        .unwrap_or_default();
+    let offsets = numbers("data_offsets");
     let count: usize = shape.iter().product();
     match offsets[..] {
         [start, end] if end.checked_sub(start) == Some(count * 4) => Ok((start, count)),
