@@ -251,7 +251,10 @@ fn run(cli: Cli) -> Result<()> {
             command: CorpusCommand::Build { config, out },
         } => {
             let cfg = Config::load(&config)?;
-            let (corpus, report) = glossa::pipeline::build_corpus_from_config(&cfg)?;
+            let (corpus, report) = glossa::pipeline::build_corpus_from_config(
+                &cfg,
+                &glossa::data::testsets::TestSetIndex::load(&cfg.eval_dir)?,
+            )?;
             glossa::data::corpus::write_corpus(&out, &corpus, &report)?;
             println!("{:<6} {:>8} {:>6}", "lang", "train", "dev");
             for (lang, r) in &report.languages {

@@ -386,6 +386,16 @@ pub fn throughput(encoder: &dyn Encoder, texts: &[String], min_seconds: f64) -> 
     }
 }
 
+/// The keys present in any report's map, sorted: the rows or groups shared by a comparison.
+pub fn keys_of<V>(
+    reports: &[ModelReport],
+    map: impl Fn(&ModelReport) -> &BTreeMap<String, V>,
+) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> =
+        reports.iter().flat_map(|r| map(r).keys()).collect();
+    keys.into_iter().cloned().collect()
+}
+
 /// The comparison as a plain-text table: one column per model.
 pub fn render_table(reports: &[ModelReport]) -> String {
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();
@@ -395,12 +405,7 @@ pub fn render_table(reports: &[ModelReport]) -> String {
             .map(|r| f(r).unwrap_or_else(|| "-".into()))
             .collect::<Vec<_>>()
     };
-    let langs: Vec<String> = reports
-        .iter()
-        .flat_map(|r| r.tatoeba.keys().cloned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let langs: Vec<String> = keys_of(reports, |r| &r.tatoeba);
     for lang in &langs {
         rows.push((
             format!("tatoeba {lang} acc %"),
@@ -413,24 +418,14 @@ pub fn render_table(reports: &[ModelReport]) -> String {
             col(&|r| r.tatoeba_mean.map(|m| format!("{m:.1}"))),
         ));
     }
-    let sts: Vec<String> = reports
-        .iter()
-        .flat_map(|r| r.sts.keys().cloned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let sts: Vec<String> = keys_of(reports, |r| &r.sts);
     for s in &sts {
         rows.push((
             format!("{s} spearman"),
             col(&|r| r.sts.get(s).map(|v| format!("{v:.1}"))),
         ));
     }
-    let dev: Vec<String> = reports
-        .iter()
-        .flat_map(|r| r.dev_mse.keys().cloned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let dev: Vec<String> = keys_of(reports, |r| &r.dev_mse);
     for l in &dev {
         rows.push((
             format!("dev MSE×1000 {l}"),

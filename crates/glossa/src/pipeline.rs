@@ -172,7 +172,10 @@ fn timed<T>(
 }
 
 /// The config's English-only sentences (train, dev); none when no WordNet folder is set.
-pub fn english_only_from_config(config: &Config) -> Result<(Vec<String>, Vec<String>)> {
+pub fn english_only_from_config(
+    config: &Config,
+    tests: &TestSetIndex,
+) -> Result<(Vec<String>, Vec<String>)> {
     match config
         .corpus
         .wordnet_dir
@@ -180,24 +183,28 @@ pub fn english_only_from_config(config: &Config) -> Result<(Vec<String>, Vec<Str
         .filter(|p| !p.as_os_str().is_empty())
     {
         None => Ok((Vec::new(), Vec::new())),
-        Some(dir) => {
-            let tests = TestSetIndex::load(&config.eval_dir)?;
-            let limits = Limits {
-                min_chars: config.corpus.min_chars,
-                max_chars: config.corpus.max_chars,
-            };
-            crate::data::corpus::english_sentences(
-                dir,
-                &tests,
-                limits,
-                config.corpus.dev_permille,
-                config.corpus.max_english_only,
-            )
-        }
+        Some(dir) => crate::data::corpus::english_sentences(
+            dir,
+            tests,
+            limits_of(config),
+            config.corpus.dev_permille,
+            config.corpus.max_english_only,
+        ),
     }
 }
 
-pub fn build_corpus_from_config(config: &Config) -> Result<(Corpus, BuildReport)> {
+fn limits_of(config: &Config) -> Limits {
+    Limits {
+        min_chars: config.corpus.min_chars,
+        max_chars: config.corpus.max_chars,
+    }
+}
+
+/// Builds the config's parallel corpus; `tests` are the sentences kept out of it.
+pub fn build_corpus_from_config(
+    config: &Config,
+    tests: &TestSetIndex,
+) -> Result<(Corpus, BuildReport)> {
     let sources = CorpusSources {
         gettext_roots: config.corpus.gettext_roots.clone(),
         help_root: config
@@ -209,14 +216,10 @@ pub fn build_corpus_from_config(config: &Config) -> Result<(Corpus, BuildReport)
     };
     let options = BuildOptions {
         languages: config.corpus.languages.clone(),
-        limits: Limits {
-            min_chars: config.corpus.min_chars,
-            max_chars: config.corpus.max_chars,
-        },
+        limits: limits_of(config),
         dev_permille: config.corpus.dev_permille,
     };
-    let tests = TestSetIndex::load(&config.eval_dir)?;
-    build_corpus(&sources, &options, &tests)
+    build_corpus(&sources, &options, tests)
 }
 
 /// Encodes `texts` into the cache with a progress bar; returns how many were new.
@@ -338,8 +341,11 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
     crate::error::write_atomic(run_dir.join("config.toml"), config.to_toml().as_bytes())?;
     let mut seconds = BTreeMap::new();
 
-    let (corpus, corpus_report) =
-        timed(&mut seconds, "corpus", || build_corpus_from_config(config))?;
+    // Loaded once: both the pairs and the English-only sentences are filtered against it.
+    let tests = TestSetIndex::load(&config.eval_dir)?;
+    let (corpus, corpus_report) = timed(&mut seconds, "corpus", || {
+        build_corpus_from_config(config, &tests)
+    })?;
     write_corpus(&run_dir.join("corpus"), &corpus, &corpus_report)?;
     for (lang, r) in &corpus_report.languages {
         tracing::info!("corpus {lang}: {} train, {} dev pairs", r.train, r.dev);
@@ -358,7 +364,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         teacher.fingerprint(),
         teacher.dim(),
     )?;
-    let (english_only, english_only_dev) = english_only_from_config(config)?;
+    let (english_only, english_only_dev) = english_only_from_config(config, &tests)?;
     let english = with_english_only(
         select_english(&corpus.train, config.corpus.max_english),
         &english_only,

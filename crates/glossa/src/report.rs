@@ -150,12 +150,7 @@ pub fn html(
     train_log: &[EpochLog],
     notes: &[String],
 ) -> String {
-    let langs: Vec<String> = models
-        .iter()
-        .flat_map(|m| m.tatoeba.keys().cloned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let langs: Vec<String> = crate::eval::keys_of(models, |m| &m.tatoeba);
     let series = |f: &dyn Fn(&ModelReport, &str) -> Option<f32>,
                   keys: &[String]|
      -> Vec<(String, Vec<Option<f32>>)> {
@@ -176,12 +171,7 @@ pub fn html(
             100.0,
         );
     }
-    let sts: Vec<String> = models
-        .iter()
-        .flat_map(|m| m.sts.keys().cloned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let sts: Vec<String> = crate::eval::keys_of(models, |m| &m.sts);
     if !sts.is_empty() {
         body += &bar_chart(
             "STS Spearman ×100",
