@@ -155,6 +155,7 @@ impl TrainingData {
             targets: &self.targets,
             dim: self.dim,
             examples: self.examples.clone(),
+            objective: crate::train::Objective::Mse,
         }
     }
 }

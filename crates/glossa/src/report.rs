@@ -80,7 +80,7 @@ fn line_chart(title: &str, logs: &[EpochLog]) -> String {
     let (w, h, left, bottom, top) = (420.0f32, 220.0f32, 56.0f32, 30.0f32, 30.0f32);
     let values: Vec<f32> = logs
         .iter()
-        .flat_map(|l| [Some(l.train_mse), l.dev_mse])
+        .flat_map(|l| [Some(l.train_loss), l.dev_loss])
         .flatten()
         .map(|v| v * 1000.0)
         .collect();
@@ -107,8 +107,8 @@ fn line_chart(title: &str, logs: &[EpochLog]) -> String {
     }
     type Get = fn(&EpochLog) -> Option<f32>;
     let curves: [(&str, &str, Get); 2] = [
-        ("train", COLORS[0], |l| Some(l.train_mse)),
-        ("dev", COLORS[1], |l| l.dev_mse),
+        ("train", COLORS[0], |l| Some(l.train_loss)),
+        ("dev", COLORS[1], |l| l.dev_loss),
     ];
     for (name, color, get) in curves {
         let points: Vec<String> = logs
@@ -196,8 +196,8 @@ mod tests {
         let m = crate::eval::sample_report("student <small>");
         let log = vec![EpochLog {
             epoch: 1,
-            train_mse: 0.002,
-            dev_mse: Some(0.003),
+            train_loss: 0.002,
+            dev_loss: Some(0.003),
             examples_per_second: 1.0,
             seconds: 1.0,
         }];

@@ -59,6 +59,43 @@ pub struct Example {
     pub weight: f32,
 }
 
+/// What the student's output is trained to match.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Objective<'a> {
+    /// Mean squared error to the target vector: embedding distillation.
+    Mse,
+    /// Hinton distillation for a classifier: the target rows are the teacher's logits, and
+    /// `labels[row]` is that row's hard label. The loss is α · T²·KL(softmax(t/T) ‖ softmax(s/T))
+    /// + (1 − α) · cross-entropy(s, label) (see [`crate::loss::distillation`]).
+    Distill {
+        temperature: f32,
+        alpha: f32,
+        labels: &'a [u32],
+    },
+}
+
+impl Objective<'_> {
+    /// The loss of `output` against target row `row` (whose values are `target`), and its
+    /// gradient with respect to `output`.
+    fn loss_and_grad(&self, output: &[f32], row: u32, target: &[f32], grad: &mut [f32]) -> f32 {
+        match *self {
+            Objective::Mse => mse_with_grad(output, target, grad),
+            Objective::Distill {
+                temperature,
+                alpha,
+                labels,
+            } => crate::loss::distillation(
+                output,
+                target,
+                Some(labels[row as usize] as usize),
+                temperature,
+                alpha,
+                grad,
+            ),
+        }
+    }
+}
+
 /// Texts, targets and the examples that pair them.
 pub struct Dataset<'a> {
     pub texts: &'a [String],
@@ -66,6 +103,7 @@ pub struct Dataset<'a> {
     pub targets: &'a [f32],
     pub dim: usize,
     pub examples: Vec<Example>,
+    pub objective: Objective<'a>,
 }
 
 impl Dataset<'_> {
@@ -77,8 +115,9 @@ impl Dataset<'_> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
-    pub train_mse: f32,
-    pub dev_mse: Option<f32>,
+    /// Mean training loss over the epoch (MSE, or the distillation objective).
+    pub train_loss: f32,
+    pub dev_loss: Option<f32>,
     pub examples_per_second: f64,
     pub seconds: f64,
 }
@@ -125,13 +164,19 @@ struct ExampleGrad {
     out_grad: Vec<f32>,
 }
 
-fn example_grad(student: &SubwordStudent, features: &[u32], target: &[f32]) -> ExampleGrad {
+fn example_grad(
+    student: &SubwordStudent,
+    features: &[u32],
+    objective: Objective,
+    row: u32,
+    target: &[f32],
+) -> ExampleGrad {
     let (dim, out_dim) = (student.config.dim, student.config.output_dim);
     let mut hidden = vec![0.0; dim];
     let mut output = vec![0.0; out_dim];
     student.forward(features, &mut hidden, &mut output);
     let mut out_grad = vec![0.0; out_dim];
-    let loss = mse_with_grad(&output, target, &mut out_grad);
+    let loss = objective.loss_and_grad(&output, row, target, &mut out_grad);
     let mut row_grad = match &student.projection {
         None => out_grad.clone(),
         // hidden·P = output, so d/dhidden = P · d/doutput
@@ -233,7 +278,13 @@ pub fn train(
                 .with_min_len(8)
                 .map(|ex| {
                     let f = features.get(ex.text);
-                    let mut g = example_grad(student, f, train.target(ex.target));
+                    let mut g = example_grad(
+                        student,
+                        f,
+                        train.objective,
+                        ex.target,
+                        train.target(ex.target),
+                    );
                     g.row_grad
                         .iter_mut()
                         .chain(g.out_grad.iter_mut())
@@ -268,18 +319,18 @@ pub fn train(
             );
         }
         let seconds = started.elapsed().as_secs_f64();
-        let dev_mse = match (dev, &dev_features) {
+        let dev_loss = match (dev, &dev_features) {
             (Some(d), Some(f)) => Some(mean_loss(student, d, f)),
             _ => None,
         };
         let log = EpochLog {
             epoch: epoch + 1,
-            train_mse: (loss_sum / order.len() as f64) as f32,
-            dev_mse,
+            train_loss: (loss_sum / order.len() as f64) as f32,
+            dev_loss,
             examples_per_second: order.len() as f64 / seconds,
             seconds,
         };
-        tracing::info!(epoch = log.epoch, train_mse = log.train_mse, dev_mse = ?log.dev_mse, examples_per_second = log.examples_per_second as u64, "epoch done");
+        tracing::info!(epoch = log.epoch, train_loss = log.train_loss, dev_loss = ?log.dev_loss, examples_per_second = log.examples_per_second as u64, "epoch done");
         logs.push(log);
     }
     Ok(logs)
@@ -354,14 +405,17 @@ fn mean_loss(student: &SubwordStudent, data: &Dataset, features: &Features) -> f
             let mut hidden = vec![0.0; student.config.dim];
             let mut out = vec![0.0; student.config.output_dim];
             student.forward(features.get(ex.text), &mut hidden, &mut out);
-            crate::loss::mse(&out, data.target(ex.target)) as f64
+            let mut grad = vec![0.0; out.len()];
+            data.objective
+                .loss_and_grad(&out, ex.target, data.target(ex.target), &mut grad)
+                as f64
         })
         .sum();
     (total / data.examples.len().max(1) as f64) as f32
 }
 
-/// Mean MSE of the student on a dataset.
-pub fn evaluate_mse(student: &SubwordStudent, data: &Dataset) -> f32 {
+/// Mean loss of the student on a dataset, under the dataset's objective.
+pub fn evaluate_loss(student: &SubwordStudent, data: &Dataset) -> f32 {
     mean_loss(student, data, &Features::of(student, data.texts))
 }
 
@@ -409,33 +463,50 @@ mod tests {
 
     #[test]
     fn row_gradient_matches_finite_differences() {
+        let labels = [3u32, 5];
+        let objectives = [
+            Objective::Mse,
+            Objective::Distill {
+                temperature: 2.0,
+                alpha: 0.5,
+                labels: &labels,
+            },
+            Objective::Distill {
+                temperature: 4.0,
+                alpha: 1.0,
+                labels: &labels,
+            },
+        ];
         for projection in [false, true] {
-            let (mut student, texts, targets) = toy(projection);
-            let mut f = Vec::new();
-            student.features(&texts[0], &mut f);
-            let g = example_grad(&student, &f, &targets[..8]);
-            let loss_at = |s: &SubwordStudent| {
-                let mut h = vec![0.0; s.config.dim];
-                let mut o = vec![0.0; 8];
-                s.forward(&f, &mut h, &mut o);
-                crate::loss::mse(&o, &targets[..8])
-            };
-            let row = f[0] as usize; // a row used once
-            let count = f.iter().filter(|&&r| r as usize == row).count() as f32;
-            for d in 0..student.config.dim {
-                let i = row * student.config.dim + d;
-                let orig = student.table[i];
-                student.table[i] = orig + 1e-2;
-                let up = loss_at(&student);
-                student.table[i] = orig - 1e-2;
-                let down = loss_at(&student);
-                student.table[i] = orig;
-                let numeric = (up - down) / 2e-2;
-                assert!(
-                    (numeric - count * g.row_grad[d]).abs() < 1e-4,
-                    "projection={projection} d={d}: {numeric} vs {}",
-                    g.row_grad[d]
-                );
+            for objective in objectives {
+                let (mut student, texts, targets) = toy(projection);
+                let mut f = Vec::new();
+                student.features(&texts[0], &mut f);
+                let g = example_grad(&student, &f, objective, 1, &targets[8..16]);
+                let loss_at = |s: &SubwordStudent| {
+                    let mut h = vec![0.0; s.config.dim];
+                    let mut o = vec![0.0; 8];
+                    s.forward(&f, &mut h, &mut o);
+                    let mut grad = vec![0.0; 8];
+                    objective.loss_and_grad(&o, 1, &targets[8..16], &mut grad)
+                };
+                let row = f[0] as usize;
+                let count = f.iter().filter(|&&r| r as usize == row).count() as f32;
+                for d in 0..student.config.dim {
+                    let i = row * student.config.dim + d;
+                    let orig = student.table[i];
+                    student.table[i] = orig + 1e-2;
+                    let up = loss_at(&student);
+                    student.table[i] = orig - 1e-2;
+                    let down = loss_at(&student);
+                    student.table[i] = orig;
+                    let numeric = (up - down) / 2e-2;
+                    assert!(
+                        (numeric - count * g.row_grad[d]).abs() < 2e-4,
+                        "projection={projection} {objective:?} d={d}: {numeric} vs {}",
+                        count * g.row_grad[d]
+                    );
+                }
             }
         }
     }
@@ -450,8 +521,9 @@ mod tests {
                     targets: &targets,
                     dim: 8,
                     examples: examples(),
+                    objective: Objective::Mse,
                 };
-                let before = evaluate_mse(&student, &data);
+                let before = evaluate_loss(&student, &data);
                 let cfg = TrainConfig {
                     epochs: 60,
                     batch_size: 2,
@@ -462,7 +534,7 @@ mod tests {
                     train(&mut student, &data, Some(&data), &cfg, &mut |_, _, _| {}).unwrap();
                 (
                     before,
-                    logs.last().unwrap().dev_mse.unwrap(),
+                    logs.last().unwrap().dev_loss.unwrap(),
                     student.table.to_vec(),
                 )
             };
@@ -491,6 +563,7 @@ mod tests {
                     targets: &targets,
                     dim: 8,
                     examples: examples(),
+                    objective: Objective::Mse,
                 };
                 let cfg = TrainConfig {
                     epochs: 3,
@@ -512,6 +585,7 @@ mod tests {
             targets: &targets,
             dim: 8,
             examples: vec![],
+            objective: Objective::Mse,
         };
         assert!(train(
             &mut student,
