@@ -4,8 +4,10 @@
 #             placed in the Hugging Face cache layout so normal HF loading finds it offline;
 #   corpora   Debian libreoffice-l10n-* (UI gettext catalogs), libreoffice-help-* (help pages,
 #             paragraph-aligned across languages), dict-freedict-* (bilingual dictionaries) and
-#             wordnet-base (English usage examples), unpacked under $ASSETS/debs.
-# Usage: scripts/fetch-assets.sh [teacher] [corpus]     (default: both)
+#             wordnet-base (English usage examples), unpacked under $ASSETS/debs;
+#   classify  labelled conversations in 28 languages, one topic per file, from PyPI
+#             chatterbot-corpus==1.3.3, unpacked under $ASSETS/chatterbot.
+# Usage: scripts/fetch-assets.sh [teacher] [corpus] [classify]     (default: teacher corpus)
 # Idempotent: finished steps are skipped. ASSETS (default ./assets) and HF_HOME/HF_HUB_CACHE are honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,10 +79,29 @@ fetch_corpus() {
   log "corpus packages unpacked into $debs"
 }
 
+fetch_classify() {
+  local out="$ASSETS/chatterbot" stamp="$ASSETS/chatterbot/.complete"
+  if [ -f "$stamp" ]; then log "chatterbot corpus already in $out"; return; fi
+  local tmp; tmp=$(mktemp -d)
+  log "downloading PyPI chatterbot-corpus==1.3.3"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" chatterbot-corpus==1.3.3
+  mkdir -p "$out"
+  python3 - "$tmp"/*.whl "$out" <<'PY'
+import sys, zipfile
+whl, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(whl) as z:
+    z.extractall(out, [n for n in z.namelist() if n.startswith("chatterbot_corpus/data/")])
+PY
+  touch "$stamp"
+  rm -rf "$tmp"
+  log "chatterbot corpus -> $out/chatterbot_corpus/data"
+}
+
 for w in $what; do
   case $w in
     teacher) fetch_teacher ;;
     corpus) fetch_corpus ;;
-    *) log "unknown asset '$w' (expected: teacher, corpus)"; exit 2 ;;
+    classify) fetch_classify ;;
+    *) log "unknown asset '$w' (expected: teacher, corpus, classify)"; exit 2 ;;
   esac
 done

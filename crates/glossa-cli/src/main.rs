@@ -2,6 +2,7 @@
 //! one library function; nothing here knows how models work.
 
 mod bench;
+mod classify;
 mod embed;
 
 use std::path::PathBuf;
@@ -97,6 +98,11 @@ enum Command {
         #[arg(long, hide = true)]
         case: bool,
     },
+    /// Cross-lingual text classification: a head on the teacher, distilled into the student.
+    Classify {
+        #[command(subcommand)]
+        command: ClassifyCommand,
+    },
     /// Write a student in another tool's format.
     Export {
         #[command(subcommand)]
@@ -128,6 +134,37 @@ enum CorpusCommand {
         config: PathBuf,
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClassifyCommand {
+    /// Train the classifier head on the teacher's embeddings of the train language's labelled
+    /// texts; score it on every language.
+    TrainTeacher {
+        /// TOML config with a [classify] section (see configs/classify.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Teacher head → soft labels → student classifiers (hard labels and the KD grid) → table.
+    Distill {
+        #[arg(long)]
+        config: PathBuf,
+        /// Override the config's run_dir.
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
+    },
+    /// Score a saved classifier on a language<TAB>label<TAB>text file.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Print the predicted label of each line of standard input.
+    Predict {
+        #[arg(long)]
+        model: PathBuf,
     },
 }
 
@@ -290,6 +327,22 @@ fn run(cli: Cli) -> Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?;
             }
         }
+        Command::Classify { command } => match command {
+            ClassifyCommand::TrainTeacher { config } => {
+                classify::train_teacher(&Config::load(&config)?)?
+            }
+            ClassifyCommand::Distill { config, run_dir } => {
+                let mut cfg = Config::load(&config)?;
+                if let Some(dir) = run_dir {
+                    cfg.run_dir = dir;
+                }
+                classify::distill(&cfg)?
+            }
+            ClassifyCommand::Eval { model, data } => classify::eval(&model, &data)?,
+            ClassifyCommand::Predict { model } => {
+                classify::predict(&model, std::io::stdin().lock(), std::io::stdout().lock())?
+            }
+        },
         Command::Export {
             command: ExportCommand::Vec { model, out },
         } => {

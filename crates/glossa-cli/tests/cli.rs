@@ -417,3 +417,219 @@ fn teacher_encode_resumes_after_being_killed() {
     );
     assert!(stdout.contains("3000 in the cache"), "{stdout}");
 }
+
+/// A tiny chatterbot-style corpus: three topics in English, German and French.
+fn tiny_chatterbot(root: &Path) {
+    let topics: &[(&str, &str, &[&str])] = &[
+        (
+            "english",
+            "food",
+            &[
+                "I like bread and cheese",
+                "What is for dinner?",
+                "The soup is hot",
+            ],
+        ),
+        (
+            "english",
+            "money",
+            &[
+                "How much does it cost?",
+                "I need to pay the bill",
+                "The bank is closed",
+            ],
+        ),
+        (
+            "english",
+            "greetings",
+            &["Hello there", "Good morning", "Nice to meet you"],
+        ),
+        (
+            "german",
+            "food",
+            &["Ich mag Brot und Käse", "Die Suppe ist heiß"],
+        ),
+        (
+            "german",
+            "money",
+            &["Wie viel kostet das?", "Die Bank ist geschlossen"],
+        ),
+        ("german", "greetings", &["Hallo", "Guten Morgen"]),
+        ("french", "food", &["J'aime le pain et le fromage"]),
+        ("french", "greeting", &["Bonjour"]),
+    ];
+    for (lang, topic, texts) in topics {
+        let dir = root.join(lang);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut yml = format!("categories:\n- {topic}\nconversations:\n");
+        for pair in texts.chunks(2) {
+            yml += &format!("- - {}\n", pair[0]);
+            for t in &pair[1..] {
+                yml += &format!("  - {t}\n");
+            }
+        }
+        std::fs::write(dir.join(format!("{topic}.yml")), yml).unwrap();
+    }
+}
+
+#[test]
+fn classify_distills_a_classifier_that_predicts_and_is_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_sources(dir.path());
+    let data = dir.path().join("chatterbot");
+    tiny_chatterbot(&data);
+    let run = dir.path().join("run");
+    let cfg = dir.path().join("classify.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"run_dir = "{run}"
+eval_dir = "{eval}"
+cache_dir = "{cache}"
+[corpus]
+languages = ["de", "fr"]
+gettext_roots = ["{locale}"]
+help_root = ""
+wordnet_dir = ""
+dictionary_dirs = []
+dev_permille = 0
+[student]
+buckets = 5000
+min_count = 1
+dim = 16
+[classify]
+data_dir = "{data}"
+min_languages = 2
+min_texts = 1
+init_student = ""
+ablation_temperatures = [2.0]
+ablation_alphas = [1.0]
+temperature = 2.0
+alpha = 0.5
+[classify.train]
+epochs = 2
+batch_size = 4
+"#,
+            run = run.display(),
+            eval = shared().join("eval").display(),
+            cache = dir.path().join("labels").display(),
+            locale = dir.path().join("locale").display(),
+            data = data.display(),
+        ),
+    )
+    .unwrap();
+    let out = glossa(
+        &["classify", "distill", "--config", cfg.to_str().unwrap()],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("labels: food, greetings, money"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("classify.json")).unwrap()).unwrap();
+    let names: Vec<&str> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "teacher + en head",
+            "student, hard labels (α=0)",
+            "student, KD T=2 α=1",
+            "student, KD T=2 α=0.5"
+        ]
+    );
+    // English trains the head (its texts are split); German and French are zero-shot.
+    let teacher = &report["rows"][0]["by_language"];
+    assert_eq!(teacher["de"]["n"], 6);
+    assert_eq!(teacher["fr"]["n"], 2);
+    assert!(run.join("teacher-head/head.safetensors").is_file());
+
+    let student = run.join("student");
+    let out = glossa(
+        &["classify", "predict", "--model", student.to_str().unwrap()],
+        "Guten Morgen\nDie Suppe ist heiß\n".as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let labels: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(labels.len(), 2);
+    assert!(labels
+        .iter()
+        .all(|l| ["food", "greetings", "money"].contains(&l.as_str())));
+
+    let tsv = dir.path().join("test.tsv");
+    std::fs::write(&tsv, "de\tfood\tBrot\nde\tgreetings\tHallo\n").unwrap();
+    let out = glossa(
+        &[
+            "classify",
+            "eval",
+            "--model",
+            student.to_str().unwrap(),
+            "--data",
+            tsv.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("accuracy"));
+    std::fs::write(&tsv, "de\tfood\tBrot\nde\tweather\tRegen\n").unwrap();
+    let out = glossa(
+        &[
+            "classify",
+            "eval",
+            "--model",
+            student.to_str().unwrap(),
+            "--data",
+            tsv.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_fails_with(&out, &["test.tsv:2: unknown label 'weather'"]);
+
+    // Bad labelled data stops the run with the file's name.
+    std::fs::write(
+        data.join("german/food.yml"),
+        "conversations:\n- - [unclosed\n",
+    )
+    .unwrap();
+    let out = glossa(
+        &[
+            "classify",
+            "train-teacher",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_fails_with(&out, &["german/food.yml:", "malformed YAML"]);
+    std::fs::write(data.join("german/food.yml"), "").unwrap();
+    let out = glossa(
+        &[
+            "classify",
+            "train-teacher",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_fails_with(&out, &["german/food.yml: empty file"]);
+    let out = glossa(
+        &[
+            "classify",
+            "predict",
+            "--model",
+            run.join("teacher-head").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_fails_with(&out, &["no labels.json: not a classifier"]);
+}

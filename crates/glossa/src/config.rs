@@ -22,6 +22,8 @@ pub struct Config {
     pub student: StudentConfig,
     pub train: TrainConfig,
     pub eval: EvalConfig,
+    /// The classification path (`glossa classify`).
+    pub classify: crate::classify::ClassifyConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +98,7 @@ impl Default for Config {
             student: StudentConfig::default(),
             train: TrainConfig::default(),
             eval: EvalConfig::default(),
+            classify: Default::default(),
         }
     }
 }
@@ -128,7 +131,7 @@ impl Default for CorpusConfig {
             min_chars: 2,
             max_chars: 300,
             dev_permille: 20,
-            max_english: 40_000,
+            max_english: 80_000,
             dev_pairs_per_language: 300,
         }
     }

@@ -387,10 +387,7 @@ pub fn throughput(encoder: &dyn Encoder, texts: &[String], min_seconds: f64) -> 
 }
 
 /// The keys present in any report's map, sorted: the rows or groups shared by a comparison.
-pub fn keys_of<V>(
-    reports: &[ModelReport],
-    map: impl Fn(&ModelReport) -> &BTreeMap<String, V>,
-) -> Vec<String> {
+pub fn keys_of<R, V>(reports: &[R], map: impl Fn(&R) -> &BTreeMap<String, V>) -> Vec<String> {
     let keys: std::collections::BTreeSet<&String> =
         reports.iter().flat_map(|r| map(r).keys()).collect();
     keys.into_iter().cloned().collect()

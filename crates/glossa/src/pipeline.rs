@@ -259,7 +259,7 @@ pub fn label(
 }
 
 /// The English texts from pairs followed by the English-only ones not already among them.
-fn with_english_only(mut english: Vec<String>, only: &[String]) -> Vec<String> {
+pub fn with_english_only(mut english: Vec<String>, only: &[String]) -> Vec<String> {
     let have: std::collections::HashSet<String> = english.iter().cloned().collect();
     english.extend(only.iter().filter(|t| !have.contains(*t)).cloned());
     english

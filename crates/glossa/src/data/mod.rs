@@ -5,6 +5,7 @@ pub mod clean;
 pub mod corpus;
 pub mod dictd;
 pub mod help;
+pub mod labelled;
 pub mod lang;
 pub mod mo;
 pub mod testsets;

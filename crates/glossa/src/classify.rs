@@ -1,0 +1,1059 @@
+//! The cross-lingual classification path (design document §4–§5).
+//!
+//! A linear head on the teacher's sentence embeddings is trained on English labelled text. Its
+//! logits are the soft labels: the student (encoder + the same head shape) learns them with the
+//! Hinton objective on the English labelled texts and on the parallel corpus, where a translation
+//! takes the logits of its English source, as in the embedding recipe. The student then classifies
+//! languages the English-only teacher cannot read (zero-shot cross-lingual transfer).
+//!
+//! The head has no bias: the student carries it as its output projection (mean-pooled rows ·
+//! head), so a student distilled for embeddings starts as a working classifier.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::cache::LabelCache;
+use crate::config::Config;
+use crate::data::corpus::is_dev;
+use crate::data::labelled::{load_chatterbot, LabelledReport, LabelledSet, LabelledText};
+use crate::data::testsets::TestSetIndex;
+use crate::loss::hard_cross_entropy;
+use crate::pipeline::{self, progress_bar, TrainingData};
+use crate::student::subword::build_vocab;
+use crate::student::{SubwordConfig, SubwordStudent};
+use crate::teacher::Teacher;
+use crate::train::{self, EpochLog, Example, Objective, TrainConfig};
+use crate::{Embeddings, Encoder, Error, Result};
+
+/// The `[classify]` section of the config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifyConfig {
+    /// The chatterbot corpus's `data/` folder (`<language>/<topic>.yml`).
+    pub data_dir: PathBuf,
+    /// Keep the topics present in at least this many languages.
+    pub min_languages: usize,
+    /// The language the teacher's head is trained on; every other one is zero-shot.
+    pub train_language: String,
+    /// Languages with fewer distinct texts are not reported (too few to score).
+    pub min_texts: usize,
+    /// Languages with at least this many texts get an in-language split: `test_permille` of
+    /// their texts are the test set of every row, the rest trains the in-language heads.
+    pub min_in_language: usize,
+    pub test_permille: u32,
+    /// An embedding student to start from (`glossa distill`'s output); empty: train from scratch.
+    pub init_student: Option<PathBuf>,
+    pub head: HeadConfig,
+    /// Student training (encoder + head).
+    pub train: TrainConfig,
+    /// Share of the loss the English labelled texts carry against the parallel corpus; they
+    /// are repeated (not up-weighted) to reach it, which keeps batches' gradients even.
+    pub labelled_share: f32,
+    /// The student `classify distill` ships: temperature and α of α·soft + (1 − α)·hard.
+    pub temperature: f32,
+    pub alpha: f32,
+    /// The ablation grid; each pair trains one more student. Empty: no ablation.
+    pub ablation_temperatures: Vec<f32>,
+    pub ablation_alphas: Vec<f32>,
+    /// Also train a student on hard labels only (α = 0).
+    pub hard_label_baseline: bool,
+}
+
+impl Default for ClassifyConfig {
+    fn default() -> Self {
+        ClassifyConfig {
+            data_dir: "assets/chatterbot/chatterbot_corpus/data".into(),
+            min_languages: 10,
+            train_language: "en".into(),
+            min_texts: 30,
+            min_in_language: 500,
+            test_permille: 200,
+            init_student: Some("runs/default/student".into()),
+            head: HeadConfig::default(),
+            train: TrainConfig {
+                epochs: 1,
+                lr: 0.003,
+                ..TrainConfig::default()
+            },
+            labelled_share: 0.1,
+            temperature: 2.0,
+            alpha: 0.5,
+            ablation_temperatures: vec![1.0, 2.0, 4.0],
+            ablation_alphas: vec![0.5, 1.0],
+            hard_label_baseline: true,
+        }
+    }
+}
+
+/// Training the linear head: full-batch Adam on mean cross-entropy + l2·‖W‖².
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadConfig {
+    pub steps: usize,
+    pub lr: f32,
+    pub l2: f32,
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        HeadConfig {
+            steps: 300,
+            lr: 0.05,
+            l2: 1e-4,
+        }
+    }
+}
+
+/// Multinomial logistic regression without intercept: logits = x · W, W is dim × classes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearHead {
+    pub labels: Vec<String>,
+    pub dim: usize,
+    /// dim × classes, row-major (the layout of a student's projection).
+    pub weight: Vec<f32>,
+}
+
+impl LinearHead {
+    pub fn classes(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn logits(&self, x: &[f32]) -> Vec<f32> {
+        let k = self.classes();
+        let mut out = vec![0.0; k];
+        for (i, &xi) in x.iter().enumerate() {
+            crate::kernels::axpy(&mut out, xi, &self.weight[i * k..(i + 1) * k]);
+        }
+        out
+    }
+
+    /// Logits of every row, flattened.
+    pub fn logits_all(&self, x: &Embeddings) -> Vec<f32> {
+        x.rows().flat_map(|r| self.logits(r)).collect()
+    }
+
+    /// Fits the head on rows `x` with classes `y`. Deterministic: zero start, full batch.
+    pub fn fit(x: &Embeddings, y: &[usize], labels: Vec<String>, cfg: &HeadConfig) -> Self {
+        let (dim, k, n) = (x.dim(), labels.len(), y.len().max(1));
+        let mut head = LinearHead {
+            labels,
+            dim,
+            weight: vec![0.0; dim * k],
+        };
+        let (mut m, mut v) = (vec![0.0; dim * k], vec![0.0; dim * k]);
+        let mut grad = vec![0.0; dim * k];
+        let mut g_logits = vec![0.0; k];
+        for step in 1..=cfg.steps {
+            grad.iter_mut()
+                .zip(&head.weight)
+                .for_each(|(g, w)| *g = 2.0 * cfg.l2 * w);
+            for (row, &class) in x.rows().zip(y) {
+                let logits = head.logits(row);
+                hard_cross_entropy(&logits, class, &mut g_logits);
+                for (i, &xi) in row.iter().enumerate() {
+                    crate::kernels::axpy(&mut grad[i * k..(i + 1) * k], xi / n as f32, &g_logits);
+                }
+            }
+            let hyper = crate::kernels::AdamStep::new(cfg.lr, 0.9, 0.999, 1e-8, step as u64);
+            crate::kernels::adam(&mut head.weight, &mut m, &mut v, &grad, &hyper);
+        }
+        head
+    }
+
+    /// Writes `head.safetensors`: tensor `weight` [dim, classes], labels in the metadata.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes: Vec<u8> = self.weight.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let view = TensorView::new(Dtype::F32, vec![self.dim, self.classes()], &bytes)
+            .map_err(|e| Error::invalid(path, e.to_string()))?;
+        let metadata = std::collections::HashMap::from([(
+            "labels".to_string(),
+            serde_json::to_string(&self.labels).expect("labels serialise"),
+        )]);
+        let data = safetensors::serialize([("weight", view)], Some(metadata))
+            .map_err(|e| Error::invalid(path, e.to_string()))?;
+        crate::error::write_atomic(path, &data)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = crate::error::read(path)?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::invalid(path, format!("not a safetensors file: {e}")))?;
+        let labels: Vec<String> = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("labels"))
+            .ok_or_else(|| Error::invalid(path, "no `labels` in the metadata"))
+            .and_then(|l| {
+                serde_json::from_str(l)
+                    .map_err(|e| Error::invalid(path, format!("bad `labels` metadata: {e}")))
+            })?;
+        let tensors = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::invalid(path, e.to_string()))?;
+        let w = tensors
+            .tensor("weight")
+            .map_err(|_| Error::invalid(path, "no tensor `weight`"))?;
+        let shape = w.shape().to_vec();
+        if w.dtype() != Dtype::F32 || shape.len() != 2 || shape[1] != labels.len() {
+            return Err(Error::invalid(
+                path,
+                format!(
+                    "`weight` is {:?} {shape:?}; expected F32 [dim, {}] (one column per label)",
+                    w.dtype(),
+                    labels.len()
+                ),
+            ));
+        }
+        let weight = w
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(LinearHead {
+            labels,
+            dim: shape[0],
+            weight,
+        })
+    }
+}
+
+pub fn argmax(x: &[f32]) -> usize {
+    x.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+            if v > bv {
+                (i, v)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0
+}
+
+/// Accuracy and macro-F1 (over the classes present in the gold labels or the predictions, as
+/// scikit-learn averages), in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub n: usize,
+    pub accuracy: f32,
+    pub macro_f1: f32,
+}
+
+pub fn scores(predicted: &[usize], gold: &[usize], classes: usize) -> Scores {
+    assert_eq!(predicted.len(), gold.len());
+    let (mut tp, mut fp, mut fnn) = (vec![0usize; classes], vec![0; classes], vec![0; classes]);
+    for (&p, &g) in predicted.iter().zip(gold) {
+        if p == g {
+            tp[g] += 1;
+        } else {
+            fp[p] += 1;
+            fnn[g] += 1;
+        }
+    }
+    let present: Vec<usize> = (0..classes)
+        .filter(|&c| tp[c] + fp[c] + fnn[c] > 0)
+        .collect();
+    let f1 = |c: usize| {
+        let denom = 2 * tp[c] + fp[c] + fnn[c];
+        if denom == 0 {
+            0.0
+        } else {
+            2.0 * tp[c] as f32 / denom as f32
+        }
+    };
+    let correct: usize = tp.iter().sum();
+    Scores {
+        n: gold.len(),
+        accuracy: 100.0 * correct as f32 / gold.len().max(1) as f32,
+        macro_f1: 100.0 * present.iter().map(|&c| f1(c)).sum::<f32>() / present.len().max(1) as f32,
+    }
+}
+
+/// Which texts of each language train and which test.
+#[derive(Debug, Clone, Default)]
+pub struct Splits {
+    /// Indices (into the labelled set) of the texts each language is scored on.
+    pub test: BTreeMap<String, Vec<usize>>,
+    /// Indices of the texts that train in-language heads (the train language's head included).
+    pub train: BTreeMap<String, Vec<usize>>,
+}
+
+impl Splits {
+    /// The train language and every language with `min_in_language` texts are split by a hash
+    /// of the text; other languages with `min_texts` are scored on all their texts; smaller
+    /// ones are not scored.
+    pub fn new(set: &LabelledSet, cfg: &ClassifyConfig) -> Self {
+        let mut by_lang: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, t) in set.texts.iter().enumerate() {
+            by_lang.entry(&t.lang).or_default().push(i);
+        }
+        let mut splits = Splits::default();
+        for (lang, idx) in by_lang {
+            let split = lang == cfg.train_language || idx.len() >= cfg.min_in_language;
+            if split {
+                let (test, train): (Vec<usize>, Vec<usize>) = idx
+                    .iter()
+                    .partition(|&&i| is_dev(&set.texts[i].text, cfg.test_permille));
+                splits.train.insert(lang.to_string(), train);
+                splits.test.insert(lang.to_string(), test);
+            } else if idx.len() >= cfg.min_texts {
+                splits.test.insert(lang.to_string(), idx);
+            }
+        }
+        splits
+    }
+}
+
+/// One classifier's scores per language.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassifierRow {
+    pub name: String,
+    pub by_language: BTreeMap<String, Scores>,
+}
+
+impl ClassifierRow {
+    /// Mean accuracy and macro-F1 over the languages `keep` accepts; None when there are none.
+    pub fn mean(&self, keep: impl Fn(&str) -> bool) -> Option<(f32, f32, usize)> {
+        let kept: Vec<&Scores> = self
+            .by_language
+            .iter()
+            .filter(|(l, _)| keep(l))
+            .map(|(_, s)| s)
+            .collect();
+        (!kept.is_empty()).then(|| {
+            let n = kept.len() as f32;
+            (
+                kept.iter().map(|s| s.accuracy).sum::<f32>() / n,
+                kept.iter().map(|s| s.macro_f1).sum::<f32>() / n,
+                kept.len(),
+            )
+        })
+    }
+}
+
+/// Scores a classifier given the logits of every labelled text.
+fn score_row(
+    name: &str,
+    set: &LabelledSet,
+    logits: &[Vec<f32>],
+    test: &BTreeMap<String, Vec<usize>>,
+) -> ClassifierRow {
+    let classes = set.labels().len();
+    let by_language = test
+        .iter()
+        .map(|(lang, idx)| {
+            let predicted: Vec<usize> = idx.iter().map(|&i| argmax(&logits[i])).collect();
+            let gold: Vec<usize> = idx.iter().map(|&i| set.class_of(&set.texts[i])).collect();
+            (lang.clone(), scores(&predicted, &gold, classes))
+        })
+        .collect();
+    ClassifierRow {
+        name: name.to_string(),
+        by_language,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassifyReport {
+    pub data: LabelledReport,
+    pub train_language: String,
+    /// Languages the parallel corpus covers (their means are reported apart).
+    pub corpus_languages: Vec<String>,
+    /// English texts of the parallel corpus whose teacher logits are targets.
+    pub transfer_english: usize,
+    pub transfer_examples: usize,
+    /// How many times each English labelled text is repeated per epoch.
+    pub labelled_repeats: usize,
+    pub rows: Vec<ClassifierRow>,
+    pub train_logs: BTreeMap<String, Vec<EpochLog>>,
+    pub seconds: BTreeMap<String, f64>,
+}
+
+/// Whether a chatterbot language code is one the corpus covers (`zh-Hant` counts as `zh`).
+fn in_corpus(lang: &str, corpus_languages: &[String]) -> bool {
+    let base = lang.split('-').next().unwrap_or(lang);
+    corpus_languages.iter().any(|l| l == base)
+}
+
+/// The console table: a row per classifier, accuracy (macro-F1) per language, then the means.
+pub fn render(report: &ClassifyReport) -> String {
+    let langs: Vec<String> = crate::eval::keys_of(&report.rows, |r: &ClassifierRow| &r.by_language);
+    let name_width = report
+        .rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(10)
+        + 2;
+    let mut out = format!(
+        "Accuracy % per language (test texts in brackets); zero-shot unless the row says in-language.\n{:name_width$}",
+        "classifier"
+    );
+    for l in &langs {
+        out += &format!("{l:>8}");
+    }
+    out += "  mean non-en (n) | covered by corpus (n) | macro-F1 non-en\n";
+    let train = report.train_language.as_str();
+    let n_of = |l: &str| {
+        report
+            .rows
+            .iter()
+            .find_map(|r| r.by_language.get(l).map(|s| s.n))
+            .unwrap_or(0)
+    };
+    out += &format!("{:name_width$}", "(texts)");
+    for l in &langs {
+        out += &format!("{:>8}", format!("[{}]", n_of(l)));
+    }
+    out += "\n";
+    for row in &report.rows {
+        out += &format!("{:name_width$}", row.name);
+        for l in &langs {
+            out += &match row.by_language.get(l) {
+                Some(s) => format!("{:>8.1}", s.accuracy),
+                None => format!("{:>8}", "–"),
+            };
+        }
+        let other = row.mean(|l| l != train);
+        let covered = row.mean(|l| l != train && in_corpus(l, &report.corpus_languages));
+        let fmt = |m: Option<(f32, f32, usize)>, f1: bool| match m {
+            Some((acc, mf1, n)) => format!("{:.1} ({n})", if f1 { mf1 } else { acc }),
+            None => "–".into(),
+        };
+        out += &format!(
+            "  {:>15} | {:>21} | {:>15}\n",
+            fmt(other, false),
+            fmt(covered, false),
+            fmt(other, true)
+        );
+    }
+    out
+}
+
+/// Teacher embeddings of every labelled text (through the label cache).
+fn teacher_embeddings(
+    teacher: &Teacher,
+    cache: &mut LabelCache,
+    set: &LabelledSet,
+) -> Result<Embeddings> {
+    let texts: Vec<&str> = set.texts.iter().map(|t| t.text.as_str()).collect();
+    pipeline::label(teacher, cache, &texts, "teacher (labelled)")?;
+    cache.lookup(&texts)
+}
+
+fn rows_of(x: &Embeddings, idx: &[usize]) -> Embeddings {
+    Embeddings::new(
+        x.dim(),
+        idx.iter().flat_map(|&i| x.row(i).to_vec()).collect(),
+    )
+}
+
+/// Fits a head on the given texts' rows of `x`.
+fn fit_head(x: &Embeddings, set: &LabelledSet, idx: &[usize], cfg: &HeadConfig) -> LinearHead {
+    let y: Vec<usize> = idx.iter().map(|&i| set.class_of(&set.texts[i])).collect();
+    LinearHead::fit(&rows_of(x, idx), &y, set.labels().to_vec(), cfg)
+}
+
+/// In-language heads on `x` for every split language but the train language: each head is
+/// fitted on its language's train texts and gives logits for its test texts only.
+fn in_language_logits(
+    x: &Embeddings,
+    set: &LabelledSet,
+    splits: &Splits,
+    cfg: &ClassifyConfig,
+) -> (Vec<Vec<f32>>, BTreeMap<String, Vec<usize>>) {
+    let mut logits = vec![Vec::new(); set.texts.len()];
+    let mut test = BTreeMap::new();
+    for (lang, train) in &splits.train {
+        if *lang == cfg.train_language {
+            continue;
+        }
+        let head = fit_head(x, set, train, &cfg.head);
+        for &i in &splits.test[lang] {
+            logits[i] = head.logits(x.row(i));
+        }
+        test.insert(lang.clone(), splits.test[lang].clone());
+    }
+    (logits, test)
+}
+
+/// A classifier student: `glossa distill`'s student with the head as its output projection, or
+/// a fresh one.
+fn initial_student(
+    cfg: &ClassifyConfig,
+    config: &Config,
+    head: &LinearHead,
+    texts: &[String],
+) -> Result<SubwordStudent> {
+    let k = head.classes();
+    match cfg
+        .init_student
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(Error::invalid(
+                    dir,
+                    "classify.init_student does not exist: run scripts/distill-default.sh \
+                     first, or set init_student = \"\" to train the student from scratch",
+                ));
+            }
+            let mut student = SubwordStudent::load(dir)?;
+            if student.config.output_dim != head.dim {
+                return Err(Error::invalid(
+                    dir,
+                    format!(
+                        "the student outputs {} dimensions, the teacher's head reads {}: \
+                         distil the student from the same teacher",
+                        student.config.output_dim, head.dim
+                    ),
+                ));
+            }
+            let (dim, out) = (student.config.dim, student.config.output_dim);
+            // Compose an existing projection P (dim × out) with the head W (out × k).
+            let projection = match &student.projection {
+                None => head.weight.clone(),
+                Some(p) => (0..dim)
+                    .flat_map(|i| {
+                        let mut row = vec![0.0; k];
+                        for j in 0..out {
+                            crate::kernels::axpy(
+                                &mut row,
+                                p[i * out + j],
+                                &head.weight[j * k..(j + 1) * k],
+                            );
+                        }
+                        row
+                    })
+                    .collect(),
+            };
+            student.projection = Some(projection);
+            student.config.output_dim = k;
+            Ok(student)
+        }
+        None => {
+            let s = &config.student;
+            let words = build_vocab(
+                texts.iter().map(String::as_str),
+                s.lowercase,
+                s.min_count,
+                s.max_words,
+            );
+            let shape = SubwordConfig {
+                dim: s.dim.unwrap_or(head.dim),
+                output_dim: k,
+                buckets: s.buckets,
+                minn: s.minn,
+                maxn: s.maxn,
+                lowercase: s.lowercase,
+            };
+            SubwordStudent::new(shape, words, cfg.train.seed)
+        }
+    }
+}
+
+/// The transfer set: teacher logits of the corpus's English texts (targets for them and their
+/// translations) and of the English labelled texts (repeated), with hard labels: the teacher's
+/// argmax for corpus texts, the gold label for labelled ones.
+struct TransferSet {
+    data: TrainingData,
+    hard_labels: Vec<u32>,
+    english: usize,
+    repeats: usize,
+}
+
+fn transfer_set(
+    config: &Config,
+    teacher: &Teacher,
+    cache: &mut LabelCache,
+    head: &LinearHead,
+    set: &LabelledSet,
+    labelled_train: &[usize],
+    labelled_logits: &[Vec<f32>],
+) -> Result<TransferSet> {
+    let tests = TestSetIndex::load(&config.eval_dir)?;
+    let (corpus, _) = pipeline::build_corpus_from_config(config, &tests)?;
+    let (english_only, _) = pipeline::english_only_from_config(config, &tests)?;
+    let english = pipeline::with_english_only(
+        pipeline::select_english(&corpus.train, config.corpus.max_english),
+        &english_only,
+    );
+    let refs: Vec<&str> = english.iter().map(String::as_str).collect();
+    pipeline::label(teacher, cache, &refs, "teacher (transfer)")?;
+    let logits = head.logits_all(&cache.lookup(&refs)?);
+    let k = head.classes();
+    let mut hard_labels: Vec<u32> = logits.chunks(k).map(|l| argmax(l) as u32).collect();
+    let mut data = TrainingData::assemble(&english, logits, k, &corpus.train);
+    let transfer_weight: f32 = data.examples.iter().map(|e| e.weight).sum();
+    let share = config.classify.labelled_share.clamp(0.0, 0.99);
+    let repeats = ((share / (1.0 - share)) * transfer_weight / labelled_train.len().max(1) as f32)
+        .round()
+        .max(1.0) as usize;
+    for &i in labelled_train {
+        let text = data.texts.len() as u32;
+        let target = hard_labels.len() as u32;
+        data.texts.push(set.texts[i].text.clone());
+        data.targets.extend_from_slice(&labelled_logits[i]);
+        hard_labels.push(set.class_of(&set.texts[i]) as u32);
+        data.examples.extend(std::iter::repeat_n(
+            Example {
+                text,
+                target,
+                weight: 1.0,
+            },
+            repeats,
+        ));
+    }
+    Ok(TransferSet {
+        english: english.len(),
+        data,
+        hard_labels,
+        repeats,
+    })
+}
+
+/// A student variant of the ablation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Variant {
+    temperature: f32,
+    alpha: f32,
+}
+
+impl Variant {
+    fn name(&self) -> String {
+        if self.alpha == 0.0 {
+            "student, hard labels (α=0)".into()
+        } else {
+            format!("student, KD T={} α={}", self.temperature, self.alpha)
+        }
+    }
+}
+
+fn variants(cfg: &ClassifyConfig) -> Vec<Variant> {
+    let mut list = Vec::new();
+    if cfg.hard_label_baseline {
+        list.push(Variant {
+            temperature: 1.0,
+            alpha: 0.0,
+        });
+    }
+    for &alpha in &cfg.ablation_alphas {
+        for &temperature in &cfg.ablation_temperatures {
+            list.push(Variant { temperature, alpha });
+        }
+    }
+    let shipped = Variant {
+        temperature: cfg.temperature,
+        alpha: cfg.alpha,
+    };
+    if !list.contains(&shipped) {
+        list.push(shipped);
+    }
+    list
+}
+
+fn train_variant(
+    cfg: &ClassifyConfig,
+    config: &Config,
+    head: &LinearHead,
+    transfer: &TransferSet,
+    variant: Variant,
+) -> Result<(SubwordStudent, Vec<EpochLog>)> {
+    let mut student = initial_student(cfg, config, head, &transfer.data.texts)?;
+    let mut dataset = transfer.data.dataset();
+    dataset.objective = Objective::Distill {
+        temperature: variant.temperature,
+        alpha: variant.alpha,
+        labels: &transfer.hard_labels,
+    };
+    let name = variant.name();
+    let bar = progress_bar(0, &name);
+    let logs = train::train(
+        &mut student,
+        &dataset,
+        None,
+        &cfg.train,
+        &mut |step, total, loss| {
+            bar.set_length(total as u64);
+            bar.set_position(step as u64);
+            if step % 200 == 0 {
+                bar.set_message(format!("loss {loss:.4}"));
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok((student, logs))
+}
+
+/// Student logits of every labelled text.
+fn student_logits(student: &SubwordStudent, set: &LabelledSet) -> Result<Vec<Vec<f32>>> {
+    let texts: Vec<&str> = set.texts.iter().map(|t| t.text.as_str()).collect();
+    let out = student.encode(&texts)?;
+    Ok(out.rows().map(<[f32]>::to_vec).collect())
+}
+
+/// Loads the labelled set, the teacher, and trains the teacher's English head.
+pub struct TeacherClassifier {
+    pub set: LabelledSet,
+    pub splits: Splits,
+    pub teacher: Teacher,
+    pub cache: LabelCache,
+    pub embeddings: Embeddings,
+    pub head: LinearHead,
+}
+
+pub fn train_teacher(config: &Config) -> Result<TeacherClassifier> {
+    let cfg = &config.classify;
+    let set = load_chatterbot(&cfg.data_dir, cfg.min_languages)?;
+    let splits = Splits::new(&set, cfg);
+    let train = splits.train.get(&cfg.train_language).ok_or_else(|| {
+        Error::invalid(
+            &cfg.data_dir,
+            format!(
+                "no labelled texts in the train language '{}'",
+                cfg.train_language
+            ),
+        )
+    })?;
+    let mut teacher = Teacher::load(&config.teacher.model)?;
+    teacher.batch_size = config.teacher.batch_size;
+    let mut cache = LabelCache::open(
+        &config.cache_dir,
+        &teacher.name(),
+        teacher.fingerprint(),
+        teacher.dim(),
+    )?;
+    let embeddings = teacher_embeddings(&teacher, &mut cache, &set)?;
+    let head = fit_head(&embeddings, &set, train, &cfg.head);
+    let dir = config.run_dir.join("teacher-head");
+    head.save(&dir.join("head.safetensors"))?;
+    tracing::info!(
+        "teacher head: {} classes on {} {} texts -> {}",
+        head.classes(),
+        train.len(),
+        cfg.train_language,
+        dir.display()
+    );
+    Ok(TeacherClassifier {
+        set,
+        splits,
+        teacher,
+        cache,
+        embeddings,
+        head,
+    })
+}
+
+/// The teacher's rows: zero-shot with the English head, and in-language heads.
+pub fn teacher_rows(tc: &TeacherClassifier, cfg: &ClassifyConfig) -> Vec<ClassifierRow> {
+    let logits: Vec<Vec<f32>> = tc.embeddings.rows().map(|r| tc.head.logits(r)).collect();
+    let mut rows = vec![score_row(
+        &format!("teacher + {} head", cfg.train_language),
+        &tc.set,
+        &logits,
+        &tc.splits.test,
+    )];
+    let (logits, test) = in_language_logits(&tc.embeddings, &tc.set, &tc.splits, cfg);
+    if !test.is_empty() {
+        rows.push(score_row(
+            "teacher, in-language heads",
+            &tc.set,
+            &logits,
+            &test,
+        ));
+    }
+    rows
+}
+
+/// `glossa classify distill`: the teacher's head, the students of the ablation, one table.
+pub fn distill(config: &Config) -> Result<ClassifyReport> {
+    let cfg = &config.classify;
+    let run_dir = &config.run_dir;
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    crate::error::write_atomic(run_dir.join("config.toml"), config.to_toml().as_bytes())?;
+    let mut seconds = BTreeMap::new();
+    let started = Instant::now();
+    let mut tc = train_teacher(config)?;
+    seconds.insert("teacher head".into(), started.elapsed().as_secs_f64());
+    let mut rows = teacher_rows(&tc, cfg);
+
+    let started = Instant::now();
+    let labelled_logits: Vec<Vec<f32>> = tc.embeddings.rows().map(|r| tc.head.logits(r)).collect();
+    let transfer = transfer_set(
+        config,
+        &tc.teacher,
+        &mut tc.cache,
+        &tc.head,
+        &tc.set,
+        &tc.splits.train[&cfg.train_language],
+        &labelled_logits,
+    )?;
+    seconds.insert("transfer set".into(), started.elapsed().as_secs_f64());
+    tracing::info!(
+        "transfer set: {} English texts, {} examples; English labelled texts repeated {}×",
+        transfer.english,
+        transfer.data.examples.len(),
+        transfer.repeats
+    );
+
+    if cfg
+        .init_student
+        .as_ref()
+        .is_some_and(|p| !p.as_os_str().is_empty())
+    {
+        let init = initial_student(cfg, config, &tc.head, &transfer.data.texts)?;
+        rows.push(score_row(
+            "student, embedding-distilled + teacher head",
+            &tc.set,
+            &student_logits(&init, &tc.set)?,
+            &tc.splits.test,
+        ));
+        let dir = cfg.init_student.as_ref().expect("checked");
+        let embedder = SubwordStudent::load(dir)?;
+        let texts: Vec<&str> = tc.set.texts.iter().map(|t| t.text.as_str()).collect();
+        let x = embedder.encode(&texts)?;
+        let (logits, test) = in_language_logits(&x, &tc.set, &tc.splits, cfg);
+        if !test.is_empty() {
+            rows.push(score_row(
+                "student embeddings, in-language heads",
+                &tc.set,
+                &logits,
+                &test,
+            ));
+        }
+    }
+
+    let mut train_logs = BTreeMap::new();
+    let shipped = Variant {
+        temperature: cfg.temperature,
+        alpha: cfg.alpha,
+    };
+    for variant in variants(cfg) {
+        let started = Instant::now();
+        let (student, logs) = train_variant(cfg, config, &tc.head, &transfer, variant)?;
+        let name = variant.name();
+        seconds.insert(format!("train {name}"), started.elapsed().as_secs_f64());
+        let row = score_row(
+            &name,
+            &tc.set,
+            &student_logits(&student, &tc.set)?,
+            &tc.splits.test,
+        );
+        if let Some((acc, f1, n)) = row.mean(|l| l != cfg.train_language) {
+            tracing::info!(
+                "{name}: mean non-{} accuracy {acc:.1}, macro-F1 {f1:.1} over {n} languages",
+                cfg.train_language
+            );
+        }
+        rows.push(row);
+        train_logs.insert(name, logs);
+        if variant == shipped {
+            save_classifier(&student, &tc.head.labels, &run_dir.join("student"))?;
+        }
+    }
+
+    let report = ClassifyReport {
+        data: tc.set.report.clone(),
+        train_language: cfg.train_language.clone(),
+        corpus_languages: config.corpus.languages.clone(),
+        transfer_english: transfer.english,
+        transfer_examples: transfer.data.examples.len(),
+        labelled_repeats: transfer.repeats,
+        rows,
+        train_logs,
+        seconds,
+    };
+    crate::error::write_atomic(
+        run_dir.join("classify.json"),
+        &serde_json::to_vec_pretty(&report).expect("report serialises"),
+    )?;
+    crate::error::write_atomic(run_dir.join("classify.txt"), render(&report).as_bytes())?;
+    Ok(report)
+}
+
+/// A classifier student on disk: the student directory plus `labels.json` (class order).
+pub fn save_classifier(student: &SubwordStudent, labels: &[String], dir: &Path) -> Result<()> {
+    student.save(dir)?;
+    crate::error::write_atomic(
+        dir.join("labels.json"),
+        &serde_json::to_vec_pretty(labels).expect("labels serialise"),
+    )
+}
+
+/// A saved classifier: a student whose outputs are the logits of `labels`.
+pub struct Classifier {
+    pub student: SubwordStudent,
+    pub labels: Vec<String>,
+}
+
+impl Classifier {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let labels_path = dir.join("labels.json");
+        if !labels_path.is_file() {
+            return Err(Error::invalid(
+                dir,
+                "no labels.json: not a classifier (run `glossa classify distill`)",
+            ));
+        }
+        let labels: Vec<String> = crate::error::read_json(&labels_path)?;
+        let student = SubwordStudent::load(dir)?;
+        if labels.len() != student.config.output_dim {
+            return Err(Error::invalid(
+                &labels_path,
+                format!(
+                    "{} labels, but the student outputs {} logits",
+                    labels.len(),
+                    student.config.output_dim
+                ),
+            ));
+        }
+        Ok(Classifier { student, labels })
+    }
+
+    /// The predicted label of each text.
+    pub fn predict(&self, texts: &[&str]) -> Result<Vec<&str>> {
+        let logits = self.student.encode(texts)?;
+        Ok(logits
+            .rows()
+            .map(|l| self.labels[argmax(l)].as_str())
+            .collect())
+    }
+
+    /// Scores per language on labelled texts (whose labels must be among the classifier's).
+    pub fn evaluate(&self, texts: &[LabelledText]) -> Result<BTreeMap<String, Scores>> {
+        let refs: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+        let predicted = self.predict(&refs)?;
+        let class = |label: &str| self.labels.iter().position(|l| l == label);
+        let mut by_lang: BTreeMap<&str, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+        for (t, p) in texts.iter().zip(predicted) {
+            let gold = class(&t.label)
+                .ok_or_else(|| Error::msg(format!("unknown label '{}'", t.label)))?;
+            let entry = by_lang.entry(&t.lang).or_default();
+            entry.0.push(class(p).expect("predicted labels are known"));
+            entry.1.push(gold);
+        }
+        Ok(by_lang
+            .into_iter()
+            .map(|(l, (p, g))| (l.to_string(), scores(&p, &g, self.labels.len())))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_match_hand_computed_macro_f1() {
+        // gold 0 0 1 1 2, predicted 0 1 1 1 0
+        let s = scores(&[0, 1, 1, 1, 0], &[0, 0, 1, 1, 2], 4);
+        assert_eq!(s.n, 5);
+        assert!((s.accuracy - 60.0).abs() < 1e-4);
+        // F1: class 0: tp1 fp1 fn1 -> 0.5; class 1: tp2 fp1 fn0 -> 0.8; class 2: 0; class 3 absent.
+        assert!(
+            (s.macro_f1 - 100.0 * (0.5 + 0.8 + 0.0) / 3.0).abs() < 1e-3,
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn the_head_learns_separable_classes_and_round_trips() {
+        let mut rng = crate::rng::Rng::new(3);
+        let centres = [[1.0f32, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let mut data = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..90 {
+            let c = i % 3;
+            data.extend(centres[c].iter().map(|v| v + 0.2 * rng.normal()));
+            y.push(c);
+        }
+        let x = Embeddings::new(3, data);
+        let labels: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let head = LinearHead::fit(&x, &y, labels, &HeadConfig::default());
+        let predicted: Vec<usize> = x.rows().map(|r| argmax(&head.logits(r))).collect();
+        assert!(scores(&predicted, &y, 3).accuracy > 95.0);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("head.safetensors");
+        head.save(&path).unwrap();
+        assert_eq!(LinearHead::load(&path).unwrap(), head);
+        std::fs::write(&path, b"junk").unwrap();
+        let err = LinearHead::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("head.safetensors") && err.contains("not a safetensors"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_student_with_the_head_as_projection_gives_the_head_logits_of_its_embedding() {
+        let words = vec!["cat".to_string(), "dog".to_string()];
+        let config = SubwordConfig {
+            dim: 4,
+            output_dim: 4,
+            buckets: 16,
+            minn: 3,
+            maxn: 3,
+            lowercase: true,
+        };
+        let embedder = SubwordStudent::new(config, words, 1).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        embedder.save(dir.path()).unwrap();
+        let mut rng = crate::rng::Rng::new(5);
+        let head = LinearHead {
+            labels: ["x", "y", "z"].map(String::from).to_vec(),
+            dim: 4,
+            weight: (0..12).map(|_| rng.normal()).collect(),
+        };
+        let cfg = ClassifyConfig {
+            init_student: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let student = initial_student(&cfg, &Config::default(), &head, &[]).unwrap();
+        for text in ["cat dog", "a bird"] {
+            let want = head.logits(&embedder.embed(text));
+            let got = student.embed(text);
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "{got:?} vs {want:?}");
+            }
+        }
+        let wrong = LinearHead {
+            dim: 5,
+            weight: vec![0.0; 15],
+            ..head
+        };
+        let err = initial_student(&cfg, &Config::default(), &wrong, &[])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("outputs 4 dimensions"), "{err}");
+    }
+
+    #[test]
+    fn a_classifier_round_trips_and_refuses_a_label_count_mismatch() {
+        let config = SubwordConfig {
+            dim: 4,
+            output_dim: 2,
+            buckets: 16,
+            minn: 3,
+            maxn: 3,
+            lowercase: true,
+        };
+        let student = SubwordStudent::new(config, vec!["hi".into()], 1).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let labels = vec!["greetings".to_string(), "food".to_string()];
+        save_classifier(&student, &labels, dir.path()).unwrap();
+        let c = Classifier::load(dir.path()).unwrap();
+        let predicted = c.predict(&["hi there"]).unwrap();
+        assert!(labels.iter().any(|l| l == predicted[0]));
+        std::fs::write(dir.path().join("labels.json"), r#"["a","b","c"]"#).unwrap();
+        let err = Classifier::load(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("labels.json: 3 labels, but the student outputs 2"),
+            "{err}"
+        );
+    }
+}
