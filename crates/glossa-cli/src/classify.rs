@@ -14,12 +14,8 @@ pub fn train_teacher(config: &Config) -> Result<()> {
         data: tc.set.report.clone(),
         train_language: config.classify.train_language.clone(),
         corpus_languages: config.corpus.languages.clone(),
-        transfer_english: 0,
-        transfer_examples: 0,
-        labelled_repeats: 0,
         rows: classify::teacher_rows(&tc, &config.classify),
-        train_logs: Default::default(),
-        seconds: Default::default(),
+        ..Default::default()
     };
     println!("labels: {}", tc.head.labels.join(", "));
     print!("{}", classify::render(&report));
@@ -38,9 +34,25 @@ pub fn distill(config: &Config) -> Result<()> {
     let report = classify::distill(config)?;
     println!("\nlabels: {}", report.data.labels.join(", "));
     println!(
-        "transfer set: {} English texts, {} examples; English labelled texts repeated {}×\n",
+        "transfer set: {} English texts, {} examples; English labelled texts repeated {}×",
         report.transfer_english, report.transfer_examples, report.labelled_repeats
     );
+    let per_language: Vec<String> = report
+        .transfer_per_language
+        .iter()
+        .map(|(l, n)| format!("{l} {n}"))
+        .collect();
+    println!(
+        "transfer examples per language: {}",
+        per_language.join(", ")
+    );
+    for s in &report.teacher_softness {
+        println!(
+            "teacher soft labels at T={}: mean top probability {:.3}, mean entropy {:.3} nats",
+            s.temperature, s.top_probability, s.entropy
+        );
+    }
+    println!();
     print!("{}", classify::render(&report));
     println!(
         "\nStudent: {}   Report: {}",

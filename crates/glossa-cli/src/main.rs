@@ -33,11 +33,15 @@ enum Command {
         /// Override the config's run_dir.
         #[arg(long)]
         run_dir: Option<PathBuf>,
-    },
-    /// Evaluate a model (student dir, teacher dir or HF repo id) on Tatoeba and STS.
-    Eval {
+        /// Continue an interrupted run from its checkpoints (run_dir/checkpoints/).
         #[arg(long)]
-        model: String,
+        resume: bool,
+    },
+    /// Evaluate models (student dir, teacher dir or HF repo id) on Tatoeba and STS; several
+    /// `--model` flags give one comparison table.
+    Eval {
+        #[arg(long, required = true)]
+        model: Vec<String>,
         /// Tatoeba languages, ISO 639-3, comma-separated (e.g. deu,fra,jpn).
         #[arg(long, value_delimiter = ',')]
         tatoeba: Vec<String>,
@@ -103,6 +107,17 @@ enum Command {
         #[command(subcommand)]
         command: ClassifyCommand,
     },
+    /// Write a copy of a student with its table stored in f16, or int8 with a scale per row
+    /// (compare with `glossa eval --model ORIGINAL --model COPY`).
+    Quantize {
+        #[arg(long)]
+        model: PathBuf,
+        /// f16 or int8 (f32 writes a plain copy).
+        #[arg(long)]
+        precision: glossa::student::Precision,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a student in another tool's format.
     Export {
         #[command(subcommand)]
@@ -153,6 +168,9 @@ enum ClassifyCommand {
         /// Override the config's run_dir.
         #[arg(long)]
         run_dir: Option<PathBuf>,
+        /// Continue interrupted student trainings from their checkpoints.
+        #[arg(long)]
+        resume: bool,
     },
     /// Score a saved classifier on a language<TAB>label<TAB>text file.
     Eval {
@@ -196,11 +214,16 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Distill { config, run_dir } => {
+        Command::Distill {
+            config,
+            run_dir,
+            resume,
+        } => {
             let mut cfg = Config::load(&config)?;
             if let Some(dir) = run_dir {
                 cfg.run_dir = dir;
             }
+            cfg.resume = resume;
             let report = glossa::pipeline::distill(&cfg)?;
             println!(
                 "\nCorpus (train pairs per language): {}",
@@ -230,22 +253,30 @@ fn run(cli: Cli) -> Result<()> {
                 tatoeba = glossa::config::EvalConfig::default().tatoeba;
                 (sts17, stsb) = (true, true);
             }
-            let encoder = glossa::pipeline::load_encoder(&model)?;
             let suite = glossa::eval::Suite::load(&eval_dir, &tatoeba, sts17, stsb)?;
             let options = glossa::eval::Options {
                 measure_speed: speed_seconds > 0.0,
                 speed_seconds,
             };
-            let report =
-                glossa::eval::evaluate(&model, encoder.as_ref(), &suite, &options, &|m| {
-                    tracing::info!("evaluating {m}")
-                })?;
-            print!(
-                "{}",
-                glossa::eval::render_table(std::slice::from_ref(&report))
-            );
+            let mut reports = Vec::new();
+            for spec in &model {
+                // One model in memory at a time.
+                let encoder = glossa::pipeline::load_encoder(spec)?;
+                reports.push(glossa::eval::evaluate(
+                    spec,
+                    encoder.as_ref(),
+                    &suite,
+                    &options,
+                    &|m| tracing::info!("evaluating {m}"),
+                )?);
+            }
+            print!("{}", glossa::eval::render_table(&reports));
             if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+                let value = match &reports[..] {
+                    [one] => serde_json::to_vec_pretty(one)?,
+                    many => serde_json::to_vec_pretty(many)?,
+                };
+                std::fs::write(&path, value)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
         }
@@ -331,11 +362,16 @@ fn run(cli: Cli) -> Result<()> {
             ClassifyCommand::TrainTeacher { config } => {
                 classify::train_teacher(&Config::load(&config)?)?
             }
-            ClassifyCommand::Distill { config, run_dir } => {
+            ClassifyCommand::Distill {
+                config,
+                run_dir,
+                resume,
+            } => {
                 let mut cfg = Config::load(&config)?;
                 if let Some(dir) = run_dir {
                     cfg.run_dir = dir;
                 }
+                cfg.resume = resume;
                 classify::distill(&cfg)?
             }
             ClassifyCommand::Eval { model, data } => classify::eval(&model, &data)?,
@@ -343,6 +379,30 @@ fn run(cli: Cli) -> Result<()> {
                 classify::predict(&model, std::io::stdin().lock(), std::io::stdout().lock())?
             }
         },
+        Command::Quantize {
+            model,
+            precision,
+            out,
+        } => {
+            let student = glossa::student::SubwordStudent::load(&model)?;
+            student.save_as(&out, precision)?;
+            // A classifier's labels travel with it.
+            let labels = model.join("labels.json");
+            if labels.is_file() {
+                std::fs::copy(&labels, out.join("labels.json"))
+                    .with_context(|| format!("copying {}", labels.display()))?;
+            }
+            let size = |d: &std::path::Path| {
+                std::fs::metadata(d.join("model.safetensors")).map_or(0, |m| m.len())
+            };
+            println!(
+                "{} → {} ({precision:?}): model.safetensors {:.1} MB → {:.1} MB",
+                model.display(),
+                out.display(),
+                size(&model) as f64 / 1e6,
+                size(&out) as f64 / 1e6
+            );
+        }
         Command::Export {
             command: ExportCommand::Vec { model, out },
         } => {

@@ -1,5 +1,6 @@
 //! The `glossa` binary, driven as a user drives it: real teacher, real files, bad input.
 
+use std::hash::BuildHasher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -402,7 +403,7 @@ fn teacher_encode_resumes_after_being_killed() {
     child.wait().unwrap();
     let done_before = keys();
     assert!(
-        done_before >= 256 && done_before < 3000,
+        (256..3000).contains(&done_before),
         "killed after {done_before} rows"
     );
 
@@ -540,7 +541,8 @@ batch_size = 4
         names,
         [
             "teacher + en head",
-            "student, hard labels (α=0)",
+            "student, gold labels only (no teacher)",
+            "student, teacher's hard labels (α=0)",
             "student, KD T=2 α=1",
             "student, KD T=2 α=0.5"
         ]
@@ -632,4 +634,124 @@ batch_size = 4
         b"",
     );
     assert_fails_with(&out, &["no labels.json: not a classifier"]);
+}
+
+fn resume_config(dir: &Path, run: &Path) -> PathBuf {
+    let cfg = dir.join(format!(
+        "{}.toml",
+        run.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"run_dir = "{run}"
+eval_dir = "{eval}"
+cache_dir = "{cache}"
+[corpus]
+languages = ["de", "fr"]
+gettext_roots = ["{locale}"]
+help_root = ""
+wordnet_dir = ""
+dictionary_dirs = []
+dev_permille = 0
+[student]
+buckets = 3000
+min_count = 1
+dim = 16
+[train]
+epochs = 80
+batch_size = 2
+checkpoint_every = 1
+[eval]
+tatoeba = ["deu"]
+sts17 = false
+stsb = false
+random_target_control = false
+speed_seconds = 0.1
+"#,
+            run = run.display(),
+            eval = shared().join("eval").display(),
+            cache = dir.join("labels").display(),
+            locale = dir.join("locale").display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn distill_killed_at_a_random_point_resumes_to_the_same_student() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_sources(dir.path());
+    let whole = dir.path().join("whole");
+    let out = glossa(
+        &[
+            "distill",
+            "--config",
+            resume_config(dir.path(), &whole).to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !whole.join("checkpoints").exists(),
+        "a finished run removes its checkpoints"
+    );
+
+    let run = dir.path().join("killed");
+    let cfg = resume_config(dir.path(), &run);
+    let checkpoint = run.join("checkpoints/student.ckpt");
+    // A different point on every test run; printed so a failure can be replayed.
+    let delay_ms =
+        std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now()) % 600;
+    eprintln!("killing {delay_ms} ms after the first checkpoint");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glossa"))
+        .args(["distill", "--config", cfg.to_str().unwrap()])
+        .env("GLOSSA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !checkpoint.exists() {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no checkpoint after 120 s"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before a checkpoint"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run was killed mid-training");
+    assert!(
+        !run.join("student").exists(),
+        "killed before the student was saved"
+    );
+
+    let out = glossa(
+        &["distill", "--config", cfg.to_str().unwrap(), "--resume"],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let read = |d: &Path| std::fs::read(d.join("student/model.safetensors")).unwrap();
+    assert!(
+        read(&run) == read(&whole),
+        "the resumed run ends with the same student as the uninterrupted one"
+    );
+
+    // A damaged checkpoint is refused by name, not used.
+    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert!(out.status.success());
+    std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+    std::fs::write(&checkpoint, b"not a checkpoint").unwrap();
+    let out = glossa(
+        &["distill", "--config", cfg.to_str().unwrap(), "--resume"],
+        b"",
+    );
+    assert_fails_with(&out, &["student.ckpt", "not a usable checkpoint"]);
 }

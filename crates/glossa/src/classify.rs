@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::data::corpus::is_dev;
 use crate::data::labelled::{load_chatterbot, LabelledReport, LabelledSet, LabelledText};
 use crate::data::testsets::TestSetIndex;
+use crate::data::Pair;
 use crate::loss::hard_cross_entropy;
 use crate::pipeline::{self, progress_bar, TrainingData};
 use crate::student::subword::build_vocab;
@@ -45,6 +46,10 @@ pub struct ClassifyConfig {
     /// their texts are the test set of every row, the rest trains the in-language heads.
     pub min_in_language: usize,
     pub test_permille: u32,
+    /// Languages whose translations join the transfer set besides the corpus languages. Their
+    /// pairs count only where the English side is among the texts selected from the corpus
+    /// languages, so they need no extra teacher time (gettext catalogs cover 180+ locales).
+    pub extra_languages: Vec<String>,
     /// An embedding student to start from (`glossa distill`'s output); empty: train from scratch.
     pub init_student: Option<PathBuf>,
     pub head: HeadConfig,
@@ -59,7 +64,8 @@ pub struct ClassifyConfig {
     /// The ablation grid; each pair trains one more student. Empty: no ablation.
     pub ablation_temperatures: Vec<f32>,
     pub ablation_alphas: Vec<f32>,
-    /// Also train a student on hard labels only (α = 0).
+    /// Also train the hard-label baselines: a student on the English gold labels alone (no
+    /// teacher), and one on the teacher's hard labels (α = 0: argmax on the transfer set).
     pub hard_label_baseline: bool,
 }
 
@@ -72,6 +78,7 @@ impl Default for ClassifyConfig {
             min_texts: 30,
             min_in_language: 500,
             test_permille: 200,
+            extra_languages: Vec::new(),
             init_student: Some("runs/default/student".into()),
             head: HeadConfig::default(),
             train: TrainConfig {
@@ -356,7 +363,7 @@ fn score_row(
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClassifyReport {
     pub data: LabelledReport,
     pub train_language: String,
@@ -367,9 +374,43 @@ pub struct ClassifyReport {
     pub transfer_examples: usize,
     /// How many times each English labelled text is repeated per epoch.
     pub labelled_repeats: usize,
+    /// Transfer examples per language ("en": the corpus's English texts).
+    pub transfer_per_language: BTreeMap<String, usize>,
+    /// How soft the teacher's labels are on the transfer set, per temperature.
+    pub teacher_softness: Vec<Softness>,
     pub rows: Vec<ClassifierRow>,
     pub train_logs: BTreeMap<String, Vec<EpochLog>>,
     pub seconds: BTreeMap<String, f64>,
+}
+
+/// The teacher's soft labels at one temperature, averaged over the transfer set's English texts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Softness {
+    pub temperature: f32,
+    /// Mean probability of the top class.
+    pub top_probability: f32,
+    /// Mean entropy in nats (ln 11 = 2.40 for 11 uniform classes).
+    pub entropy: f32,
+}
+
+fn softness(logits: &[f32], classes: usize, temperature: f32) -> Softness {
+    let (mut top, mut entropy, mut n) = (0.0f64, 0.0f64, 0usize);
+    for row in logits.chunks(classes) {
+        let p = crate::loss::softmax(row, temperature);
+        top += p.iter().cloned().fold(0.0f32, f32::max) as f64;
+        entropy -= p
+            .iter()
+            .filter(|&&q| q > 0.0)
+            .map(|&q| (q * q.ln()) as f64)
+            .sum::<f64>();
+        n += 1;
+    }
+    let n = n.max(1) as f64;
+    Softness {
+        temperature,
+        top_probability: (top / n) as f32,
+        entropy: (entropy / n) as f32,
+    }
 }
 
 /// Whether a chatterbot language code is one the corpus covers (`zh-Hant` counts as `zh`).
@@ -556,6 +597,17 @@ fn initial_student(
     }
 }
 
+/// The corpus languages and the extra ones, without repeats.
+fn transfer_languages(config: &Config) -> Vec<String> {
+    let mut langs = config.corpus.languages.clone();
+    for lang in &config.classify.extra_languages {
+        if !langs.contains(lang) {
+            langs.push(lang.clone());
+        }
+    }
+    langs
+}
+
 /// The transfer set: teacher logits of the corpus's English texts (targets for them and their
 /// translations) and of the English labelled texts (repeated), with hard labels: the teacher's
 /// argmax for corpus texts, the gold label for labelled ones.
@@ -564,6 +616,8 @@ struct TransferSet {
     hard_labels: Vec<u32>,
     english: usize,
     repeats: usize,
+    /// Transfer examples per language (translations whose English side has a teacher label).
+    pairs_per_language: BTreeMap<String, usize>,
 }
 
 fn transfer_set(
@@ -576,10 +630,20 @@ fn transfer_set(
     labelled_logits: &[Vec<f32>],
 ) -> Result<TransferSet> {
     let tests = TestSetIndex::load(&config.eval_dir)?;
-    let (corpus, _) = pipeline::build_corpus_from_config(config, &tests)?;
+    let mut wider = config.clone();
+    wider.corpus.languages = transfer_languages(config);
+    let (corpus, _) = pipeline::build_corpus_from_config(&wider, &tests)?;
+    // The English texts are selected from the corpus languages alone, as `glossa distill`
+    // selects them, so the teacher's cached labels cover them.
+    let base: BTreeMap<String, Vec<Pair>> = corpus
+        .train
+        .iter()
+        .filter(|(lang, _)| config.corpus.languages.contains(lang))
+        .map(|(l, p)| (l.clone(), p.clone()))
+        .collect();
     let (english_only, _) = pipeline::english_only_from_config(config, &tests)?;
     let english = pipeline::with_english_only(
-        pipeline::select_english(&corpus.train, config.corpus.max_english),
+        pipeline::select_english(&base, config.corpus.max_english),
         &english_only,
     );
     let refs: Vec<&str> = english.iter().map(String::as_str).collect();
@@ -609,6 +673,7 @@ fn transfer_set(
         ));
     }
     Ok(TransferSet {
+        pairs_per_language: data.per_language.clone(),
         english: english.len(),
         data,
         hard_labels,
@@ -621,12 +686,25 @@ fn transfer_set(
 struct Variant {
     temperature: f32,
     alpha: f32,
+    /// Trained on the gold labels of the English labelled texts only: no teacher, no
+    /// parallel corpus (the classic baseline KD is measured against).
+    gold_only: bool,
 }
 
 impl Variant {
+    fn distill(temperature: f32, alpha: f32) -> Self {
+        Variant {
+            temperature,
+            alpha,
+            gold_only: false,
+        }
+    }
+
     fn name(&self) -> String {
-        if self.alpha == 0.0 {
-            "student, hard labels (α=0)".into()
+        if self.gold_only {
+            "student, gold labels only (no teacher)".into()
+        } else if self.alpha == 0.0 {
+            "student, teacher's hard labels (α=0)".into()
         } else {
             format!("student, KD T={} α={}", self.temperature, self.alpha)
         }
@@ -637,19 +715,17 @@ fn variants(cfg: &ClassifyConfig) -> Vec<Variant> {
     let mut list = Vec::new();
     if cfg.hard_label_baseline {
         list.push(Variant {
-            temperature: 1.0,
-            alpha: 0.0,
+            gold_only: true,
+            ..Variant::distill(1.0, 0.0)
         });
+        list.push(Variant::distill(1.0, 0.0));
     }
     for &alpha in &cfg.ablation_alphas {
         for &temperature in &cfg.ablation_temperatures {
-            list.push(Variant { temperature, alpha });
+            list.push(Variant::distill(temperature, alpha));
         }
     }
-    let shipped = Variant {
-        temperature: cfg.temperature,
-        alpha: cfg.alpha,
-    };
+    let shipped = Variant::distill(cfg.temperature, cfg.alpha);
     if !list.contains(&shipped) {
         list.push(shipped);
     }
@@ -665,6 +741,11 @@ fn train_variant(
 ) -> Result<(SubwordStudent, Vec<EpochLog>)> {
     let mut student = initial_student(cfg, config, head, &transfer.data.texts)?;
     let mut dataset = transfer.data.dataset();
+    if variant.gold_only {
+        // The labelled texts' targets follow the corpus's English rows.
+        let first_labelled = transfer.english as u32;
+        dataset.examples.retain(|e| e.target >= first_labelled);
+    }
     dataset.objective = Objective::Distill {
         temperature: variant.temperature,
         alpha: variant.alpha,
@@ -672,11 +753,17 @@ fn train_variant(
     };
     let name = variant.name();
     let bar = progress_bar(0, &name);
+    let checkpointing = train::Checkpointing {
+        path: pipeline::checkpoint_path(config, &format!("classify-{name}")),
+        every: cfg.train.checkpoint_every,
+        resume: config.resume,
+    };
     let logs = train::train(
         &mut student,
         &dataset,
         None,
         &cfg.train,
+        Some(&checkpointing),
         &mut |step, total, loss| {
             bar.set_length(total as u64);
             bar.set_position(step as u64);
@@ -800,6 +887,7 @@ pub fn distill(config: &Config) -> Result<ClassifyReport> {
         transfer.repeats
     );
 
+    let mut gold_head = tc.head.clone();
     if cfg
         .init_student
         .as_ref()
@@ -816,6 +904,14 @@ pub fn distill(config: &Config) -> Result<ClassifyReport> {
         let embedder = SubwordStudent::load(dir)?;
         let texts: Vec<&str> = tc.set.texts.iter().map(|t| t.text.as_str()).collect();
         let x = embedder.encode(&texts)?;
+        // The gold-only baseline starts from a head fitted on the student's own embeddings of
+        // the English labelled texts, so nothing of the classification teacher reaches it.
+        gold_head = fit_head(
+            &x,
+            &tc.set,
+            &tc.splits.train[&cfg.train_language],
+            &cfg.head,
+        );
         let (logits, test) = in_language_logits(&x, &tc.set, &tc.splits, cfg);
         if !test.is_empty() {
             rows.push(score_row(
@@ -828,13 +924,15 @@ pub fn distill(config: &Config) -> Result<ClassifyReport> {
     }
 
     let mut train_logs = BTreeMap::new();
-    let shipped = Variant {
-        temperature: cfg.temperature,
-        alpha: cfg.alpha,
-    };
+    let shipped = Variant::distill(cfg.temperature, cfg.alpha);
     for variant in variants(cfg) {
         let started = Instant::now();
-        let (student, logs) = train_variant(cfg, config, &tc.head, &transfer, variant)?;
+        let head = if variant.gold_only {
+            &gold_head
+        } else {
+            &tc.head
+        };
+        let (student, logs) = train_variant(cfg, config, head, &transfer, variant)?;
         let name = variant.name();
         seconds.insert(format!("train {name}"), started.elapsed().as_secs_f64());
         let row = score_row(
@@ -856,13 +954,24 @@ pub fn distill(config: &Config) -> Result<ClassifyReport> {
         }
     }
 
+    let mut temperatures: Vec<f32> = cfg.ablation_temperatures.clone();
+    temperatures.push(cfg.temperature);
+    temperatures.sort_by(f32::total_cmp);
+    temperatures.dedup();
+    let k = tc.head.classes();
+    let corpus_logits = &transfer.data.targets[..transfer.english * k];
     let report = ClassifyReport {
         data: tc.set.report.clone(),
         train_language: cfg.train_language.clone(),
-        corpus_languages: config.corpus.languages.clone(),
+        corpus_languages: transfer_languages(config),
         transfer_english: transfer.english,
         transfer_examples: transfer.data.examples.len(),
         labelled_repeats: transfer.repeats,
+        transfer_per_language: transfer.pairs_per_language.clone(),
+        teacher_softness: temperatures
+            .iter()
+            .map(|&t| softness(corpus_logits, k, t))
+            .collect(),
         rows,
         train_logs,
         seconds,
@@ -872,6 +981,7 @@ pub fn distill(config: &Config) -> Result<ClassifyReport> {
         &serde_json::to_vec_pretty(&report).expect("report serialises"),
     )?;
     crate::error::write_atomic(run_dir.join("classify.txt"), render(&report).as_bytes())?;
+    pipeline::remove_checkpoints(config);
     Ok(report)
 }
 

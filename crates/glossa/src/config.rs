@@ -24,6 +24,9 @@ pub struct Config {
     pub eval: EvalConfig,
     /// The classification path (`glossa classify`).
     pub classify: crate::classify::ClassifyConfig,
+    /// Continue training from the run's checkpoints (`--resume`); not part of the file.
+    #[serde(skip)]
+    pub resume: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +102,7 @@ impl Default for Config {
             train: TrainConfig::default(),
             eval: EvalConfig::default(),
             classify: Default::default(),
+            resume: false,
         }
     }
 }

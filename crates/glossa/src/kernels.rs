@@ -72,6 +72,57 @@ dispatched! {
     }
 }
 
+dispatched! {
+    /// `dst += scale * q` for int8 values `q` stored as bytes (a quantized table row).
+    fn add_i8(dst: &mut [f32], scale: f32, q: &[u8]) {
+        assert_eq!(dst.len(), q.len());
+        for (d, &b) in dst.iter_mut().zip(q) {
+            *d += scale * (b as i8 as f32);
+        }
+    }
+}
+
+/// `dst += h` for little-endian f16 values `h` stored as bytes (a quantized table row). Uses
+/// the F16C conversion instruction where the CPU has it; f16 → f32 is exact either way.
+pub fn add_f16(dst: &mut [f32], h: &[u8]) {
+    assert_eq!(dst.len() * 2, h.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        static F16C: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let f16c = *F16C.get_or_init(|| {
+            std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("avx")
+        });
+        if f16c {
+            // SAFETY: the CPU has F16C and AVX (checked above); loads are unaligned, in bounds.
+            unsafe { add_f16_f16c(dst, h) };
+            return;
+        }
+    }
+    add_f16_scalar(dst, h);
+}
+
+fn add_f16_scalar(dst: &mut [f32], h: &[u8]) {
+    for (d, b) in dst.iter_mut().zip(h.chunks_exact(2)) {
+        *d += half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn add_f16_f16c(dst: &mut [f32], h: &[u8]) {
+    use std::arch::x86_64::*;
+    let full = dst.len() / 8 * 8;
+    for i in (0..full).step_by(8) {
+        let halves = _mm_loadu_si128(h.as_ptr().add(2 * i) as *const __m128i);
+        let sum = _mm256_add_ps(
+            _mm256_loadu_ps(dst.as_ptr().add(i)),
+            _mm256_cvtph_ps(halves),
+        );
+        _mm256_storeu_ps(dst.as_mut_ptr().add(i), sum);
+    }
+    add_f16_scalar(&mut dst[full..], &h[2 * full..]);
+}
+
 /// One Adam step's constants, computed once per step rather than once per row.
 #[derive(Debug, Clone, Copy)]
 pub struct AdamStep {
@@ -157,6 +208,26 @@ mod tests {
                 p2[i] -= h.step_size * m2[i] / (v2[i].sqrt() * h.inv_c2_sqrt + h.eps);
             }
             assert_eq!((p, m, v), (p2, m2, v2), "adam n={n}");
+
+            let q: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).collect();
+            let mut got = a.clone();
+            add_i8(&mut got, 0.01, &q);
+            let want: Vec<f32> = a
+                .iter()
+                .zip(&q)
+                .map(|(x, &b)| x + 0.01 * (b as i8 as f32))
+                .collect();
+            assert_eq!(got, want, "add_i8 n={n}");
+
+            let h: Vec<u8> = b
+                .iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                .collect();
+            let mut got = a.clone();
+            add_f16(&mut got, &h);
+            let mut want = a.clone();
+            add_f16_scalar(&mut want, &h);
+            assert_eq!(got, want, "add_f16 n={n}");
         }
     }
 }

@@ -10,6 +10,7 @@
 //! command and any server never care which model they hold.
 
 pub mod cache;
+pub mod checkpoint;
 pub mod classify;
 pub mod config;
 pub mod data;

@@ -318,11 +318,17 @@ fn train_student(
     );
     let mut student = SubwordStudent::new(shape, words, config.train.seed)?;
     let bar = progress_bar(0, what);
+    let checkpointing = train::Checkpointing {
+        path: checkpoint_path(config, what),
+        every: config.train.checkpoint_every,
+        resume: config.resume,
+    };
     let logs = train::train(
         &mut student,
         &data.dataset(),
         Some(&dev.dataset()),
         &config.train,
+        Some(&checkpointing),
         &mut |step, total, loss| {
             bar.set_length(total as u64);
             bar.set_position(step as u64);
@@ -333,6 +339,14 @@ fn train_student(
     )?;
     bar.finish_and_clear();
     Ok((student, logs))
+}
+
+/// Where the training of model `what` keeps its checkpoint.
+pub fn checkpoint_path(config: &Config, what: &str) -> std::path::PathBuf {
+    config
+        .run_dir
+        .join("checkpoints")
+        .join(format!("{}.ckpt", what.replace([' ', '/', ','], "-")))
 }
 
 /// Runs the whole pipeline for `config`, writing everything under `config.run_dir`.
@@ -518,7 +532,19 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         &notes,
     );
     crate::error::write_atomic(run_dir.join("report.html"), page.as_bytes())?;
+    remove_checkpoints(config);
     Ok(report)
+}
+
+/// The run is complete: its checkpoints (weights + optimizer state, several times the model's
+/// size) are no longer needed.
+pub fn remove_checkpoints(config: &Config) {
+    let dir = config.run_dir.join("checkpoints");
+    if dir.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!("could not remove {}: {e}", dir.display());
+        }
+    }
 }
 
 /// Dev translations per language with the teacher's vectors of their English sides, plus the

@@ -9,11 +9,13 @@
 //! shard sums its rows' gradients in example order, so every row sees the same float additions.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::TensorRef;
 use crate::loss::mse_with_grad;
 use crate::rng::Rng;
 use crate::student::SubwordStudent;
@@ -34,6 +36,8 @@ pub struct TrainConfig {
     pub beta2: f32,
     pub eps: f32,
     pub seed: u64,
+    /// Write a checkpoint every this many steps, besides each epoch's end (0: epoch ends only).
+    pub checkpoint_every: usize,
 }
 
 impl Default for TrainConfig {
@@ -47,6 +51,7 @@ impl Default for TrainConfig {
             beta2: 0.999,
             eps: 1e-8,
             seed: 42,
+            checkpoint_every: 2000,
         }
     }
 }
@@ -233,11 +238,126 @@ fn learning_rate(cfg: &TrainConfig, step: usize, total: usize) -> f32 {
 /// Progress reported after each batch: (step, total steps, running mean loss).
 pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize, f32);
 
+/// Where and how often a training run saves its state (see [`crate::checkpoint`]).
+#[derive(Debug, Clone)]
+pub struct Checkpointing {
+    pub path: PathBuf,
+    /// Also every this many steps (0: at the end of each epoch only).
+    pub every: usize,
+    /// Continue from `path` when it exists (else start afresh and replace it).
+    pub resume: bool,
+}
+
+/// The scalar part of a checkpoint; the tensors hold weights, moments and the example order.
+#[derive(Debug, Serialize, Deserialize)]
+struct TrainState {
+    fingerprint: String,
+    epoch: usize,
+    /// The next batch of `epoch` to run.
+    next_batch: usize,
+    /// Whether `epoch`'s order is already shuffled (a checkpoint taken inside the epoch).
+    shuffled: bool,
+    adam_step: u64,
+    rng: Rng,
+    loss_sum: f64,
+    logs: Vec<EpochLog>,
+}
+
+/// What a checkpoint must match to be continued: the config, the student's shape and
+/// vocabulary, and the data (texts, targets, examples, objective).
+fn fingerprint(student: &SubwordStudent, train: &Dataset, cfg: &TrainConfig) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    // How often checkpoints are written does not change the result.
+    let cfg = TrainConfig {
+        checkpoint_every: 0,
+        ..cfg.clone()
+    };
+    h.update(
+        serde_json::to_string(&cfg)
+            .expect("config serialises")
+            .as_bytes(),
+    );
+    h.update(
+        serde_json::to_string(&student.config)
+            .expect("config serialises")
+            .as_bytes(),
+    );
+    for w in student.words() {
+        h.update(w.as_bytes());
+        h.update(b"\n");
+    }
+    for t in train.texts {
+        h.update(t.as_bytes());
+        h.update(b"\n");
+    }
+    for chunk in train.targets.chunks(1 << 14) {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+        h.update(&bytes);
+    }
+    for e in &train.examples {
+        h.update(&e.text.to_le_bytes());
+        h.update(&e.target.to_le_bytes());
+        h.update(&e.weight.to_le_bytes());
+    }
+    h.update(format!("{:?}", train.objective).as_bytes());
+    format!("{:032x}", h.digest128())
+}
+
+fn save_checkpoint(
+    ck: &Checkpointing,
+    student: &SubwordStudent,
+    adam: &Adam,
+    order: &[u32],
+    state: &TrainState,
+) -> Result<()> {
+    let mut tensors = vec![
+        TensorRef::F32("table", &student.table),
+        TensorRef::F32("m", &adam.m),
+        TensorRef::F32("v", &adam.v),
+        TensorRef::U32("order", order),
+    ];
+    if let Some(p) = &student.projection {
+        tensors.push(TensorRef::F32("projection", p));
+        tensors.push(TensorRef::F32("pm", &adam.pm));
+        tensors.push(TensorRef::F32("pv", &adam.pv));
+    }
+    crate::checkpoint::write(&ck.path, &tensors, state)
+}
+
+/// Restores weights, moments and order from a checkpoint; returns its state.
+fn restore_checkpoint(
+    ck: &Checkpointing,
+    fingerprint: &str,
+    student: &mut SubwordStudent,
+    adam: &mut Adam,
+    order: &mut [u32],
+) -> Result<TrainState> {
+    let loaded = crate::checkpoint::read::<TrainState>(&ck.path)?;
+    if loaded.state.fingerprint != fingerprint {
+        return Err(Error::invalid(
+            &ck.path,
+            "this checkpoint was written for another config, student or data: delete it, or \
+             run without --resume to start afresh",
+        ));
+    }
+    loaded.read_f32("table", &mut student.table)?;
+    loaded.read_f32("m", &mut adam.m)?;
+    loaded.read_f32("v", &mut adam.v)?;
+    loaded.read_u32("order", order)?;
+    if let Some(p) = student.projection.as_mut() {
+        loaded.read_f32("projection", p)?;
+        loaded.read_f32("pm", &mut adam.pm)?;
+        loaded.read_f32("pv", &mut adam.pv)?;
+    }
+    Ok(loaded.state)
+}
+
 pub fn train(
     student: &mut SubwordStudent,
     train: &Dataset,
     dev: Option<&Dataset>,
     cfg: &TrainConfig,
+    checkpoint: Option<&Checkpointing>,
     on_step: OnStep,
 ) -> Result<Vec<EpochLog>> {
     if train.examples.is_empty() {
@@ -262,21 +382,53 @@ pub fn train(
     let batch = cfg.batch_size.max(1);
     let steps_per_epoch = train.examples.len().div_ceil(batch);
     let total = steps_per_epoch * cfg.epochs;
-    let mut rng = Rng::new(cfg.seed);
-    let mut order = train.examples.clone();
-    let mut logs = Vec::new();
+    // The epoch's order, as indices into the examples (what a checkpoint stores).
+    let mut order: Vec<u32> = (0..train.examples.len() as u32).collect();
+    let fingerprint = fingerprint(student, train, cfg);
+    let mut state = TrainState {
+        fingerprint: fingerprint.clone(),
+        epoch: 0,
+        next_batch: 0,
+        shuffled: false,
+        adam_step: 0,
+        rng: Rng::new(cfg.seed),
+        loss_sum: 0.0,
+        logs: Vec::new(),
+    };
+    let mut last_checkpoint: Option<usize> = None;
+    if let Some(ck) = checkpoint.filter(|c| c.resume && c.path.exists()) {
+        state = restore_checkpoint(ck, &fingerprint, student, &mut adam, &mut order)?;
+        adam.step = state.adam_step;
+        last_checkpoint = Some(state.adam_step as usize);
+        tracing::info!(
+            "resuming from {} at epoch {}, step {} of {total}",
+            ck.path.display(),
+            state.epoch + 1,
+            state.adam_step
+        );
+    } else if let Some(ck) = checkpoint.filter(|c| c.path.exists()) {
+        tracing::warn!(
+            "{} exists; starting afresh (pass --resume to continue from it)",
+            ck.path.display()
+        );
+    }
     let shards = rayon::current_num_threads().max(1) * 2;
-    for epoch in 0..cfg.epochs {
+    while state.epoch < cfg.epochs {
+        let epoch = state.epoch;
         let started = Instant::now();
-        rng.shuffle(&mut order);
-        let mut loss_sum = 0.0f64;
-        for (i, chunk) in order.chunks(batch).enumerate() {
+        if !state.shuffled {
+            state.rng.shuffle(&mut order);
+            state.shuffled = true;
+            state.loss_sum = 0.0;
+        }
+        for (i, chunk) in order.chunks(batch).enumerate().skip(state.next_batch) {
             let step = epoch * steps_per_epoch + i;
             let lr = learning_rate(cfg, step, total);
             let grads: Vec<(ExampleGrad, &[u32])> = chunk
                 .par_iter()
                 .with_min_len(8)
-                .map(|ex| {
+                .map(|&idx| {
+                    let ex = &train.examples[idx as usize];
                     let f = features.get(ex.text);
                     let mut g = example_grad(
                         student,
@@ -295,27 +447,40 @@ pub fn train(
             let batch_loss: f32 =
                 grads.iter().map(|(g, _)| g.loss).sum::<f32>() / chunk.len() as f32;
             if !batch_loss.is_finite() {
+                let resume = match (checkpoint, last_checkpoint) {
+                    (Some(ck), Some(at)) => format!(
+                        "the last good checkpoint is {} (step {at}); lower the learning rate \
+                         and resume from it, or start afresh",
+                        ck.path.display()
+                    ),
+                    _ => "no checkpoint was written yet; lower the learning rate".into(),
+                };
                 return Err(Error::msg(format!(
-                    "loss became {batch_loss} at epoch {} step {step}: lower the learning rate",
-                    epoch + 1
+                    "loss became {batch_loss} at epoch {} step {}: {resume}",
+                    epoch + 1,
+                    step + 1
                 )));
             }
-            loss_sum += batch_loss as f64 * chunk.len() as f64;
+            state.loss_sum += batch_loss as f64 * chunk.len() as f64;
             adam.step += 1;
-            apply_sparse(
-                student,
-                &mut adam,
-                &grads,
-                chunk.iter().map(|e| e.weight).sum::<f32>(),
-                lr,
-                cfg,
-                shards,
-                dim,
-            );
+            let weight = chunk
+                .iter()
+                .map(|&idx| train.examples[idx as usize].weight)
+                .sum::<f32>();
+            apply_sparse(student, &mut adam, &grads, weight, lr, cfg, shards, dim);
+            let last_in_epoch = i + 1 == steps_per_epoch;
+            if let Some(ck) = checkpoint.filter(|c| c.every > 0) {
+                if (step + 1) % ck.every == 0 && !last_in_epoch {
+                    state.next_batch = i + 1;
+                    state.adam_step = adam.step;
+                    save_checkpoint(ck, student, &adam, &order, &state)?;
+                    last_checkpoint = Some(step + 1);
+                }
+            }
             on_step(
                 step + 1,
                 total,
-                (loss_sum / ((i * batch + chunk.len()) as f64)) as f32,
+                (state.loss_sum / ((i * batch + chunk.len()) as f64)) as f32,
             );
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -325,15 +490,23 @@ pub fn train(
         };
         let log = EpochLog {
             epoch: epoch + 1,
-            train_loss: (loss_sum / order.len() as f64) as f32,
+            train_loss: (state.loss_sum / order.len() as f64) as f32,
             dev_loss,
             examples_per_second: order.len() as f64 / seconds,
             seconds,
         };
         tracing::info!(epoch = log.epoch, train_loss = log.train_loss, dev_loss = ?log.dev_loss, examples_per_second = log.examples_per_second as u64, "epoch done");
-        logs.push(log);
+        state.logs.push(log);
+        state.epoch += 1;
+        state.next_batch = 0;
+        state.shuffled = false;
+        state.adam_step = adam.step;
+        if let Some(ck) = checkpoint {
+            save_checkpoint(ck, student, &adam, &order, &state)?;
+            last_checkpoint = Some(adam.step as usize);
+        }
     }
-    Ok(logs)
+    Ok(state.logs)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -530,8 +703,15 @@ mod tests {
                     lr: 0.05,
                     ..Default::default()
                 };
-                let logs =
-                    train(&mut student, &data, Some(&data), &cfg, &mut |_, _, _| {}).unwrap();
+                let logs = train(
+                    &mut student,
+                    &data,
+                    Some(&data),
+                    &cfg,
+                    None,
+                    &mut |_, _, _| {},
+                )
+                .unwrap();
                 (
                     before,
                     logs.last().unwrap().dev_loss.unwrap(),
@@ -570,11 +750,132 @@ mod tests {
                     batch_size: 4,
                     ..Default::default()
                 };
-                train(&mut student, &data, None, &cfg, &mut |_, _, _| {}).unwrap();
+                train(&mut student, &data, None, &cfg, None, &mut |_, _, _| {}).unwrap();
                 student.table.to_vec()
             })
         };
         assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn a_run_resumed_after_a_crash_ends_with_the_same_student() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig {
+            epochs: 3,
+            batch_size: 2,
+            lr: 0.05,
+            checkpoint_every: 2,
+            ..Default::default()
+        };
+        for projection in [false, true] {
+            let (student0, texts, targets) = toy(projection);
+            let data = Dataset {
+                texts: &texts,
+                targets: &targets,
+                dim: 8,
+                examples: examples(),
+                objective: Objective::Mse,
+            };
+            let mut whole = toy(projection).0;
+            let logs = train(&mut whole, &data, None, &cfg, None, &mut |_, _, _| {}).unwrap();
+            // 3 steps per epoch, 9 in all: crash inside epoch 1, at an epoch end, in epoch 3.
+            for crash_at in [2, 3, 5, 8] {
+                let ck = Checkpointing {
+                    path: dir.path().join(format!("{projection}-{crash_at}.ckpt")),
+                    every: cfg.checkpoint_every,
+                    resume: true,
+                };
+                let mut crashed = toy(projection).0;
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    train(
+                        &mut crashed,
+                        &data,
+                        None,
+                        &cfg,
+                        Some(&ck),
+                        &mut |step, _, _| {
+                            assert!(step < crash_at, "simulated crash");
+                        },
+                    )
+                }));
+                assert!(outcome.is_err(), "the run crashed");
+                let mut resumed = toy(projection).0;
+                let mut steps = Vec::new();
+                let resumed_logs = train(
+                    &mut resumed,
+                    &data,
+                    None,
+                    &cfg,
+                    Some(&ck),
+                    &mut |s, _, _| steps.push(s),
+                )
+                .unwrap();
+                assert!(steps[0] > 1 && steps[0] <= crash_at + 1, "{steps:?}");
+                assert_eq!(
+                    resumed.table.to_vec(),
+                    whole.table.to_vec(),
+                    "crash at {crash_at}"
+                );
+                assert_eq!(resumed.projection, whole.projection);
+                assert_eq!(resumed_logs.len(), logs.len());
+            }
+            // A checkpoint of other data is refused, naming the file.
+            let other = Dataset {
+                examples: examples()[..4].to_vec(),
+                ..data
+            };
+            let ck = Checkpointing {
+                path: dir.path().join(format!("{projection}-2.ckpt")),
+                every: 2,
+                resume: true,
+            };
+            let mut s = student0;
+            let err = train(&mut s, &other, None, &cfg, Some(&ck), &mut |_, _, _| {})
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("-2.ckpt") && err.contains("another config"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_non_finite_loss_names_the_step_and_the_last_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut student, texts, targets) = toy(false);
+        let data = Dataset {
+            texts: &texts,
+            targets: &targets,
+            dim: 8,
+            examples: examples(),
+            objective: Objective::Mse,
+        };
+        let cfg = TrainConfig {
+            epochs: 2,
+            batch_size: 2,
+            lr: 1e30,
+            ..Default::default()
+        };
+        let ck = Checkpointing {
+            path: dir.path().join("nan.ckpt"),
+            every: 1,
+            resume: false,
+        };
+        let err = train(
+            &mut student,
+            &data,
+            None,
+            &cfg,
+            Some(&ck),
+            &mut |_, _, _| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("loss became") && err.contains("step") && err.contains("nan.ckpt"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -592,6 +893,7 @@ mod tests {
             &data,
             None,
             &TrainConfig::default(),
+            None,
             &mut |_, _, _| {}
         )
         .is_err());

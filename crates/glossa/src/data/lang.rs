@@ -57,13 +57,17 @@ fn expected_script(lang: &str) -> Option<fn(char) -> bool> {
         "ja" => |c| is_kana(c) || is_han(c),
         "zh" => is_han,
         "ko" => is_hangul,
-        "ar" | "fa" => {
+        "ar" | "fa" | "ur" => {
             |c| ('\u{0600}'..='\u{06FF}').contains(&c) || ('\u{0750}'..='\u{077F}').contains(&c)
         }
         "ru" | "uk" | "bg" | "sr" => |c| ('\u{0400}'..='\u{04FF}').contains(&c),
         "el" => |c| ('\u{0370}'..='\u{03FF}').contains(&c),
         "he" => |c| ('\u{0590}'..='\u{05FF}').contains(&c),
-        "hi" => |c| ('\u{0900}'..='\u{097F}').contains(&c),
+        "hi" | "mr" => |c| ('\u{0900}'..='\u{097F}').contains(&c),
+        "bn" => |c| ('\u{0980}'..='\u{09FF}').contains(&c),
+        "or" => |c| ('\u{0B00}'..='\u{0B7F}').contains(&c),
+        "ta" => |c| ('\u{0B80}'..='\u{0BFF}').contains(&c),
+        "te" => |c| ('\u{0C00}'..='\u{0C7F}').contains(&c),
         "th" => is_thai,
         _ => return None,
     })
@@ -113,6 +117,8 @@ mod tests {
         assert!(has_expected_script("Файл", "ru"));
         assert!(!has_expected_script("File", "ru"));
         assert!(has_expected_script("ファイル", "ja"));
+        assert!(has_expected_script("ফাইল", "bn") && !has_expected_script("file", "bn"));
+        assert!(has_expected_script("கோப்பு", "ta") && has_expected_script("فائل", "ur"));
         assert!(has_expected_script("Datei", "de"));
         assert!(is_unspaced_script('日') && !is_unspaced_script('a'));
     }

@@ -5,6 +5,7 @@ pub mod subword;
 pub mod table;
 
 pub use subword::{SubwordConfig, SubwordStudent};
+pub use table::Precision;
 
 use std::path::Path;
 

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::features::{char_ngrams, fasttext_hash, tokenize, TokenKind};
+use super::table::Precision;
 use super::STUDENT_FILE;
 use crate::{Embeddings, Encoder, Error, Result};
 
@@ -128,10 +129,7 @@ impl SubwordStudent {
         let dim = self.config.dim;
         hidden.fill(0.0);
         for &f in features {
-            crate::kernels::add(
-                hidden,
-                &self.table[f as usize * dim..(f as usize + 1) * dim],
-            );
+            self.table.add_row(f as usize, dim, hidden);
         }
         if !features.is_empty() {
             let inv = 1.0 / features.len() as f32;
@@ -163,6 +161,12 @@ impl SubwordStudent {
 
     /// Writes `student.json`, `vocab.txt` and `model.safetensors` into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        self.save_as(dir, Precision::F32)
+    }
+
+    /// Saves with the table stored at `precision` (f16, or int8 with a scale per row in the
+    /// tensor `embeddings_scale`); the projection stays f32.
+    pub fn save_as(&self, dir: &Path, precision: Precision) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let saved = SavedConfig {
             format: FORMAT.into(),
@@ -178,16 +182,29 @@ impl SubwordStudent {
         vocab.push('\n');
         crate::error::write_atomic(dir.join("vocab.txt"), vocab.as_bytes())?;
         let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        let table = bytes(&self.table);
+        let (table, scales) = super::table::quantize(&self.table, self.config.dim, precision);
+        let dtype = match precision {
+            Precision::F32 => safetensors::Dtype::F32,
+            Precision::F16 => safetensors::Dtype::F16,
+            Precision::Int8 => safetensors::Dtype::I8,
+        };
+        let scale_bytes = bytes(&scales);
         let mut tensors = vec![(
             "embeddings".to_string(),
-            safetensors::tensor::TensorView::new(
-                safetensors::Dtype::F32,
-                vec![self.rows(), self.config.dim],
-                &table,
-            )
-            .expect("shape matches"),
+            safetensors::tensor::TensorView::new(dtype, vec![self.rows(), self.config.dim], &table)
+                .expect("shape matches"),
         )];
+        if precision == Precision::Int8 {
+            tensors.push((
+                "embeddings_scale".to_string(),
+                safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    vec![self.rows()],
+                    &scale_bytes,
+                )
+                .expect("shape matches"),
+            ));
+        }
         let projection = self.projection.as_deref().map(bytes);
         if let Some(p) = &projection {
             tensors.push((
@@ -233,19 +250,47 @@ impl SubwordStudent {
         // Only the header is parsed here; the table itself is mapped, not read.
         let (header_len, metadata) = read_header(&weights_path)?;
         let rows = words.len() + saved.config.buckets;
+        let data_start = 8 + header_len;
+        let precision = table_precision(&metadata, &weights_path)?;
         let (start, len) = tensor_span(
             &metadata,
             &weights_path,
             "embeddings",
             &[rows, saved.config.dim],
+            precision,
         )?;
-        let table = super::table::Table::map(&weights_path, 8 + header_len + start, len)?;
+        let table = match precision {
+            Precision::F32 => super::table::Table::map(&weights_path, data_start + start, len)?,
+            _ => {
+                let scales = if precision == Precision::Int8 {
+                    let (s, n) = tensor_span(
+                        &metadata,
+                        &weights_path,
+                        "embeddings_scale",
+                        &[rows],
+                        Precision::F32,
+                    )?;
+                    super::table::Table::map(&weights_path, data_start + s, n)?.to_vec()
+                } else {
+                    Vec::new()
+                };
+                super::table::Table::map_quantized(
+                    &weights_path,
+                    data_start + start,
+                    len,
+                    saved.config.dim,
+                    precision,
+                    scales,
+                )?
+            }
+        };
         let projection = if saved.config.dim != saved.config.output_dim {
             let (start, len) = tensor_span(
                 &metadata,
                 &weights_path,
                 "projection",
                 &[saved.config.dim, saved.config.output_dim],
+                Precision::F32,
             )?;
             Some(super::table::Table::map(&weights_path, 8 + header_len + start, len)?.to_vec())
         } else {
@@ -318,21 +363,43 @@ fn read_header(path: &Path) -> Result<(usize, serde_json::Map<String, serde_json
     }
 }
 
-/// Byte offset (from the end of the header) and element count of an F32 tensor of `shape`.
+/// The precision of the `embeddings` tensor, from its dtype.
+fn table_precision(
+    header: &serde_json::Map<String, serde_json::Value>,
+    path: &Path,
+) -> Result<Precision> {
+    let dtype = header
+        .get("embeddings")
+        .and_then(|t| t["dtype"].as_str())
+        .unwrap_or("?");
+    [Precision::F32, Precision::F16, Precision::Int8]
+        .into_iter()
+        .find(|p| p.dtype() == dtype)
+        .ok_or_else(|| {
+            Error::invalid(
+                path,
+                format!("tensor 'embeddings' is {dtype}, expected F32, F16 or I8"),
+            )
+        })
+}
+
+/// Byte offset (from the end of the header) and element count of a tensor of `shape` stored at
+/// `precision`.
 fn tensor_span(
     header: &serde_json::Map<String, serde_json::Value>,
     path: &Path,
     name: &str,
     shape: &[usize],
+    precision: Precision,
 ) -> Result<(usize, usize)> {
     let t = header
         .get(name)
         .ok_or_else(|| Error::invalid(path, format!("no tensor '{name}'")))?;
     let dtype = t["dtype"].as_str().unwrap_or("?");
-    if dtype != "F32" {
+    if dtype != precision.dtype() {
         return Err(Error::invalid(
             path,
-            format!("tensor '{name}' is {dtype}, expected F32"),
+            format!("tensor '{name}' is {dtype}, expected {}", precision.dtype()),
         ));
     }
     let numbers = |field: &str| -> Vec<usize> {
@@ -347,9 +414,16 @@ fn tensor_span(
     }
     let offsets = numbers("data_offsets");
     let count: usize = shape.iter().product();
+    let size = count * precision.bytes_per_value();
     match offsets[..] {
-        [start, end] if end.checked_sub(start) == Some(count * 4) => Ok((start, count)),
-        _ => Err(Error::invalid(path, format!("tensor '{name}' has data offsets {offsets:?}, which do not hold {count} f32 values"))),
+        [start, end] if end.checked_sub(start) == Some(size) => Ok((start, count)),
+        _ => Err(Error::invalid(
+            path,
+            format!(
+                "tensor '{name}' has data offsets {offsets:?}, which do not hold {count} {} values",
+                precision.dtype()
+            ),
+        )),
     }
 }
 
@@ -357,6 +431,8 @@ impl Encoder for SubwordStudent {
     fn name(&self) -> String {
         self.name.clone()
     }
+    // The encoder's dimension is what it outputs, not the width of its table rows.
+    #[allow(clippy::misnamed_getters)]
     fn dim(&self) -> usize {
         self.config.output_dim
     }
@@ -470,5 +546,47 @@ mod tests {
         std::fs::write(dir.path().join(STUDENT_FILE), "{ not json").unwrap();
         let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
         assert!(err.contains("student.json:1"), "{err}");
+    }
+
+    #[test]
+    fn quantized_students_load_smaller_and_embed_nearly_the_same() {
+        let s = tiny(8, 8);
+        let f32_dir = tempfile::tempdir().unwrap();
+        s.save(f32_dir.path()).unwrap();
+        let size = |d: &Path| {
+            std::fs::metadata(d.join("model.safetensors"))
+                .unwrap()
+                .len()
+        };
+        let text = "the cat sat on 日本";
+        let want = s.embed(text);
+        for (precision, tolerance) in [(Precision::F16, 1e-4), (Precision::Int8, 2e-3)] {
+            let dir = tempfile::tempdir().unwrap();
+            s.save_as(dir.path(), precision).unwrap();
+            let q = SubwordStudent::load(dir.path()).unwrap();
+            assert_eq!(q.table.precision(), precision);
+            let got = q.embed(text);
+            let cos = crate::encoder::cosine(&got, &want);
+            assert!(cos > 1.0 - tolerance, "{precision:?}: cosine {cos}");
+            assert!(
+                size(dir.path()) < size(f32_dir.path()) * 6 / 10,
+                "{precision:?}"
+            );
+            // A quantized student can be fine-tuned: writing dequantizes its table.
+            let mut q = q;
+            q.table[0] += 1.0;
+            assert_eq!(q.table.precision(), Precision::F32);
+        }
+        // An int8 file without its scales is refused by name.
+        let dir = tempfile::tempdir().unwrap();
+        s.save_as(dir.path(), Precision::Int8).unwrap();
+        let path = dir.path().join("model.safetensors");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let name = b"embeddings_scale";
+        let at = bytes.windows(name.len()).position(|w| w == name).unwrap();
+        bytes[at + name.len() - 1] = b'X';
+        std::fs::write(&path, &bytes).unwrap();
+        let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("no tensor 'embeddings_scale'"), "{err}");
     }
 }

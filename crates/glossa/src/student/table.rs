@@ -1,11 +1,58 @@
 //! A student's embedding table: owned while training, memory-mapped from `model.safetensors`
 //! once saved, so loading a model reads nothing up front and costs no second copy in memory.
 //! The first mutable access turns a mapped table into an owned one (copy on write).
+//!
+//! A saved table may also be quantized (f16, or int8 with one f32 scale per row, as written by
+//! `glossa quantize`). Encoding reads quantized rows in place ([`Table::add_row`]); code that
+//! wants the whole table as `[f32]` (training, exports) gets a dequantized copy made once.
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::{Error, Result};
+
+/// How a table's values are stored on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    F16,
+    /// Symmetric int8 per row: value = scale[row] · q, scale = max|row| / 127.
+    Int8,
+}
+
+impl Precision {
+    pub fn bytes_per_value(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::F16 => 2,
+            Precision::Int8 => 1,
+        }
+    }
+    /// The safetensors dtype name.
+    pub fn dtype(self) -> &'static str {
+        match self {
+            Precision::F32 => "F32",
+            Precision::F16 => "F16",
+            Precision::Int8 => "I8",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            "int8" | "i8" => Ok(Precision::Int8),
+            other => Err(format!(
+                "unknown precision '{other}' (expected f32, f16 or int8)"
+            )),
+        }
+    }
+}
 
 pub enum Table {
     Owned(Vec<f32>),
@@ -13,6 +60,16 @@ pub enum Table {
         map: memmap2::Mmap,
         offset: usize,
         len: usize,
+    },
+    /// Mapped f16 or int8 values (`len` of them), with int8's per-row scales.
+    Quantized {
+        map: memmap2::Mmap,
+        offset: usize,
+        len: usize,
+        dim: usize,
+        precision: Precision,
+        scales: Vec<f32>,
+        dequantized: OnceLock<Vec<f32>>,
     },
 }
 
@@ -50,6 +107,55 @@ impl Table {
         }
     }
 
+    /// Maps `len` quantized values of rows of `dim` starting at byte `offset` of `path`;
+    /// `scales` holds one per row for int8 and nothing for f16.
+    pub fn map_quantized(
+        path: &Path,
+        offset: usize,
+        len: usize,
+        dim: usize,
+        precision: Precision,
+        scales: Vec<f32>,
+    ) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: as in `map`: read-only, and models are replaced by rename, never rewritten.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let size = len * precision.bytes_per_value();
+        if offset.checked_add(size).is_none_or(|end| end > map.len()) {
+            return Err(Error::invalid(
+                path,
+                format!(
+                    "tensor data {offset}+{size} bytes is past the end of the file ({} bytes)",
+                    map.len()
+                ),
+            ));
+        }
+        let rows = len.checked_div(dim).unwrap_or(0);
+        let expected_scales = if precision == Precision::Int8 {
+            rows
+        } else {
+            0
+        };
+        if scales.len() != expected_scales {
+            return Err(Error::invalid(
+                path,
+                format!(
+                    "{} row scales for {rows} {precision:?} rows (expected {expected_scales})",
+                    scales.len()
+                ),
+            ));
+        }
+        Ok(Table::Quantized {
+            map,
+            offset,
+            len,
+            dim,
+            precision,
+            scales,
+            dequantized: OnceLock::new(),
+        })
+    }
+
     fn bytes(&self) -> &[u8] {
         match self {
             Table::Owned(v) => {
@@ -57,11 +163,87 @@ impl Table {
                 unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 4) }
             }
             Table::Mapped { map, offset, len } => &map[*offset..*offset + len * 4],
+            Table::Quantized {
+                map,
+                offset,
+                len,
+                precision,
+                ..
+            } => &map[*offset..*offset + len * precision.bytes_per_value()],
         }
     }
 
     pub fn is_mapped(&self) -> bool {
-        matches!(self, Table::Mapped { .. })
+        matches!(self, Table::Mapped { .. } | Table::Quantized { .. })
+    }
+
+    pub fn precision(&self) -> Precision {
+        match self {
+            Table::Quantized { precision, .. } => *precision,
+            _ => Precision::F32,
+        }
+    }
+
+    /// Adds row `row` (of `dim` values) to `out`, reading quantized rows in place.
+    pub fn add_row(&self, row: usize, dim: usize, out: &mut [f32]) {
+        match self {
+            Table::Quantized {
+                precision: Precision::F16,
+                ..
+            } => {
+                crate::kernels::add_f16(out, &self.bytes()[row * dim * 2..(row + 1) * dim * 2]);
+            }
+            Table::Quantized {
+                precision: Precision::Int8,
+                scales,
+                ..
+            } => {
+                crate::kernels::add_i8(out, scales[row], &self.bytes()[row * dim..(row + 1) * dim]);
+            }
+            _ => crate::kernels::add(out, &self[row * dim..(row + 1) * dim]),
+        }
+    }
+
+    fn dequantize(&self) -> Vec<f32> {
+        let Table::Quantized { len, dim, .. } = self else {
+            return self.to_vec();
+        };
+        let mut out = vec![0.0; *len];
+        for (row, chunk) in out.chunks_mut((*dim).max(1)).enumerate() {
+            self.add_row(row, *dim, chunk);
+        }
+        out
+    }
+}
+
+/// Quantizes rows of `dim` f32 values: the stored bytes and, for int8, one scale per row.
+pub fn quantize(values: &[f32], dim: usize, precision: Precision) -> (Vec<u8>, Vec<f32>) {
+    match precision {
+        Precision::F32 => (
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            vec![],
+        ),
+        Precision::F16 => (
+            values
+                .iter()
+                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                .collect(),
+            vec![],
+        ),
+        Precision::Int8 => {
+            let mut bytes = Vec::with_capacity(values.len());
+            let mut scales = Vec::with_capacity(values.len() / dim.max(1));
+            for row in values.chunks(dim.max(1)) {
+                let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+                scales.push(scale);
+                bytes.extend(
+                    row.iter()
+                        .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8),
+                );
+            }
+            (bytes, scales)
+        }
     }
 }
 
@@ -75,18 +257,19 @@ impl Deref for Table {
                 // SAFETY: `map` checked alignment and little-endianness; f32 has no invalid bits.
                 unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const f32, *len) }
             }
+            Table::Quantized { dequantized, .. } => dequantized.get_or_init(|| self.dequantize()),
         }
     }
 }
 
 impl DerefMut for Table {
     fn deref_mut(&mut self) -> &mut [f32] {
-        if let Table::Mapped { .. } = self {
+        if !matches!(self, Table::Owned(_)) {
             *self = Table::Owned(self.to_vec());
         }
         match self {
             Table::Owned(v) => v,
-            Table::Mapped { .. } => unreachable!("converted above"),
+            _ => unreachable!("converted above"),
         }
     }
 }
@@ -124,5 +307,41 @@ mod tests {
         let t = Table::map(&path, 2, 2).unwrap();
         assert!(!t.is_mapped());
         assert!(Table::map(&path, 8, 4).is_err(), "past the end");
+    }
+
+    #[test]
+    fn quantized_rows_read_in_place_within_their_precision() {
+        let dim = 5;
+        let mut rng = crate::rng::Rng::new(1);
+        let values: Vec<f32> = (0..3 * dim).map(|_| rng.normal() * 0.1).collect();
+        for (precision, tolerance) in [(Precision::F16, 1e-4), (Precision::Int8, 2e-3)] {
+            let (bytes, scales) = quantize(&values, dim, precision);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("q.bin");
+            let mut file = vec![0u8; 3];
+            file.extend(&bytes);
+            std::fs::write(&path, &file).unwrap();
+            let mut t =
+                Table::map_quantized(&path, 3, values.len(), dim, precision, scales.clone())
+                    .unwrap();
+            assert_eq!(t.precision(), precision);
+            for row in 0..3 {
+                let mut out = vec![1.0; dim];
+                t.add_row(row, dim, &mut out);
+                for d in 0..dim {
+                    let want = 1.0 + values[row * dim + d];
+                    assert!((out[d] - want).abs() < tolerance, "{precision:?} {out:?}");
+                }
+            }
+            // The [f32] view agrees with the in-place reads, and writing dequantizes.
+            assert!((t[dim + 2] - values[dim + 2]).abs() < tolerance);
+            t[0] = 9.0;
+            assert_eq!(t.precision(), Precision::F32);
+            assert_eq!(t[0], 9.0);
+            assert!(
+                Table::map_quantized(&path, 3, values.len(), dim, precision, vec![1.0; 7]).is_err(),
+                "wrong scale count"
+            );
+        }
     }
 }
