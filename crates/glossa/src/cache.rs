@@ -3,11 +3,13 @@
 //! One directory per teacher fingerprint holds
 //! - `manifest.json`: model name, fingerprint, dimension;
 //! - `vectors.f32`: rows of `dim` little-endian f32, memory-mapped for reading;
-//! - `keys.bin`: one 128-bit xxh3 hash of the text per row, in row order.
+//! - `keys.bin`: one 128-bit xxh3 hash of the text per row, in row order;
+//! - `sums.bin`: one 64-bit xxh3 checksum of each row's vector bytes.
 //!
-//! Rows are only ever appended: vectors first, then their keys, so a key on disk always has its
-//! vector. After an interruption, opening the cache trims any torn tail and every finished row is
-//! kept, so an encode resumes where it stopped.
+//! Rows are only ever appended: vectors first, then their checksums, then their keys, so a key
+//! on disk always has its vector. After an interruption, opening the cache trims any torn tail
+//! (with a warning) and every finished row is kept, so an encode resumes where it stopped. Every
+//! row is checked against its checksum on open: a damaged file is reported by name, never used.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -34,6 +36,7 @@ pub struct LabelCache {
     index: HashMap<u128, u32>,
     vectors: File,
     keys: File,
+    sums: File,
     /// Read view of `vectors.f32`, remapped after appends.
     map: Option<memmap2::Mmap>,
     rows: usize,
@@ -79,21 +82,45 @@ impl LabelCache {
                 .open(&path)
                 .map_err(|e| Error::io(&path, e))
         };
-        let (vectors, keys) = (open("vectors.f32")?, open("keys.bin")?);
+        // A cache written before checksums existed gets them now, from its rows as they are.
+        let upgrade = !dir.join("sums.bin").exists() && dir.join("keys.bin").exists();
+        let (vectors, keys, sums) = (open("vectors.f32")?, open("keys.bin")?, open("sums.bin")?);
         let len = |f: &File, name: &str| {
             f.metadata()
                 .map(|m| m.len())
                 .map_err(|e| Error::io(dir.join(name), e))
         };
         let row_bytes = (dim * 4) as u64;
-        let rows =
-            (len(&keys, "keys.bin")? / 16).min(len(&vectors, "vectors.f32")? / row_bytes) as usize;
+        let (key_rows, vector_rows) = (
+            len(&keys, "keys.bin")? / 16,
+            len(&vectors, "vectors.f32")? / row_bytes,
+        );
+        let sum_rows = if upgrade {
+            key_rows.min(vector_rows)
+        } else {
+            len(&sums, "sums.bin")? / 8
+        };
+        let rows = key_rows.min(vector_rows).min(sum_rows) as usize;
+        if key_rows.max(vector_rows).max(sum_rows) > rows as u64
+            || len(&vectors, "vectors.f32")? % row_bytes != 0
+        {
+            tracing::warn!(
+                "{}: keys.bin holds {key_rows} rows, vectors.f32 {vector_rows}, sums.bin \
+                 {sum_rows}: keeping the {rows} complete rows (an interrupted write, or a \
+                 truncated file); the rest will be labelled again",
+                dir.display()
+            );
+        }
         // Trim a torn tail left by an interruption.
         keys.set_len(rows as u64 * 16)
             .map_err(|e| Error::io(dir.join("keys.bin"), e))?;
         vectors
             .set_len(rows as u64 * row_bytes)
             .map_err(|e| Error::io(dir.join("vectors.f32"), e))?;
+        if !upgrade {
+            sums.set_len(rows as u64 * 8)
+                .map_err(|e| Error::io(dir.join("sums.bin"), e))?;
+        }
         let key_bytes = crate::error::read(dir.join("keys.bin"))?;
         let index = key_bytes
             .chunks_exact(16)
@@ -106,11 +133,58 @@ impl LabelCache {
             index,
             vectors,
             keys,
+            sums,
             map: None,
             rows,
         };
         cache.remap()?;
+        if upgrade {
+            let bytes: Vec<u8> = (0..rows)
+                .flat_map(|r| cache.row_checksum(r).to_le_bytes())
+                .collect();
+            cache.write_sums(&bytes)?;
+            tracing::info!("{}: checksums written for {rows} rows", cache.dir.display());
+        } else {
+            cache.verify()?;
+        }
         Ok(cache)
+    }
+
+    fn row_checksum(&self, row: usize) -> u64 {
+        let v = self.vector(row);
+        // SAFETY: f32 slice viewed as bytes (the file's little-endian layout on this machine).
+        let bytes = unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 4) };
+        xxhash_rust::xxh3::xxh3_64(bytes)
+    }
+
+    /// Checks every row against `sums.bin`.
+    fn verify(&self) -> Result<()> {
+        use rayon::prelude::*;
+        let path = self.dir.join("sums.bin");
+        let sums = crate::error::read(&path)?;
+        let bad = (0..self.rows).into_par_iter().find_first(|&r| {
+            let want = u64::from_le_bytes(sums[r * 8..r * 8 + 8].try_into().unwrap());
+            self.row_checksum(r) != want
+        });
+        match bad {
+            None => Ok(()),
+            Some(row) => Err(Error::invalid(
+                self.dir.join("vectors.f32"),
+                format!(
+                    "row {row} does not match its checksum in sums.bin: the cache is damaged \
+                     (delete {} and the teacher will label again)",
+                    self.dir.display()
+                ),
+            )),
+        }
+    }
+
+    fn write_sums(&mut self, bytes: &[u8]) -> Result<()> {
+        let path = self.dir.join("sums.bin");
+        self.sums
+            .write_all(bytes)
+            .and_then(|_| self.sums.flush())
+            .map_err(|e| Error::io(path, e))
     }
 
     fn remap(&mut self) -> Result<()> {
@@ -193,6 +267,11 @@ impl LabelCache {
         self.vectors
             .flush()
             .map_err(|e| Error::io(self.dir.join("vectors.f32"), e))?;
+        let sums: Vec<u8> = vec_bytes
+            .chunks_exact(self.dim * 4)
+            .flat_map(|row| xxhash_rust::xxh3::xxh3_64(row).to_le_bytes())
+            .collect();
+        self.write_sums(&sums)?;
         self.keys
             .write_all(&key_bytes)
             .map_err(|e| Error::io(self.dir.join("keys.bin"), e))?;
@@ -320,6 +399,41 @@ mod tests {
             &[3.0, 297.0, 1.0, 97.0]
         );
         assert!(cache.lookup(&["zzz"]).is_err());
+    }
+
+    #[test]
+    fn a_damaged_row_is_refused_by_name_and_old_caches_get_checksums() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut cache = LabelCache::open(dir.path(), "toy", "toy-1", 2).unwrap();
+            cache.fill(&Toy, ["a", "bb", "ccc"], 2, &|_, _| {}).unwrap();
+        }
+        let vectors = dir.path().join("toy-1/vectors.f32");
+        let good = std::fs::read(&vectors).unwrap();
+        let mut bad = good.clone();
+        bad[9] ^= 0x40; // row 1
+        std::fs::write(&vectors, &bad).unwrap();
+        let err = LabelCache::open(dir.path(), "toy", "toy-1", 2)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("vectors.f32") && err.contains("row 1") && err.contains("damaged"),
+            "{err}"
+        );
+        // A cache from before checksums: they are computed on open, then checked.
+        std::fs::write(&vectors, &good).unwrap();
+        std::fs::remove_file(dir.path().join("toy-1/sums.bin")).unwrap();
+        let cache = LabelCache::open(dir.path(), "toy", "toy-1", 2).unwrap();
+        assert_eq!(cache.get("bb").unwrap(), &[2.0, 196.0]);
+        drop(cache);
+        assert_eq!(
+            std::fs::metadata(dir.path().join("toy-1/sums.bin"))
+                .unwrap()
+                .len(),
+            24
+        );
+        LabelCache::open(dir.path(), "toy", "toy-1", 2).unwrap();
     }
 
     #[test]

@@ -364,30 +364,64 @@ pub fn english_sentences(
     Ok((train, dev))
 }
 
-/// Writes `train/<lang>.tsv`, `dev/<lang>.tsv` and `report.json` under `dir`.
+const CHECKSUMS: &str = "checksums.json";
+
+fn file_checksum(path: &Path) -> Result<String> {
+    Ok(format!(
+        "{:016x}",
+        xxhash_rust::xxh3::xxh3_64(&crate::error::read(path)?)
+    ))
+}
+
+/// Writes `train/<lang>.tsv`, `dev/<lang>.tsv`, `report.json`, and `checksums.json` (xxh3-64 of
+/// each TSV, checked by [`read_split`]) under `dir`.
 pub fn write_corpus(dir: &Path, corpus: &Corpus, report: &BuildReport) -> Result<()> {
+    let mut sums = BTreeMap::new();
     for (split, by_lang) in [("train", &corpus.train), ("dev", &corpus.dev)] {
         for (lang, pairs) in by_lang {
-            super::write_pairs(&dir.join(split).join(format!("{lang}.tsv")), pairs)?;
+            let rel = format!("{split}/{lang}.tsv");
+            super::write_pairs(&dir.join(&rel), pairs)?;
+            sums.insert(rel.clone(), file_checksum(&dir.join(&rel))?);
         }
     }
     let json = serde_json::to_vec_pretty(report).expect("report serialises");
-    crate::error::write_atomic(dir.join("report.json"), &json)
+    crate::error::write_atomic(dir.join("report.json"), &json)?;
+    let json = serde_json::to_vec_pretty(&sums).expect("checksums serialise");
+    crate::error::write_atomic(dir.join(CHECKSUMS), &json)
 }
 
-/// Reads `<dir>/<split>/<lang>.tsv` for each language; a missing language file is an error.
+/// Reads `<dir>/<split>/<lang>.tsv` for each language; a missing language file is an error, and
+/// so is a file whose checksum differs from `checksums.json` (when the corpus has one).
 pub fn read_split(
     dir: &Path,
     split: &str,
     languages: &[String],
 ) -> Result<BTreeMap<String, Vec<Pair>>> {
+    let sums_path = dir.join(CHECKSUMS);
+    let sums: BTreeMap<String, String> = if sums_path.is_file() {
+        crate::error::read_json(&sums_path)?
+    } else {
+        BTreeMap::new()
+    };
     languages
         .iter()
         .map(|lang| {
-            Ok((
-                lang.clone(),
-                super::read_pairs(&dir.join(split).join(format!("{lang}.tsv")))?,
-            ))
+            let rel = format!("{split}/{lang}.tsv");
+            let path = dir.join(&rel);
+            if let Some(want) = sums.get(&rel) {
+                let got = file_checksum(&path)?;
+                if &got != want {
+                    return Err(Error::invalid(
+                        &path,
+                        format!(
+                            "checksum {got} does not match {want} in {}: the file was truncated, \
+                             damaged or edited after the corpus was built",
+                            sums_path.display()
+                        ),
+                    ));
+                }
+            }
+            Ok((lang.clone(), super::read_pairs(&path)?))
         })
         .collect()
 }
@@ -471,6 +505,14 @@ mod tests {
         write_corpus(&out, &corpus, &report).unwrap();
         let back = read_split(&out, "train", &["de".into()]).unwrap();
         assert_eq!(back["de"], corpus.train["de"]);
+        // A truncated file is refused by name.
+        let de = out.join("train/de.tsv");
+        let text = std::fs::read(&de).unwrap();
+        std::fs::write(&de, &text[..text.len() - 3]).unwrap();
+        let err = read_split(&out, "train", &["de".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("de.tsv") && err.contains("checksum"), "{err}");
     }
 
     #[test]

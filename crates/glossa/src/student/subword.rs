@@ -39,6 +39,10 @@ struct SavedConfig {
     /// The teacher it was distilled from; informational.
     #[serde(default)]
     teacher: String,
+    /// xxh3-64 of `model.safetensors`, checked on load (absent in directories written before
+    /// checksums: then only shapes are checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<String>,
 }
 
 pub struct SubwordStudent {
@@ -168,16 +172,6 @@ impl SubwordStudent {
     /// tensor `embeddings_scale`); the projection stays f32.
     pub fn save_as(&self, dir: &Path, precision: Precision) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let saved = SavedConfig {
-            format: FORMAT.into(),
-            config: self.config.clone(),
-            words: self.words.len(),
-            teacher: self.teacher.clone(),
-        };
-        crate::error::write_atomic(
-            dir.join(STUDENT_FILE),
-            &serde_json::to_vec_pretty(&saved).expect("config serialises"),
-        )?;
         let mut vocab = self.words.join("\n");
         vocab.push('\n');
         crate::error::write_atomic(dir.join("vocab.txt"), vocab.as_bytes())?;
@@ -219,7 +213,19 @@ impl SubwordStudent {
         }
         let blob = safetensors::serialize(tensors, None)
             .map_err(|e| Error::msg(format!("serialising weights: {e}")))?;
-        crate::error::write_atomic(dir.join("model.safetensors"), &blob)
+        crate::error::write_atomic(dir.join("model.safetensors"), &blob)?;
+        // Written last, with the weights' checksum: a directory is complete once it exists.
+        let saved = SavedConfig {
+            format: FORMAT.into(),
+            config: self.config.clone(),
+            words: self.words.len(),
+            teacher: self.teacher.clone(),
+            checksum: Some(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&blob))),
+        };
+        crate::error::write_atomic(
+            dir.join(STUDENT_FILE),
+            &serde_json::to_vec_pretty(&saved).expect("config serialises"),
+        )
     }
 
     /// Loads a student directory, checking every file against the others.
@@ -247,6 +253,9 @@ impl SubwordStudent {
         }
         validate(&saved.config).map_err(|e| Error::invalid(&config_path, e.to_string()))?;
         let weights_path = dir.join("model.safetensors");
+        if let Some(want) = &saved.checksum {
+            verify_checksum(&weights_path, want)?;
+        }
         // Only the header is parsed here; the table itself is mapped, not read.
         let (header_len, metadata) = read_header(&weights_path)?;
         let rows = words.len() + saved.config.buckets;
@@ -322,6 +331,24 @@ impl SubwordStudent {
         );
         Ok(student)
     }
+}
+
+/// Compares a file's xxh3-64 with the one `student.json` recorded.
+fn verify_checksum(path: &Path, want: &str) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: read-only map, dropped before returning.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    let got = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&map));
+    if got != want {
+        return Err(Error::invalid(
+            path,
+            format!(
+                "checksum {got} does not match {want} recorded in {STUDENT_FILE}: the file is \
+                 damaged or was replaced"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn validate(config: &SubwordConfig) -> Result<()> {
@@ -492,6 +519,12 @@ mod tests {
         SubwordStudent::new(config, words, 1).unwrap()
     }
 
+    fn strip_checksum(json: &str) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v.as_object_mut().unwrap().remove("checksum").unwrap();
+        v.to_string()
+    }
+
     #[test]
     fn features_are_words_plus_ngrams_and_vectors_are_means() {
         let s = tiny(4, 4);
@@ -536,7 +569,14 @@ mod tests {
         let other = SubwordStudent::new(wrong, s.words().to_vec(), 1).unwrap();
         let json = std::fs::read_to_string(dir.path().join(STUDENT_FILE)).unwrap();
         other.save(dir.path()).unwrap();
-        std::fs::write(dir.path().join(STUDENT_FILE), json).unwrap();
+        std::fs::write(dir.path().join(STUDENT_FILE), &json).unwrap();
+        let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("model.safetensors") && err.contains("checksum"),
+            "weights replaced under student.json: {err}"
+        );
+        // Without a checksum (directories from before checksums), shapes are still checked.
+        std::fs::write(dir.path().join(STUDENT_FILE), strip_checksum(&json)).unwrap();
         let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
         assert!(
             err.contains("model.safetensors") && err.contains("shape"),
@@ -586,6 +626,9 @@ mod tests {
         let at = bytes.windows(name.len()).position(|w| w == name).unwrap();
         bytes[at + name.len() - 1] = b'X';
         std::fs::write(&path, &bytes).unwrap();
+        let json_path = dir.path().join(STUDENT_FILE);
+        let json = std::fs::read_to_string(&json_path).unwrap();
+        std::fs::write(&json_path, strip_checksum(&json)).unwrap();
         let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
         assert!(err.contains("no tensor 'embeddings_scale'"), "{err}");
     }
