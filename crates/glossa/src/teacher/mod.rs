@@ -3,7 +3,9 @@
 //!
 //! What sentence-transformers reads, this reads: `config.json` (architecture), `model.safetensors`,
 //! `tokenizer.json`, `sentence_bert_config.json` (`max_seq_length`), `modules.json` with its
-//! `Pooling` module's `config.json` (mean, CLS or max) and `Normalize`.
+//! `Pooling` module's `config.json` (mean, CLS or max) and `Normalize`, and
+//! `config_sentence_transformers.json`'s default prompt (e5's `"query: "`), which is put before
+//! every text as sentence-transformers' `encode` does.
 
 pub mod bert;
 
@@ -34,6 +36,8 @@ pub struct Teacher {
     normalize: bool,
     max_tokens: usize,
     dim: usize,
+    /// Put before every text (the model's default prompt), if it has one.
+    prompt: Option<String>,
     fingerprint: String,
     /// Sentences per forward pass; inputs are sorted by length so a batch wastes little padding.
     pub batch_size: usize,
@@ -60,6 +64,32 @@ struct PoolingConfig {
 #[derive(Deserialize)]
 struct SentenceBertConfig {
     max_seq_length: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct SentenceTransformersConfig {
+    #[serde(default)]
+    prompts: std::collections::BTreeMap<String, String>,
+    default_prompt_name: Option<String>,
+}
+
+/// The default prompt of `config_sentence_transformers.json`, if it names one.
+fn default_prompt(dir: &ModelDir) -> Result<Option<String>> {
+    let path = dir.file("config_sentence_transformers.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let cfg: SentenceTransformersConfig = crate::error::read_json(&path)?;
+    match cfg.default_prompt_name {
+        None => Ok(None),
+        Some(name) => match cfg.prompts.get(&name) {
+            Some(prompt) => Ok(Some(prompt.clone()).filter(|p| !p.is_empty())),
+            None => Err(Error::invalid(
+                &path,
+                format!("default_prompt_name '{name}' is not among the prompts"),
+            )),
+        },
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,12 +145,14 @@ impl Teacher {
             .unwrap_or(config.max_position_embeddings)
             .min(config.max_position_embeddings);
         let tokenizer = load_tokenizer(&dir.required("tokenizer.json")?, max_tokens)?;
+        let prompt = default_prompt(&dir)?;
         let fingerprint = fingerprint(
             &dir,
             &[&config_path, &weights, &dir.file("tokenizer.json")],
             pooling,
             normalize,
             max_tokens,
+            prompt.as_deref(),
         )?;
         Ok(Teacher {
             dim: config.hidden_size,
@@ -130,6 +162,7 @@ impl Teacher {
             pooling,
             normalize,
             max_tokens,
+            prompt,
             fingerprint,
             batch_size: 32,
         })
@@ -184,9 +217,13 @@ impl Encoder for Teacher {
     }
 
     fn encode(&self, texts: &[&str]) -> Result<Embeddings> {
+        let inputs: Vec<String> = match &self.prompt {
+            Some(p) => texts.iter().map(|t| format!("{p}{t}")).collect(),
+            None => texts.iter().map(|t| t.to_string()).collect(),
+        };
         let encodings = self
             .tokenizer
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(inputs, true)
             .map_err(|e| Error::model(&self.dir.name, format!("tokenization failed: {e}")))?;
         // Longest first, so batches hold sentences of similar length and little padding.
         let mut order: Vec<usize> = (0..texts.len()).collect();
@@ -274,6 +311,7 @@ fn fingerprint(
     pooling: Pooling,
     normalize: bool,
     max_tokens: usize,
+    prompt: Option<&str>,
 ) -> Result<String> {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for file in files {
@@ -282,6 +320,11 @@ fn fingerprint(
         hasher.update(&bytes);
     }
     hasher.update(format!("{pooling:?}/{normalize}/{max_tokens}").as_bytes());
+    // Only when there is one, so the fingerprints (and label caches) of models without a prompt
+    // stay what they were.
+    if let Some(p) = prompt {
+        hasher.update(format!("/prompt:{p}").as_bytes());
+    }
     let slug: String = dir
         .name
         .chars()
