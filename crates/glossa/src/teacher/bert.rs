@@ -1,4 +1,6 @@
-//! A BERT encoder for inference, on candle tensors.
+//! A BERT encoder for inference, on candle tensors. RoBERTa / XLM-RoBERTa checkpoints are the
+//! same network with two differences handled here: position ids start after the padding index
+//! (`pad_token_id + 1`), and the weights may sit under a `roberta.` prefix.
 //!
 //! Inference only: the teacher is never trained, so this path may use fused, gradient-free ops
 //! (`candle_nn::ops::layer_norm`, `softmax_last_dim`). Q, K and V are fused into one matmul.
@@ -25,6 +27,17 @@ pub struct BertConfig {
     pub hidden_act: String,
     #[serde(default)]
     pub pad_token_id: u32,
+    /// The first position id of a sequence: 0 for BERT, `pad_token_id + 1` for (XLM-)RoBERTa.
+    #[serde(skip)]
+    pub position_offset: usize,
+}
+
+impl BertConfig {
+    /// Positions a sequence may use: the table's rows after the offset.
+    pub fn max_tokens(&self) -> usize {
+        self.max_position_embeddings
+            .saturating_sub(self.position_offset)
+    }
 }
 
 fn default_type_vocab() -> usize {
@@ -106,6 +119,7 @@ pub struct Bert {
     layers: Vec<Layer>,
     heads: usize,
     hidden: usize,
+    position_offset: usize,
 }
 
 impl Bert {
@@ -113,6 +127,8 @@ impl Bert {
         // sentence-transformers checkpoints have no "bert." prefix; HF BertModel ones do.
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
+        } else if vb.contains_tensor("roberta.embeddings.word_embeddings.weight") {
+            vb.pp("roberta")
         } else {
             vb
         };
@@ -158,6 +174,7 @@ impl Bert {
             layers,
             heads: cfg.num_attention_heads,
             hidden: h,
+            position_offset: cfg.position_offset,
         })
     }
 
@@ -169,7 +186,9 @@ impl Bert {
             .word
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, l, h))?;
-        let positions = self.position.narrow(0, 0, l)?;
+        // Sequences are padded on the right, so token i is at position offset + i (padding gets
+        // other positions than in Hugging Face's code, but is masked out everywhere).
+        let positions = self.position.narrow(0, self.position_offset, l)?;
         let types = self.token_type.narrow(0, 0, 1)?;
         let x = words.broadcast_add(&positions)?.broadcast_add(&types)?;
         let mut x = self.embedding_norm.forward(&x.reshape((b * l, h))?)?;
@@ -221,4 +240,104 @@ pub fn max_pool(states: &Tensor, mask: &Tensor) -> Result<Tensor> {
     let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
     let masked = states.broadcast_add(&((mask - 1.0)? * 1e30)?)?;
     Ok(masked.max(D::Minus2)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn weights(max_pos: usize, position_rows: Tensor) -> HashMap<String, Tensor> {
+        let dev = cpu();
+        let mut seed = 0u64;
+        let mut rand = |shape: &[usize]| {
+            let n: usize = shape.iter().product();
+            let mut rng = crate::rng::Rng::new(seed);
+            seed += 1;
+            let v: Vec<f32> = (0..n).map(|_| rng.normal() * 0.3).collect();
+            Tensor::from_vec(v, shape, &dev).unwrap()
+        };
+        let (h, i) = (8, 16);
+        let mut w = HashMap::new();
+        w.insert("embeddings.word_embeddings.weight".into(), rand(&[10, h]));
+        w.insert(
+            "embeddings.token_type_embeddings.weight".into(),
+            rand(&[1, h]),
+        );
+        w.insert("embeddings.LayerNorm.weight".into(), rand(&[h]));
+        w.insert("embeddings.LayerNorm.bias".into(), rand(&[h]));
+        for (name, shape) in [
+            ("attention.self.query", [h, h]),
+            ("attention.self.key", [h, h]),
+            ("attention.self.value", [h, h]),
+            ("attention.output.dense", [h, h]),
+            ("intermediate.dense", [i, h]),
+            ("output.dense", [h, i]),
+        ] {
+            w.insert(format!("encoder.layer.0.{name}.weight"), rand(&shape));
+            w.insert(format!("encoder.layer.0.{name}.bias"), rand(&shape[..1]));
+        }
+        for name in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            w.insert(format!("encoder.layer.0.{name}.weight"), rand(&[h]));
+            w.insert(format!("encoder.layer.0.{name}.bias"), rand(&[h]));
+        }
+        assert_eq!(position_rows.dims()[0], max_pos);
+        w.insert(
+            "embeddings.position_embeddings.weight".into(),
+            position_rows,
+        );
+        w
+    }
+
+    fn config(max_pos: usize, offset: usize) -> BertConfig {
+        BertConfig {
+            vocab_size: 10,
+            hidden_size: 8,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            intermediate_size: 16,
+            max_position_embeddings: max_pos,
+            type_vocab_size: 1,
+            layer_norm_eps: 1e-12,
+            hidden_act: "gelu".into(),
+            pad_token_id: 1,
+            position_offset: offset,
+        }
+    }
+
+    /// An XLM-R model whose position table is a BERT table with two rows in front (padding
+    /// index 1, so real tokens start at position 2) computes the same states.
+    #[test]
+    fn xlm_roberta_positions_start_after_the_padding_index() {
+        let dev = cpu();
+        let mut rng = crate::rng::Rng::new(7);
+        let bert_rows: Vec<f32> = (0..6 * 8).map(|_| rng.normal()).collect();
+        let bert_pos = Tensor::from_vec(bert_rows.clone(), (6, 8), &dev).unwrap();
+        let mut xlmr_rows: Vec<f32> = (0..2 * 8).map(|_| 100.0 + rng.normal()).collect();
+        xlmr_rows.extend(&bert_rows);
+        let xlmr_pos = Tensor::from_vec(xlmr_rows, (8, 8), &dev).unwrap();
+
+        let bert_cfg = config(6, 0);
+        let xlmr_cfg = config(8, 2);
+        assert_eq!(xlmr_cfg.max_tokens(), 6);
+        let bert = Bert::load(
+            VarBuilder::from_tensors(weights(6, bert_pos), DType::F32, &dev),
+            &bert_cfg,
+        )
+        .unwrap();
+        let mut xw = weights(8, xlmr_pos);
+        // XLM-R checkpoints may carry a `roberta.` prefix.
+        xw = xw
+            .into_iter()
+            .map(|(k, v)| (format!("roberta.{k}"), v))
+            .collect();
+        let xlmr = Bert::load(VarBuilder::from_tensors(xw, DType::F32, &dev), &xlmr_cfg).unwrap();
+
+        let ids = Tensor::from_vec(vec![0u32, 5, 7, 2, 0, 3, 2, 1], (2, 4), &dev).unwrap();
+        let mask = Tensor::from_vec(vec![1u8, 1, 1, 1, 1, 1, 1, 0], (2, 4), &dev).unwrap();
+        let a = mean_pool(&bert.forward(&ids, &mask).unwrap(), &mask).unwrap();
+        let b = mean_pool(&xlmr.forward(&ids, &mask).unwrap(), &mask).unwrap();
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-5);
+    }
 }

@@ -106,12 +106,16 @@ impl Teacher {
     pub fn from_dir(dir: ModelDir) -> Result<Self> {
         let config_path = dir.required("config.json")?;
         let arch: Architecture = crate::error::read_json(&config_path)?;
-        match arch.model_type.as_deref() {
-            Some("bert") => {}
+        let roberta = match arch.model_type.as_deref() {
+            Some("bert") => false,
+            Some("xlm-roberta" | "roberta") => true,
             Some(other) => {
                 return Err(Error::invalid(
                     &config_path,
-                    format!("unknown architecture '{other}' (model_type); supported: bert"),
+                    format!(
+                        "unknown architecture '{other}' (model_type); supported: bert, \
+                         xlm-roberta, roberta"
+                    ),
                 ))
             }
             None => {
@@ -120,8 +124,11 @@ impl Teacher {
                     "no model_type field: cannot tell the architecture",
                 ))
             }
+        };
+        let mut config: BertConfig = crate::error::read_json(&config_path)?;
+        if roberta {
+            config.position_offset = config.pad_token_id as usize + 1;
         }
-        let config: BertConfig = crate::error::read_json(&config_path)?;
         if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
             return Err(Error::invalid(
                 &config_path,
@@ -142,8 +149,8 @@ impl Teacher {
             _ => None,
         };
         let max_tokens = max_seq
-            .unwrap_or(config.max_position_embeddings)
-            .min(config.max_position_embeddings);
+            .unwrap_or(config.max_tokens())
+            .min(config.max_tokens());
         let tokenizer = load_tokenizer(&dir.required("tokenizer.json")?, max_tokens)?;
         let prompt = default_prompt(&dir)?;
         let fingerprint = fingerprint(
