@@ -171,7 +171,12 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Vec<Node>> {
 /// under the top-level `conversations:` key.
 pub fn read_chatterbot_file(path: &Path) -> Result<Vec<(String, usize)>> {
     let text = crate::error::read_to_string(path)?;
-    let documents = parse_yaml(path, &text)?;
+    parse_chatterbot(&text, path)
+}
+
+/// The utterances of a chatterbot file's text; `path` is only used to name the file in errors.
+pub fn parse_chatterbot(text: &str, path: &Path) -> Result<Vec<(String, usize)>> {
+    let documents = parse_yaml(path, text)?;
     let expected =
         "expected a mapping with a `conversations:` list of conversations (lists of texts)";
     let root = match documents.as_slice() {
@@ -398,8 +403,26 @@ fn file_name(path: &Path) -> String {
 /// error naming the file and line (a classifier cannot be scored on a class it never learnt).
 pub fn read_labelled_tsv(path: &Path, known: Option<&[String]>) -> Result<Vec<LabelledText>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    labelled_tsv_from(BufReader::new(file), path, known)
+}
+
+/// Parses the bytes of a `lang<TAB>label<TAB>text` file; `path` is only used to name the file in
+/// errors.
+pub fn parse_labelled_tsv(
+    bytes: &[u8],
+    path: &Path,
+    known: Option<&[String]>,
+) -> Result<Vec<LabelledText>> {
+    labelled_tsv_from(bytes, path, known)
+}
+
+fn labelled_tsv_from(
+    reader: impl BufRead,
+    path: &Path,
+    known: Option<&[String]>,
+) -> Result<Vec<LabelledText>> {
     let mut texts = Vec::new();
-    for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
+    for (i, line) in reader.split(b'\n').enumerate() {
         let line_no = i + 1;
         let bytes = line.map_err(|e| Error::io(path, e))?;
         let line = std::str::from_utf8(&bytes)

@@ -75,29 +75,7 @@ impl Teacher {
 
     pub fn from_dir(dir: ModelDir) -> Result<Self> {
         let config_path = dir.required("config.json")?;
-        let arch: Architecture = crate::error::read_json(&config_path)?;
-        match arch.model_type.as_deref() {
-            Some("bert") => {}
-            Some(other) => {
-                return Err(Error::invalid(
-                    &config_path,
-                    format!("unknown architecture '{other}' (model_type); supported: bert"),
-                ))
-            }
-            None => {
-                return Err(Error::invalid(
-                    &config_path,
-                    "no model_type field: cannot tell the architecture",
-                ))
-            }
-        }
-        let config: BertConfig = crate::error::read_json(&config_path)?;
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
-            return Err(Error::invalid(
-                &config_path,
-                "hidden_size is not a multiple of num_attention_heads",
-            ));
-        }
+        let config = parse_config(&crate::error::read_to_string(&config_path)?, &config_path)?;
         let weights = dir.required("model.safetensors")?;
         // SAFETY: the file is mapped read-only; it must not be modified while the teacher lives.
         let vb =
@@ -108,7 +86,7 @@ impl Teacher {
 
         let (pooling, normalize) = read_modules(&dir)?;
         let max_seq = match dir.file("sentence_bert_config.json") {
-            p if p.is_file() => crate::error::read_json::<SentenceBertConfig>(&p)?.max_seq_length,
+            p if p.is_file() => parse_sentence_bert_config(&crate::error::read_to_string(&p)?, &p)?,
             _ => None,
         };
         let max_tokens = max_seq
@@ -219,6 +197,72 @@ impl Encoder for Teacher {
     }
 }
 
+/// The BERT architecture a `config.json` text describes, checked to be one this teacher runs;
+/// `path` is only used to name the file in errors.
+pub fn parse_config(text: &str, path: &Path) -> Result<BertConfig> {
+    let arch: Architecture = crate::error::parse_json(text, path)?;
+    match arch.model_type.as_deref() {
+        Some("bert") => {}
+        Some(other) => {
+            return Err(Error::invalid(
+                path,
+                format!("unknown architecture '{other}' (model_type); supported: bert"),
+            ))
+        }
+        None => {
+            return Err(Error::invalid(
+                path,
+                "no model_type field: cannot tell the architecture",
+            ))
+        }
+    }
+    let config: BertConfig = crate::error::parse_json(text, path)?;
+    if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        return Err(Error::invalid(
+            path,
+            "hidden_size is not a multiple of num_attention_heads",
+        ));
+    }
+    Ok(config)
+}
+
+/// What a `modules.json` text asks for: the folder of its `Pooling` module's config, if it has
+/// one, and whether the embeddings are normalised. `path` is only used to name the file in errors.
+pub fn parse_modules(text: &str, path: &Path) -> Result<(Option<String>, bool)> {
+    let modules: Vec<ModuleEntry> = crate::error::parse_json(text, path)?;
+    let normalize = modules.iter().any(|m| m.kind.ends_with(".Normalize"));
+    let pooling = modules
+        .iter()
+        .find(|m| m.kind.ends_with(".Pooling"))
+        .map(|m| m.path.clone());
+    Ok((pooling, normalize))
+}
+
+/// The pooling a `Pooling` module's `config.json` text sets; `path` is only used to name the file
+/// in errors.
+pub fn parse_pooling(text: &str, path: &Path) -> Result<Pooling> {
+    let cfg: PoolingConfig = crate::error::parse_json(text, path)?;
+    match (
+        cfg.pooling_mode_mean_tokens,
+        cfg.pooling_mode_cls_token,
+        cfg.pooling_mode_max_tokens,
+    ) {
+        (true, false, false) => Ok(Pooling::Mean),
+        (false, true, false) => Ok(Pooling::Cls),
+        (false, false, true) => Ok(Pooling::Max),
+        _ => Err(Error::invalid(
+            path,
+            "exactly one of mean, CLS or max pooling must be set",
+        )),
+    }
+}
+
+/// The `max_seq_length` of a `sentence_bert_config.json` text, if it sets one; `path` is only used
+/// to name the file in errors.
+pub fn parse_sentence_bert_config(text: &str, path: &Path) -> Result<Option<usize>> {
+    Ok(crate::error::parse_json::<SentenceBertConfig>(text, path)?.max_seq_length)
+}
+
 /// Pooling and normalisation from `modules.json`; a plain Hugging Face model (no modules.json)
 /// gets mean pooling without normalisation, as sentence-transformers gives it.
 fn read_modules(dir: &ModelDir) -> Result<(Pooling, bool)> {
@@ -226,28 +270,13 @@ fn read_modules(dir: &ModelDir) -> Result<(Pooling, bool)> {
     if !modules_path.is_file() {
         return Ok((Pooling::Mean, false));
     }
-    let modules: Vec<ModuleEntry> = crate::error::read_json(&modules_path)?;
-    let normalize = modules.iter().any(|m| m.kind.ends_with(".Normalize"));
-    let pooling = match modules.iter().find(|m| m.kind.ends_with(".Pooling")) {
+    let (pooling_dir, normalize) =
+        parse_modules(&crate::error::read_to_string(&modules_path)?, &modules_path)?;
+    let pooling = match pooling_dir {
         None => Pooling::Mean,
-        Some(m) => {
-            let path = dir.required(&format!("{}/config.json", m.path))?;
-            let cfg: PoolingConfig = crate::error::read_json(&path)?;
-            match (
-                cfg.pooling_mode_mean_tokens,
-                cfg.pooling_mode_cls_token,
-                cfg.pooling_mode_max_tokens,
-            ) {
-                (true, false, false) => Pooling::Mean,
-                (false, true, false) => Pooling::Cls,
-                (false, false, true) => Pooling::Max,
-                _ => {
-                    return Err(Error::invalid(
-                        &path,
-                        "exactly one of mean, CLS or max pooling must be set",
-                    ))
-                }
-            }
+        Some(folder) => {
+            let path = dir.required(&format!("{folder}/config.json"))?;
+            parse_pooling(&crate::error::read_to_string(&path)?, &path)?
         }
     };
     Ok((pooling, normalize))
