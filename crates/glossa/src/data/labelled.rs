@@ -158,9 +158,12 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Vec<Node>> {
     Parser::new_from_str(text)
         .load(&mut builder, true)
         .map_err(|e| {
+            // At the end of the input the scanner may already count one line past the last
+            // (an implicit final line break): the error is then on the last line.
+            let last_line = text.split('\n').count();
             Error::parse(
                 path,
-                e.marker().line(),
+                e.marker().line().min(last_line),
                 format!("malformed YAML: {}", e.info()),
             )
         })?;
@@ -552,6 +555,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("malformed YAML"), "{err}");
+    }
+
+    #[test]
+    fn an_error_at_the_end_of_the_input_names_its_last_line() {
+        // Found by fuzzing (chatterbot_yaml): without a final newline the YAML scanner reported
+        // these one line past the end ("fuzz.yml:4" for a 3-line file).
+        let path = Path::new("fuzz.yml");
+        let cases: [(&[u8], &str); 3] = [
+            (
+                b"cat+gories:\n- fococd\nconvaeyt",
+                "fuzz.yml:3: malformed YAML: simple key expected",
+            ),
+            (b"x: [a", "fuzz.yml:1: malformed YAML"),
+            (
+                b"conversations:\n- - \"unclosed",
+                "fuzz.yml:2: malformed YAML",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let text = std::str::from_utf8(bytes).unwrap();
+            let err = parse_chatterbot(text, path).unwrap_err().to_string();
+            assert!(err.starts_with(want), "want {want:?}, got {err:?}");
+        }
     }
 
     #[test]
