@@ -111,6 +111,9 @@ struct TreeBuilder {
     documents: Vec<Node>,
     /// A mapping's key waiting for its value, per open mapping.
     keys: Vec<Option<Node>>,
+    /// The input's last line. At the end of the input the scanner may count one line past it
+    /// (an implicit final line break); what it places there is on the last line.
+    last_line: usize,
 }
 
 impl TreeBuilder {
@@ -132,7 +135,7 @@ impl TreeBuilder {
 
 impl MarkedEventReceiver for TreeBuilder {
     fn on_event(&mut self, event: Event, mark: Marker) {
-        let line = mark.line();
+        let line = mark.line().min(self.last_line);
         match event {
             Event::Scalar(value, ..) => self.push_value(Node::Scalar(value, line)),
             Event::Alias(_) => self.push_value(Node::Alias(line)),
@@ -154,13 +157,14 @@ impl MarkedEventReceiver for TreeBuilder {
 }
 
 fn parse_yaml(path: &Path, text: &str) -> Result<Vec<Node>> {
-    let mut builder = TreeBuilder::default();
+    let last_line = text.split('\n').count();
+    let mut builder = TreeBuilder {
+        last_line,
+        ..Default::default()
+    };
     Parser::new_from_str(text)
         .load(&mut builder, true)
         .map_err(|e| {
-            // At the end of the input the scanner may already count one line past the last
-            // (an implicit final line break): the error is then on the last line.
-            let last_line = text.split('\n').count();
             Error::parse(
                 path,
                 e.marker().line().min(last_line),
@@ -559,10 +563,10 @@ mod tests {
 
     #[test]
     fn an_error_at_the_end_of_the_input_names_its_last_line() {
-        // Found by fuzzing (chatterbot_yaml): without a final newline the YAML scanner reported
-        // these one line past the end ("fuzz.yml:4" for a 3-line file).
+        // Found by fuzzing (chatterbot_yaml): without a final newline the YAML scanner placed
+        // these one line past the end ("fuzz.yml:4" for a 3-line file, "fuzz.yml:2" for "!").
         let path = Path::new("fuzz.yml");
-        let cases: [(&[u8], &str); 3] = [
+        let cases: [(&[u8], &str); 4] = [
             (
                 b"cat+gories:\n- fococd\nconvaeyt",
                 "fuzz.yml:3: malformed YAML: simple key expected",
@@ -572,6 +576,8 @@ mod tests {
                 b"conversations:\n- - \"unclosed",
                 "fuzz.yml:2: malformed YAML",
             ),
+            // Also found by fuzzing: a lone tag is an empty scalar placed past the end.
+            (b"!", "fuzz.yml:1: expected a mapping"),
         ];
         for (bytes, want) in cases {
             let text = std::str::from_utf8(bytes).unwrap();
