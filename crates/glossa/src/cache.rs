@@ -50,6 +50,12 @@ impl LabelCache {
     /// Opens (or creates) the cache for a teacher under `root/<fingerprint>/`.
     pub fn open(root: &Path, model: &str, fingerprint: &str, dim: usize) -> Result<Self> {
         let dir = root.join(fingerprint);
+        if dim == 0 {
+            return Err(Error::invalid(
+                &dir,
+                format!("the teacher '{model}' has dimension 0: nothing to cache"),
+            ));
+        }
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let manifest_path = dir.join("manifest.json");
         let manifest = Manifest {
@@ -446,6 +452,20 @@ mod tests {
             .to_string();
         assert!(
             err.contains("manifest.json") && err.contains("dim 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_teacher_of_dimension_zero_is_refused() {
+        // Rows are dim × 4 bytes; a zero dimension divided the file lengths by zero.
+        let dir = tempfile::tempdir().unwrap();
+        let err = LabelCache::open(dir.path(), "toy", "toy-0", 0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("toy-0") && err.contains("dimension 0"),
             "{err}"
         );
     }

@@ -186,8 +186,13 @@ impl LinearHead {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::error::read(path)?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        Self::parse(&crate::error::read(path)?, path)
+    }
+
+    /// Reads a head from the bytes of a `head.safetensors`; `path` is only used to name the file
+    /// in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
             .map_err(|e| Error::invalid(path, format!("not a safetensors file: {e}")))?;
         let labels: Vec<String> = meta
             .metadata()
@@ -198,7 +203,7 @@ impl LinearHead {
                 serde_json::from_str(l)
                     .map_err(|e| Error::invalid(path, format!("bad `labels` metadata: {e}")))
             })?;
-        let tensors = safetensors::SafeTensors::deserialize(&bytes)
+        let tensors = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| Error::invalid(path, e.to_string()))?;
         let w = tensors
             .tensor("weight")

@@ -73,6 +73,11 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<u8>> {
 pub fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
     let path = path.as_ref();
     let bytes = read(path)?;
+    decode_utf8(bytes, path)
+}
+
+/// A file's bytes as UTF-8 text; an error names `path` and the line of the first bad byte.
+pub fn decode_utf8(bytes: Vec<u8>, path: impl AsRef<Path>) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
@@ -84,7 +89,12 @@ pub fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
 pub fn read_json<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
     let path = path.as_ref();
     let text = read_to_string(path)?;
-    serde_json::from_str(&text).map_err(|e| Error::parse(path, e.line(), e.to_string()))
+    parse_json(&text, path)
+}
+
+/// Parses the JSON text of the file at `path` (only used to name it, with the line, in errors).
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, path: impl AsRef<Path>) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::parse(path, e.line(), e.to_string()))
 }
 
 /// Writes a file atomically: a temporary file beside it, then a rename, so a reader never sees

@@ -46,15 +46,25 @@ pub fn read(index_path: &Path) -> Result<Vec<Entry>> {
     let stem = index_path.with_extension("");
     let (dz, plain) = (stem.with_extension("dict.dz"), stem.with_extension("dict"));
     let body = if dz.is_file() {
-        let bytes = crate::error::read(&dz)?;
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::invalid(&dz, format!("not a gzip/dictzip file: {e}")))?;
-        out
+        decompress(&crate::error::read(&dz)?, &dz)?
     } else {
         crate::error::read(&plain)?
     };
+    parse_index(&index, &body, index_path)
+}
+
+/// The body of a `.dict.dz` file (gzip or dictzip); `path` is only used to name it in errors.
+pub fn decompress(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::invalid(path, format!("not a gzip/dictzip file: {e}")))?;
+    Ok(out)
+}
+
+/// The entries an `.index` text points to in the (decompressed) dictionary `body`;
+/// `index_path` is only used to name the index in errors.
+pub fn parse_index(index: &str, body: &[u8], index_path: &Path) -> Result<Vec<Entry>> {
     let mut seen = HashSet::new();
     let mut entries = Vec::new();
     for (i, line) in index.lines().enumerate() {

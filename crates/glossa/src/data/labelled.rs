@@ -111,6 +111,9 @@ struct TreeBuilder {
     documents: Vec<Node>,
     /// A mapping's key waiting for its value, per open mapping.
     keys: Vec<Option<Node>>,
+    /// The input's last line. At the end of the input the scanner may count one line past it
+    /// (an implicit final line break); what it places there is on the last line.
+    last_line: usize,
 }
 
 impl TreeBuilder {
@@ -132,7 +135,7 @@ impl TreeBuilder {
 
 impl MarkedEventReceiver for TreeBuilder {
     fn on_event(&mut self, event: Event, mark: Marker) {
-        let line = mark.line();
+        let line = mark.line().min(self.last_line);
         match event {
             Event::Scalar(value, ..) => self.push_value(Node::Scalar(value, line)),
             Event::Alias(_) => self.push_value(Node::Alias(line)),
@@ -154,13 +157,17 @@ impl MarkedEventReceiver for TreeBuilder {
 }
 
 fn parse_yaml(path: &Path, text: &str) -> Result<Vec<Node>> {
-    let mut builder = TreeBuilder::default();
+    let last_line = text.split('\n').count();
+    let mut builder = TreeBuilder {
+        last_line,
+        ..Default::default()
+    };
     Parser::new_from_str(text)
         .load(&mut builder, true)
         .map_err(|e| {
             Error::parse(
                 path,
-                e.marker().line(),
+                e.marker().line().min(last_line),
                 format!("malformed YAML: {}", e.info()),
             )
         })?;
@@ -171,7 +178,12 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Vec<Node>> {
 /// under the top-level `conversations:` key.
 pub fn read_chatterbot_file(path: &Path) -> Result<Vec<(String, usize)>> {
     let text = crate::error::read_to_string(path)?;
-    let documents = parse_yaml(path, &text)?;
+    parse_chatterbot(&text, path)
+}
+
+/// The utterances of a chatterbot file's text; `path` is only used to name the file in errors.
+pub fn parse_chatterbot(text: &str, path: &Path) -> Result<Vec<(String, usize)>> {
+    let documents = parse_yaml(path, text)?;
     let expected =
         "expected a mapping with a `conversations:` list of conversations (lists of texts)";
     let root = match documents.as_slice() {
@@ -398,8 +410,26 @@ fn file_name(path: &Path) -> String {
 /// error naming the file and line (a classifier cannot be scored on a class it never learnt).
 pub fn read_labelled_tsv(path: &Path, known: Option<&[String]>) -> Result<Vec<LabelledText>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    labelled_tsv_from(BufReader::new(file), path, known)
+}
+
+/// Parses the bytes of a `lang<TAB>label<TAB>text` file; `path` is only used to name the file in
+/// errors.
+pub fn parse_labelled_tsv(
+    bytes: &[u8],
+    path: &Path,
+    known: Option<&[String]>,
+) -> Result<Vec<LabelledText>> {
+    labelled_tsv_from(bytes, path, known)
+}
+
+fn labelled_tsv_from(
+    reader: impl BufRead,
+    path: &Path,
+    known: Option<&[String]>,
+) -> Result<Vec<LabelledText>> {
     let mut texts = Vec::new();
-    for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
+    for (i, line) in reader.split(b'\n').enumerate() {
         let line_no = i + 1;
         let bytes = line.map_err(|e| Error::io(path, e))?;
         let line = std::str::from_utf8(&bytes)
@@ -529,6 +559,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("malformed YAML"), "{err}");
+    }
+
+    #[test]
+    fn an_error_at_the_end_of_the_input_names_its_last_line() {
+        // Found by fuzzing (chatterbot_yaml): without a final newline the YAML scanner placed
+        // these one line past the end ("fuzz.yml:4" for a 3-line file, "fuzz.yml:2" for "!").
+        let path = Path::new("fuzz.yml");
+        let cases: [(&[u8], &str); 4] = [
+            (
+                b"cat+gories:\n- fococd\nconvaeyt",
+                "fuzz.yml:3: malformed YAML: simple key expected",
+            ),
+            (b"x: [a", "fuzz.yml:1: malformed YAML"),
+            (
+                b"conversations:\n- - \"unclosed",
+                "fuzz.yml:2: malformed YAML",
+            ),
+            // Also found by fuzzing: a lone tag is an empty scalar placed past the end.
+            (b"!", "fuzz.yml:1: expected a mapping"),
+        ];
+        for (bytes, want) in cases {
+            let text = std::str::from_utf8(bytes).unwrap();
+            let err = parse_chatterbot(text, path).unwrap_err().to_string();
+            assert!(err.starts_with(want), "want {want:?}, got {err:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod tsv;
 pub mod wordnet;
 
 pub use corpus::{build_corpus, BuildReport, CorpusSources};
-pub use tsv::{read_pairs, write_pairs};
+pub use tsv::{parse_pairs, read_pairs, write_pairs};
 
 /// One translation pair: an English text and its translation into the file's language.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

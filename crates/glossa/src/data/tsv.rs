@@ -9,7 +9,15 @@ use crate::{Error, Result};
 /// Reads a pair file. Every malformed line is an error naming the file and line.
 pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::new(file);
+    pairs_from(BufReader::new(file), path)
+}
+
+/// Parses a pair file's bytes; `path` is only used to name the file in errors.
+pub fn parse_pairs(bytes: &[u8], path: &Path) -> Result<Vec<Pair>> {
+    pairs_from(bytes, path)
+}
+
+fn pairs_from(mut reader: impl BufRead, path: &Path) -> Result<Vec<Pair>> {
     let mut pairs = Vec::new();
     let mut buf = Vec::new();
     let mut line_no = 0;

@@ -39,21 +39,28 @@ pub fn read_dir(dir: &Path) -> Result<Glosses> {
     for pos in ["noun", "verb", "adj", "adv"] {
         let path = dir.join(format!("data.{pos}"));
         let text = crate::error::read_to_string(&path)?;
-        for (i, line) in text.lines().enumerate() {
-            if line.starts_with("  ") || line.trim().is_empty() {
-                continue;
-            }
-            let Some((_, gloss)) = line.split_once(" | ") else {
-                return Err(Error::parse(
-                    &path,
-                    i + 1,
-                    "expected a synset line ending in ' | gloss'",
-                ));
-            };
-            split_gloss(gloss, &mut out);
-        }
+        parse_data(&text, &path, &mut out)?;
     }
     Ok(out)
+}
+
+/// Adds the glosses of one `data.<pos>` file's text to `out`; `path` is only used to name the
+/// file in errors.
+pub fn parse_data(text: &str, path: &Path, out: &mut Glosses) -> Result<()> {
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("  ") || line.trim().is_empty() {
+            continue;
+        }
+        let Some((_, gloss)) = line.split_once(" | ") else {
+            return Err(Error::parse(
+                path,
+                i + 1,
+                "expected a synset line ending in ' | gloss'",
+            ));
+        };
+        split_gloss(gloss, out);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -83,7 +83,8 @@ pub fn char_ngrams(bracketed: &str, minn: usize, maxn: usize, mut f: impl FnMut(
     let chars = starts.len() - 1;
     for i in 0..chars {
         for n in minn..=maxn {
-            if i + n > chars {
+            // `n > chars - i`, not `i + n > chars`: n comes from student.json and may be huge.
+            if n > chars - i {
                 break;
             }
             f(&bracketed[starts[i]..starts[i + n]]);
@@ -118,6 +119,9 @@ mod tests {
         let mut grams = Vec::new();
         char_ngrams("<né>", 3, 6, |g| grams.push(g.to_string()));
         assert_eq!(grams, vec!["<né", "<né>", "né>"]);
+        // Lengths from a hostile student.json: none that long, and no overflow.
+        char_ngrams("<né>", usize::MAX, usize::MAX, |_| panic!("no n-gram"));
+        char_ngrams("<né>", usize::MAX - 1, usize::MAX, |_| panic!("no n-gram"));
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub struct SubwordStudent {
 impl SubwordStudent {
     /// A fresh student: rows uniform in ±1/dim (fastText's init), projection Xavier-uniform.
     pub fn new(config: SubwordConfig, words: Vec<String>, seed: u64) -> Result<Self> {
-        validate(&config)?;
+        validate(&config, words.len())?;
         let rows = words.len() + config.buckets;
         let mut rng = crate::rng::Rng::new(seed);
         let scale = 1.0 / config.dim as f32;
@@ -251,7 +251,8 @@ impl SubwordStudent {
                 ),
             ));
         }
-        validate(&saved.config).map_err(|e| Error::invalid(&config_path, e.to_string()))?;
+        validate(&saved.config, words.len())
+            .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
         let weights_path = dir.join("model.safetensors");
         if let Some(want) = &saved.checksum {
             verify_checksum(&weights_path, want)?;
@@ -259,7 +260,6 @@ impl SubwordStudent {
         // Only the header is parsed here; the table itself is mapped, not read.
         let (header_len, metadata) = read_header(&weights_path)?;
         let rows = words.len() + saved.config.buckets;
-        let data_start = 8 + header_len;
         let precision = table_precision(&metadata, &weights_path)?;
         let (start, len) = tensor_span(
             &metadata,
@@ -268,8 +268,17 @@ impl SubwordStudent {
             &[rows, saved.config.dim],
             precision,
         )?;
+        // Offsets count from the end of the header; one near usize::MAX must not wrap around.
+        let data_at = |start: usize| {
+            (8 + header_len).checked_add(start).ok_or_else(|| {
+                Error::invalid(
+                    &weights_path,
+                    format!("tensor data offset {start} is past the end of the file"),
+                )
+            })
+        };
         let table = match precision {
-            Precision::F32 => super::table::Table::map(&weights_path, data_start + start, len)?,
+            Precision::F32 => super::table::Table::map(&weights_path, data_at(start)?, len)?,
             _ => {
                 let scales = if precision == Precision::Int8 {
                     let (s, n) = tensor_span(
@@ -279,13 +288,13 @@ impl SubwordStudent {
                         &[rows],
                         Precision::F32,
                     )?;
-                    super::table::Table::map(&weights_path, data_start + s, n)?.to_vec()
+                    super::table::Table::map(&weights_path, data_at(s)?, n)?.to_vec()
                 } else {
                     Vec::new()
                 };
                 super::table::Table::map_quantized(
                     &weights_path,
-                    data_start + start,
+                    data_at(start)?,
                     len,
                     saved.config.dim,
                     precision,
@@ -301,7 +310,7 @@ impl SubwordStudent {
                 &[saved.config.dim, saved.config.output_dim],
                 Precision::F32,
             )?;
-            Some(super::table::Table::map(&weights_path, 8 + header_len + start, len)?.to_vec())
+            Some(super::table::Table::map(&weights_path, data_at(start)?, len)?.to_vec())
         } else {
             None
         };
@@ -351,7 +360,10 @@ fn verify_checksum(path: &Path, want: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate(config: &SubwordConfig) -> Result<()> {
+/// Checks a shape for a student with `words` vocabulary words: sizes that are zero, or whose
+/// table would not fit in memory or in the u32 row ids of features, are refused before anything
+/// is allocated or indexed.
+fn validate(config: &SubwordConfig, words: usize) -> Result<()> {
     if config.dim == 0
         || config.output_dim == 0
         || config.buckets == 0
@@ -360,6 +372,22 @@ fn validate(config: &SubwordConfig) -> Result<()> {
     {
         return Err(Error::msg(format!(
             "invalid student shape: {config:?} (dim, output_dim, buckets > 0; 0 < minn <= maxn)"
+        )));
+    }
+    let rows = words.checked_add(config.buckets);
+    let fits = |n: Option<usize>| n.and_then(|n| n.checked_mul(4)).is_some();
+    if rows.is_none_or(|rows| rows - 1 > u32::MAX as usize) {
+        return Err(Error::msg(format!(
+            "invalid student shape: {words} words + {} buckets is more than the 2^32 rows a \
+             student can address",
+            config.buckets
+        )));
+    }
+    if !fits(rows.and_then(|rows| rows.checked_mul(config.dim)))
+        || !fits(config.dim.checked_mul(config.output_dim))
+    {
+        return Err(Error::msg(format!(
+            "invalid student shape: {config:?} with {words} words is too large to address"
         )));
     }
     Ok(())
@@ -440,8 +468,24 @@ fn tensor_span(
         return Err(Error::invalid(path, format!("tensor '{name}' has shape {found:?}, expected {shape:?} (from student.json and vocab.txt)")));
     }
     let offsets = numbers("data_offsets");
-    let count: usize = shape.iter().product();
-    let size = count * precision.bytes_per_value();
+    let count = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|n| n.checked_mul(4).is_some())
+        .ok_or_else(|| {
+            Error::invalid(
+                path,
+                format!("tensor '{name}' of shape {shape:?} is too large"),
+            )
+        })?;
+    let size = count
+        .checked_mul(precision.bytes_per_value())
+        .ok_or_else(|| {
+            Error::invalid(
+                path,
+                format!("tensor '{name}' of shape {shape:?} is too large"),
+            )
+        })?;
     match offsets[..] {
         [start, end] if end.checked_sub(start) == Some(size) => Ok((start, count)),
         _ => Err(Error::invalid(
@@ -631,5 +675,92 @@ mod tests {
         std::fs::write(&json_path, strip_checksum(&json)).unwrap();
         let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
         assert!(err.contains("no tensor 'embeddings_scale'"), "{err}");
+    }
+
+    /// A one-word student (rows: "a" + 1 bucket, dim 1) from literal files.
+    fn literal_student(dir: &Path, json: &str, weights_header: &str) -> Result<SubwordStudent> {
+        std::fs::write(dir.join(STUDENT_FILE), json).unwrap();
+        std::fs::write(dir.join("vocab.txt"), "a\n").unwrap();
+        let mut weights = (weights_header.len() as u64).to_le_bytes().to_vec();
+        weights.extend_from_slice(weights_header.as_bytes());
+        weights.extend_from_slice(&[0, 0, 128, 63, 0, 0, 0, 64]); // 1.0, 2.0
+        std::fs::write(dir.join("model.safetensors"), weights).unwrap();
+        SubwordStudent::load(dir)
+    }
+
+    const VALID_WEIGHTS: &str =
+        r#"{"embeddings":{"dtype":"F32","shape":[2,1],"data_offsets":[0,8]}}"#;
+
+    #[test]
+    fn absurd_sizes_in_student_json_are_refused_or_harmless() {
+        // Found while writing the fuzz targets (student_json), reproduced with them: a bucket
+        // count near usize::MAX overflowed `words + buckets` (a panic, or in a release build a
+        // wrapped row count and an out-of-bounds row); n-gram lengths near usize::MAX overflowed
+        // `i + n` in char_ngrams at the first embed.
+        let dir = tempfile::tempdir().unwrap();
+        let ok = literal_student(
+            dir.path(),
+            r#"{"format":"glossa-subword/1","dim":1,"output_dim":1,"buckets":1,"minn":3,"maxn":3,"lowercase":true,"words":1}"#,
+            VALID_WEIGHTS,
+        )
+        .unwrap();
+        // The word's row (1.0) and the bucket row of "<a>" (2.0).
+        assert_eq!(ok.embed("a"), vec![1.5]);
+
+        let err = literal_student(
+            dir.path(),
+            r#"{"format":"glossa-subword/1","dim":1,"output_dim":1,"buckets":18446744073709551615,"minn":3,"maxn":4,"lowercase":true,"words":1}"#,
+            VALID_WEIGHTS,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("student.json") && err.contains("more than the 2^32 rows"),
+            "{err}"
+        );
+        for (dim, out) in [(18446744073709551615usize, 1usize), (1 << 62, 2)] {
+            let err = literal_student(
+                dir.path(),
+                &format!(r#"{{"format":"glossa-subword/1","dim":{dim},"output_dim":{out},"buckets":1,"minn":3,"maxn":4,"lowercase":true,"words":1}}"#),
+                VALID_WEIGHTS,
+            )
+            .err()
+            .unwrap()
+            .to_string();
+            assert!(
+                err.contains("student.json") && err.contains("too large to address"),
+                "{err}"
+            );
+        }
+
+        let huge_ngrams = literal_student(
+            dir.path(),
+            r#"{"format":"glossa-subword/1","dim":1,"output_dim":1,"buckets":1,"minn":18446744073709551615,"maxn":18446744073709551615,"lowercase":true,"words":1}"#,
+            VALID_WEIGHTS,
+        )
+        .unwrap();
+        // No n-gram is that long: only the word's own row.
+        assert_eq!(huge_ngrams.embed("a bb"), vec![1.0]);
+    }
+
+    #[test]
+    fn tensor_offsets_near_the_end_of_the_address_space_are_refused() {
+        // Found while writing the fuzz targets (student_safetensors), reproduced with them:
+        // `8 + header + start` overflowed for a start offset near u64::MAX.
+        let dir = tempfile::tempdir().unwrap();
+        let json = r#"{"format":"glossa-subword/1","dim":1,"output_dim":1,"buckets":1,"minn":1,"maxn":2,"lowercase":true,"words":1}"#;
+        let err = literal_student(
+            dir.path(),
+            json,
+            r#"{"embeddings":{"dtype":"F32","shape":[2,1],"data_offsets":[18446744073709551607,18446744073709551615]}}"#,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("model.safetensors") && err.contains("past the end of the file"),
+            "{err}"
+        );
     }
 }

@@ -141,7 +141,9 @@ impl Bert {
         )?;
         let token_type = emb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?;
         let embedding_norm = LayerNorm::load(&emb, "LayerNorm", h, cfg.layer_norm_eps)?;
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        // Not `with_capacity(num_hidden_layers)`: the count comes from config.json, and a huge
+        // one must end at the first missing layer's weights, not in a failed allocation.
+        let mut layers = Vec::new();
         for i in 0..cfg.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let a = l.pp("attention.self");

@@ -105,36 +105,7 @@ impl Teacher {
 
     pub fn from_dir(dir: ModelDir) -> Result<Self> {
         let config_path = dir.required("config.json")?;
-        let arch: Architecture = crate::error::read_json(&config_path)?;
-        let roberta = match arch.model_type.as_deref() {
-            Some("bert") => false,
-            Some("xlm-roberta" | "roberta") => true,
-            Some(other) => {
-                return Err(Error::invalid(
-                    &config_path,
-                    format!(
-                        "unknown architecture '{other}' (model_type); supported: bert, \
-                         xlm-roberta, roberta"
-                    ),
-                ))
-            }
-            None => {
-                return Err(Error::invalid(
-                    &config_path,
-                    "no model_type field: cannot tell the architecture",
-                ))
-            }
-        };
-        let mut config: BertConfig = crate::error::read_json(&config_path)?;
-        if roberta {
-            config.position_offset = config.pad_token_id as usize + 1;
-        }
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
-            return Err(Error::invalid(
-                &config_path,
-                "hidden_size is not a multiple of num_attention_heads",
-            ));
-        }
+        let config = parse_config(&crate::error::read_to_string(&config_path)?, &config_path)?;
         let weights = dir.required("model.safetensors")?;
         // SAFETY: the file is mapped read-only; it must not be modified while the teacher lives.
         let vb =
@@ -145,7 +116,7 @@ impl Teacher {
 
         let (pooling, normalize) = read_modules(&dir)?;
         let max_seq = match dir.file("sentence_bert_config.json") {
-            p if p.is_file() => crate::error::read_json::<SentenceBertConfig>(&p)?.max_seq_length,
+            p if p.is_file() => parse_sentence_bert_config(&crate::error::read_to_string(&p)?, &p)?,
             _ => None,
         };
         let max_tokens = max_seq
@@ -186,11 +157,14 @@ impl Teacher {
     }
 
     fn encode_batch(&self, encodings: &[&tokenizers::Encoding]) -> Result<Tensor> {
+        // At least one position: a batch whose texts all tokenize to nothing (a tokenizer that
+        // adds no [CLS]/[SEP]) is one padding position, not an empty axis the kernels refuse.
         let longest = encodings
             .iter()
             .map(|e| e.get_ids().len())
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(1);
         let mut ids = Vec::with_capacity(encodings.len() * longest);
         let mut mask = Vec::with_capacity(encodings.len() * longest);
         for e in encodings {
@@ -263,6 +237,106 @@ impl Encoder for Teacher {
     }
 }
 
+/// The BERT architecture a `config.json` text describes, checked to be one this teacher runs;
+/// `path` is only used to name the file in errors.
+pub fn parse_config(text: &str, path: &Path) -> Result<BertConfig> {
+    let arch: Architecture = crate::error::parse_json(text, path)?;
+    let roberta = match arch.model_type.as_deref() {
+        Some("bert") => false,
+        Some("xlm-roberta" | "roberta") => true,
+        Some(other) => {
+            return Err(Error::invalid(
+                path,
+                format!(
+                    "unknown architecture '{other}' (model_type); supported: bert, xlm-roberta, \
+                     roberta"
+                ),
+            ))
+        }
+        None => {
+            return Err(Error::invalid(
+                path,
+                "no model_type field: cannot tell the architecture",
+            ))
+        }
+    };
+    let mut config: BertConfig = crate::error::parse_json(text, path)?;
+    if roberta {
+        // (XLM-)RoBERTa numbers positions from after the padding index.
+        config.position_offset = config.pad_token_id as usize + 1;
+        if config.position_offset >= config.max_position_embeddings {
+            return Err(Error::invalid(
+                path,
+                format!(
+                    "pad_token_id {} leaves no position of {} for tokens",
+                    config.pad_token_id, config.max_position_embeddings
+                ),
+            ));
+        }
+    }
+    if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        return Err(Error::invalid(
+            path,
+            "hidden_size is not a multiple of num_attention_heads",
+        ));
+    }
+    // A zero here loads (zero-size tensors are valid safetensors) but cannot embed anything.
+    for (field, value) in [
+        ("hidden_size", config.hidden_size),
+        ("vocab_size", config.vocab_size),
+        ("max_position_embeddings", config.max_position_embeddings),
+        ("type_vocab_size", config.type_vocab_size),
+    ] {
+        if value == 0 {
+            return Err(Error::invalid(path, format!("{field} is 0")));
+        }
+    }
+    Ok(config)
+}
+
+/// What a `modules.json` text asks for: the folder of its `Pooling` module's config, if it has
+/// one, and whether the embeddings are normalised. `path` is only used to name the file in errors.
+pub fn parse_modules(text: &str, path: &Path) -> Result<(Option<String>, bool)> {
+    let modules: Vec<ModuleEntry> = crate::error::parse_json(text, path)?;
+    let normalize = modules.iter().any(|m| m.kind.ends_with(".Normalize"));
+    let pooling = modules
+        .iter()
+        .find(|m| m.kind.ends_with(".Pooling"))
+        .map(|m| m.path.clone());
+    Ok((pooling, normalize))
+}
+
+/// The pooling a `Pooling` module's `config.json` text sets; `path` is only used to name the file
+/// in errors.
+pub fn parse_pooling(text: &str, path: &Path) -> Result<Pooling> {
+    let cfg: PoolingConfig = crate::error::parse_json(text, path)?;
+    match (
+        cfg.pooling_mode_mean_tokens,
+        cfg.pooling_mode_cls_token,
+        cfg.pooling_mode_max_tokens,
+    ) {
+        (true, false, false) => Ok(Pooling::Mean),
+        (false, true, false) => Ok(Pooling::Cls),
+        (false, false, true) => Ok(Pooling::Max),
+        _ => Err(Error::invalid(
+            path,
+            "exactly one of mean, CLS or max pooling must be set",
+        )),
+    }
+}
+
+/// The `max_seq_length` of a `sentence_bert_config.json` text, if it sets one; `path` is only used
+/// to name the file in errors.
+pub fn parse_sentence_bert_config(text: &str, path: &Path) -> Result<Option<usize>> {
+    match crate::error::parse_json::<SentenceBertConfig>(text, path)?.max_seq_length {
+        Some(0) => Err(Error::invalid(
+            path,
+            "max_seq_length is 0: every text would be truncated to nothing",
+        )),
+        max => Ok(max),
+    }
+}
+
 /// Pooling and normalisation from `modules.json`; a plain Hugging Face model (no modules.json)
 /// gets mean pooling without normalisation, as sentence-transformers gives it.
 fn read_modules(dir: &ModelDir) -> Result<(Pooling, bool)> {
@@ -270,28 +344,13 @@ fn read_modules(dir: &ModelDir) -> Result<(Pooling, bool)> {
     if !modules_path.is_file() {
         return Ok((Pooling::Mean, false));
     }
-    let modules: Vec<ModuleEntry> = crate::error::read_json(&modules_path)?;
-    let normalize = modules.iter().any(|m| m.kind.ends_with(".Normalize"));
-    let pooling = match modules.iter().find(|m| m.kind.ends_with(".Pooling")) {
+    let (pooling_dir, normalize) =
+        parse_modules(&crate::error::read_to_string(&modules_path)?, &modules_path)?;
+    let pooling = match pooling_dir {
         None => Pooling::Mean,
-        Some(m) => {
-            let path = dir.required(&format!("{}/config.json", m.path))?;
-            let cfg: PoolingConfig = crate::error::read_json(&path)?;
-            match (
-                cfg.pooling_mode_mean_tokens,
-                cfg.pooling_mode_cls_token,
-                cfg.pooling_mode_max_tokens,
-            ) {
-                (true, false, false) => Pooling::Mean,
-                (false, true, false) => Pooling::Cls,
-                (false, false, true) => Pooling::Max,
-                _ => {
-                    return Err(Error::invalid(
-                        &path,
-                        "exactly one of mean, CLS or max pooling must be set",
-                    ))
-                }
-            }
+        Some(folder) => {
+            let path = dir.required(&format!("{folder}/config.json"))?;
+            parse_pooling(&crate::error::read_to_string(&path)?, &path)?
         }
     };
     Ok((pooling, normalize))
@@ -345,4 +404,131 @@ fn fingerprint(
         .collect();
     let slug = slug.trim_matches(|c| c == '_' || c == '.').to_string();
     Ok(format!("{slug}-{:016x}", hasher.digest()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"{"model_type": "bert", "hidden_size": 4, "intermediate_size": 8,
+        "max_position_embeddings": 16, "num_attention_heads": 2, "num_hidden_layers": 1,
+        "type_vocab_size": 2, "vocab_size": 8}"#;
+
+    /// A tiny BERT of [`CONFIG`]'s shape with a word-level tokenizer that adds no special tokens.
+    fn tiny_teacher(dir: &Path, config: &str, sbert: Option<&str>) -> Result<Teacher> {
+        let (v, h, i, p, t) = (8, 4, 8, 16, 2);
+        let l = "encoder.layer.0";
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![
+            ("embeddings.word_embeddings.weight".into(), vec![v, h]),
+            ("embeddings.position_embeddings.weight".into(), vec![p, h]),
+            ("embeddings.token_type_embeddings.weight".into(), vec![t, h]),
+            ("embeddings.LayerNorm.weight".into(), vec![h]),
+            ("embeddings.LayerNorm.bias".into(), vec![h]),
+        ];
+        for name in ["query", "key", "value"] {
+            shapes.push((format!("{l}.attention.self.{name}.weight"), vec![h, h]));
+            shapes.push((format!("{l}.attention.self.{name}.bias"), vec![h]));
+        }
+        for (name, shape) in [
+            ("attention.output.dense.weight", vec![h, h]),
+            ("attention.output.dense.bias", vec![h]),
+            ("attention.output.LayerNorm.weight", vec![h]),
+            ("attention.output.LayerNorm.bias", vec![h]),
+            ("intermediate.dense.weight", vec![i, h]),
+            ("intermediate.dense.bias", vec![i]),
+            ("output.dense.weight", vec![h, i]),
+            ("output.dense.bias", vec![h]),
+            ("output.LayerNorm.weight", vec![h]),
+            ("output.LayerNorm.bias", vec![h]),
+        ] {
+            shapes.push((format!("{l}.{name}"), shape));
+        }
+        let data: Vec<Vec<u8>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(k, (_, shape))| {
+                let n: usize = shape.iter().product();
+                (0..n)
+                    .flat_map(|j| (((k * 31 + j * 7) % 13) as f32 / 13.0 - 0.4).to_le_bytes())
+                    .collect()
+            })
+            .collect();
+        let views = shapes.iter().zip(&data).map(|((name, shape), bytes)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .unwrap();
+            (name.clone(), view)
+        });
+        std::fs::write(
+            dir.join("model.safetensors"),
+            safetensors::serialize(views, None).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        std::fs::write(
+            dir.join("tokenizer.json"),
+            r#"{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+                "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
+                "post_processor": null, "decoder": null,
+                "model": {"type": "WordLevel", "unk_token": "[UNK]",
+                          "vocab": {"[PAD]": 0, "[UNK]": 1, "hello": 2, "world": 3}}}"#,
+        )
+        .unwrap();
+        if let Some(sbert) = sbert {
+            std::fs::write(dir.join("sentence_bert_config.json"), sbert).unwrap();
+        }
+        Teacher::from_dir(ModelDir {
+            name: "tiny".into(),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    #[test]
+    fn a_tiny_teacher_embeds_even_texts_without_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = tiny_teacher(dir.path(), CONFIG, None).unwrap();
+        let out = teacher.encode(&["hello world", ""]).unwrap();
+        assert_eq!((out.len(), out.dim()), (2, 4));
+        // A batch of texts that all tokenize to nothing used to be an empty axis that candle's
+        // softmax panics on ("chunk_size must not be zero").
+        let out = teacher.encode(&["", ""]).unwrap();
+        assert_eq!((out.len(), out.dim()), (2, 4));
+    }
+
+    #[test]
+    fn hostile_config_values_are_clear_errors() {
+        // Found while writing the fuzz targets (teacher_config), reproduced with them.
+        let dir = tempfile::tempdir().unwrap();
+        // max_seq_length 0 truncated every text to nothing, and encoding then panicked.
+        let err = tiny_teacher(dir.path(), CONFIG, Some(r#"{"max_seq_length": 0}"#))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("sentence_bert_config.json: max_seq_length is 0"),
+            "{err}"
+        );
+        std::fs::remove_file(dir.path().join("sentence_bert_config.json")).unwrap();
+        // A huge layer count was a failed allocation of that many layers, before any was read.
+        let huge = CONFIG.replace(
+            r#""num_hidden_layers": 1"#,
+            r#""num_hidden_layers": 10000000000"#,
+        );
+        let err = tiny_teacher(dir.path(), &huge, None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("model.safetensors: does not match config.json")
+                && err.contains("layer.1"),
+            "{err}"
+        );
+        // Zero sizes passed the check: hidden_size 0 (zero-size tensors are valid safetensors)
+        // made a teacher of dimension 0, which the label cache divides by.
+        let zero = CONFIG.replace(r#""hidden_size": 4"#, r#""hidden_size": 0"#);
+        let err = parse_config(&zero, Path::new("config.json"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "config.json: hidden_size is 0");
+    }
 }

@@ -1,0 +1,338 @@
+//! Small valid inputs for every target, and the fixed files the directory readers' targets put
+//! beside the fuzzed one. Made with glossa's own writers where it has one (`.mo`, pair TSV,
+//! students, label caches, heads); written out by hand where glossa only reads the format.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use glossa::cache::LabelCache;
+use glossa::classify::LinearHead;
+use glossa::data::{mo, Pair};
+use glossa::student::{SubwordConfig, SubwordStudent};
+use glossa::Embeddings;
+
+use crate::join;
+
+type Seeds = Vec<(&'static str, Vec<u8>)>;
+
+fn in_temp_dir<T>(f: impl FnOnce(&Path) -> T) -> T {
+    let dir = tempfile::tempdir().expect("temp dir");
+    f(dir.path())
+}
+
+pub fn mo() -> Seeds {
+    let catalog = mo::write(&[
+        ("", "Content-Type: text/plain; charset=UTF-8\n"),
+        ("Open file", "Datei öffnen"),
+        ("menu\u{4}Quit", "Beenden"),
+        ("%d file\0%d files", "%d Datei\0%d Dateien"),
+    ]);
+    // The same catalog big-endian: the 7 header words and both tables (4 entries of two words
+    // each) reversed word by word.
+    let tables = 28 + 2 * 4 * 8;
+    let mut big: Vec<u8> = catalog[..tables]
+        .chunks(4)
+        .flat_map(|w| w.iter().rev().copied().collect::<Vec<_>>())
+        .collect();
+    big.extend_from_slice(&catalog[tables..]);
+    vec![
+        ("catalog", catalog),
+        ("big-endian", big),
+        ("empty", mo::write(&[])),
+        ("one", mo::write(&[("Hello", "Hallo")])),
+    ]
+}
+
+pub fn pairs_tsv() -> Seeds {
+    let pairs = [
+        ("Open the file", "Datei öffnen"),
+        ("Save as…", "Speichern unter …"),
+        ("日本語", "Japanese"),
+    ]
+    .map(|(en, xx)| Pair {
+        en: en.into(),
+        xx: xx.into(),
+    });
+    let bytes = in_temp_dir(|dir| {
+        let path = dir.join("de.tsv");
+        glossa::data::write_pairs(&path, &pairs).expect("write pairs");
+        std::fs::read(path).expect("read pairs")
+    });
+    vec![("pairs", bytes), ("crlf", b"a\tb\r\nc\td\r\n".to_vec())]
+}
+
+pub fn labelled_tsv() -> Seeds {
+    vec![
+        (
+            "texts",
+            b"\x00de\tfood\tBrot\n\nes\tmoney\tdinero\r\nen\tfood\tbread\n".to_vec(),
+        ),
+        ("known", b"\x01de\tfood\tBrot\nen\tmoney\tcash\n".to_vec()),
+    ]
+}
+
+pub fn chatterbot_yaml() -> Seeds {
+    vec![
+        (
+            "food",
+            b"categories:\n- food\nconversations:\n- - Do you eat?\n  - yes\n- - 1.0\n  - ~\n  - \"  \"\n"
+                .to_vec(),
+        ),
+        ("loose", b"conversations:\n- - a\n- just text\n".to_vec()),
+        (
+            "flow",
+            b"conversations: [[\"What is AI?\", 'A field of computer science'], [x, y]]\n".to_vec(),
+        ),
+    ]
+}
+
+/// dictd's base64 number.
+fn dictd_number(n: usize) -> String {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let (mut n, mut s) = (n, Vec::new());
+    loop {
+        s.push(alphabet[n % 64]);
+        n /= 64;
+        if n == 0 {
+            break;
+        }
+    }
+    s.reverse();
+    String::from_utf8(s).expect("ASCII")
+}
+
+/// A `dictd_index` input: a flag byte (bit 0: the body is gzip), the index, a NUL, the body.
+pub fn dictd_input(index: &str, body: &[u8], gzip: bool) -> Vec<u8> {
+    let body = if gzip {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(body).expect("gzip");
+        gz.finish().expect("gzip")
+    } else {
+        body.to_vec()
+    };
+    [&[gzip as u8][..], index.as_bytes(), b"\0", &body].concat()
+}
+
+pub fn dictd_index() -> Seeds {
+    let body = "00-database-info\nA test\nHund /hʊnt/ <masc, n>\n1. dog\n2. hound <n>\n   Synonyms: {Köter}\nKatze /ˈkat͡sə/\ncat\n";
+    let (h, k) = (body.find("Hund").unwrap(), body.find("Katze").unwrap());
+    let index = format!(
+        "00-database-info\tA\t{}\nHund\t{}\t{}\nKatze\t{}\t{}\n",
+        dictd_number(h),
+        dictd_number(h),
+        dictd_number(k - h),
+        dictd_number(k),
+        dictd_number(body.len() - k)
+    );
+    vec![
+        ("plain", dictd_input(&index, body.as_bytes(), false)),
+        ("gzip", dictd_input(&index, body.as_bytes(), true)),
+    ]
+}
+
+pub fn help_page() -> Seeds {
+    vec![(
+        "page",
+        br#"<html><body><p dir="auto">no id</p>
+<h2 id="hd_1" dir="auto">To Insert a Frame</h2>
+<p id="par_1" class="paragraph">Choose <span class="emph">Insert - Frame</span>, and click OK.</p>
+<h1 id="hd_2">
+<a name="x"></a>Frames &amp; Columns</h1><p class="x" id="par_2">Tom&#39;s &lt;file&gt;&nbsp;here &#x263A;</p>
+<pre id="code">not a block</pre>"#
+            .to_vec(),
+    )]
+}
+
+pub fn wordnet_data() -> Seeds {
+    vec![(
+        "data",
+        b"  1 This software and database is being provided\n00001740 03 n 01 entity 0 003 ~ 00001930 n 0000 | that which is perceived; \"the dog barked all night\"; \"a dog's life\" - Anon  \n"
+            .to_vec(),
+    )]
+}
+
+/// The files of a tiny saved student: `student.json`, `vocab.txt`, `model.safetensors`.
+pub struct StudentFiles {
+    pub json: Vec<u8>,
+    pub vocab: Vec<u8>,
+    pub weights: Vec<u8>,
+}
+
+/// A tiny student saved by glossa (dim 4, output 6: it has a projection), made once.
+pub fn student_files() -> &'static StudentFiles {
+    static FILES: OnceLock<StudentFiles> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let config = SubwordConfig {
+            dim: 4,
+            output_dim: 6,
+            buckets: 16,
+            minn: 3,
+            maxn: 4,
+            lowercase: true,
+        };
+        let words = vec!["the".to_string(), "cat".to_string(), "日本".to_string()];
+        let student = SubwordStudent::new(config, words, 1).expect("a valid student");
+        in_temp_dir(|dir| {
+            student.save(dir).expect("save student");
+            let read = |name: &str| std::fs::read(dir.join(name)).expect("student file");
+            StudentFiles {
+                json: read("student.json"),
+                vocab: read("vocab.txt"),
+                weights: read("model.safetensors"),
+            }
+        })
+    })
+}
+
+pub fn student_json() -> Seeds {
+    vec![("student", student_files().json.clone())]
+}
+
+pub fn student_safetensors() -> Seeds {
+    vec![("student", student_files().weights.clone())]
+}
+
+/// The model, fingerprint and dimension the `label_cache_manifest` target opens its cache with.
+pub const CACHE_MODEL: &str = "toy";
+pub const CACHE_FINGERPRINT: &str = "toy-1";
+pub const CACHE_DIM: usize = 2;
+pub const CACHE_TEXTS: [&str; 3] = ["a", "bb", "ccc"];
+
+/// A `label_cache_manifest` input: manifest.json, keys.bin and vectors.f32 joined.
+pub fn label_cache_manifest() -> Seeds {
+    let cache = in_temp_dir(|root| {
+        let mut cache =
+            LabelCache::open(root, CACHE_MODEL, CACHE_FINGERPRINT, CACHE_DIM).expect("cache");
+        let vectors = Embeddings::new(CACHE_DIM, vec![1.0, 97.0, 2.0, 196.0, 3.0, 297.0]);
+        cache.append(&CACHE_TEXTS, &vectors).expect("append");
+        let read = |name: &str| std::fs::read(cache.dir().join(name)).expect("cache file");
+        join(&[
+            &read("manifest.json"),
+            &read("keys.bin"),
+            &read("vectors.f32"),
+        ])
+    });
+    vec![("cache", cache)]
+}
+
+pub fn linear_head() -> Seeds {
+    let head = LinearHead {
+        labels: ["food", "money", "greetings"].map(String::from).to_vec(),
+        dim: 2,
+        weight: vec![0.5, -1.0, 0.25, 2.0, 0.0, -0.75],
+    };
+    let bytes = in_temp_dir(|dir| {
+        let path = dir.join("head.safetensors");
+        head.save(&path).expect("save head");
+        std::fs::read(path).expect("read head")
+    });
+    vec![("head", bytes)]
+}
+
+/// The tiny BERT the `teacher_config` target loads: its shape, as `config.json` says it.
+pub const TEACHER_CONFIG: &str = r#"{
+  "architectures": ["BertModel"],
+  "hidden_act": "gelu",
+  "hidden_size": 4,
+  "intermediate_size": 8,
+  "layer_norm_eps": 1e-12,
+  "max_position_embeddings": 16,
+  "model_type": "bert",
+  "num_attention_heads": 2,
+  "num_hidden_layers": 1,
+  "pad_token_id": 0,
+  "type_vocab_size": 2,
+  "vocab_size": 8
+}"#;
+pub const TEACHER_MODULES: &str = r#"[
+  {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+  {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+  {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+]"#;
+pub const TEACHER_POOLING: &str = r#"{"word_embedding_dimension": 4, "pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true, "pooling_mode_max_tokens": false}"#;
+pub const TEACHER_SBERT: &str = r#"{"max_seq_length": 12, "do_lower_case": false}"#;
+
+/// A word-level tokenizer for the tiny BERT's 8 ids.
+pub const TEACHER_TOKENIZER: &str = r#"{
+  "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+  "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+  "decoder": null,
+  "model": {"type": "WordLevel", "unk_token": "[UNK]",
+            "vocab": {"[PAD]": 0, "[UNK]": 1, "hello": 2, "world": 3, "the": 4, "cat": 5, ".": 6, "!": 7}}
+}"#;
+
+/// `model.safetensors` of the tiny BERT of [`TEACHER_CONFIG`] (sentence-transformers names).
+pub fn teacher_weights() -> &'static [u8] {
+    static WEIGHTS: OnceLock<Vec<u8>> = OnceLock::new();
+    WEIGHTS.get_or_init(|| {
+        let (v, h, i, p, t) = (8, 4, 8, 16, 2);
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![
+            ("embeddings.word_embeddings.weight".into(), vec![v, h]),
+            ("embeddings.position_embeddings.weight".into(), vec![p, h]),
+            ("embeddings.token_type_embeddings.weight".into(), vec![t, h]),
+            ("embeddings.LayerNorm.weight".into(), vec![h]),
+            ("embeddings.LayerNorm.bias".into(), vec![h]),
+        ];
+        let l = "encoder.layer.0";
+        for name in ["query", "key", "value"] {
+            shapes.push((format!("{l}.attention.self.{name}.weight"), vec![h, h]));
+            shapes.push((format!("{l}.attention.self.{name}.bias"), vec![h]));
+        }
+        for (name, shape) in [
+            ("attention.output.dense.weight", vec![h, h]),
+            ("attention.output.dense.bias", vec![h]),
+            ("attention.output.LayerNorm.weight", vec![h]),
+            ("attention.output.LayerNorm.bias", vec![h]),
+            ("intermediate.dense.weight", vec![i, h]),
+            ("intermediate.dense.bias", vec![i]),
+            ("output.dense.weight", vec![h, i]),
+            ("output.dense.bias", vec![h]),
+            ("output.LayerNorm.weight", vec![h]),
+            ("output.LayerNorm.bias", vec![h]),
+        ] {
+            shapes.push((format!("{l}.{name}"), shape));
+        }
+        let data: Vec<Vec<u8>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(k, (_, shape))| {
+                let n: usize = shape.iter().product();
+                (0..n)
+                    .flat_map(|j| (((k * 31 + j * 7) % 13) as f32 / 13.0 - 0.4).to_le_bytes())
+                    .collect()
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = shapes
+            .iter()
+            .zip(&data)
+            .map(|((name, shape), bytes)| {
+                let view = safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    shape.clone(),
+                    bytes,
+                )
+                .expect("shape matches");
+                (name.clone(), view)
+            })
+            .collect();
+        safetensors::serialize(views, None).expect("serialise")
+    })
+}
+
+/// A `teacher_config` input: config.json, modules.json, 1_Pooling/config.json and
+/// sentence_bert_config.json joined.
+pub fn teacher_config() -> Seeds {
+    vec![
+        (
+            "minilm-like",
+            join(&[
+                TEACHER_CONFIG.as_bytes(),
+                TEACHER_MODULES.as_bytes(),
+                TEACHER_POOLING.as_bytes(),
+                TEACHER_SBERT.as_bytes(),
+            ]),
+        ),
+        ("plain-hf", TEACHER_CONFIG.as_bytes().to_vec()),
+    ]
+}
