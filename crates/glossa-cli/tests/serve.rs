@@ -671,3 +671,47 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_zero() {
         server.stderr_text()
     );
 }
+
+#[test]
+fn bad_flags_and_addresses_are_refused_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    let model = dir.path().to_str().unwrap();
+    let refused = |extra: &[&str], want: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_glossa"))
+            .args(["serve", "--model", model])
+            .args(extra)
+            .env("GLOSSA_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{extra:?} was accepted");
+        assert!(
+            out.stdout.is_empty(),
+            "{extra:?} printed {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            stderr.contains(want) && !stderr.contains("panicked"),
+            "{extra:?}: {stderr}"
+        );
+    };
+    refused(
+        &["--addr", "127.0.0.1:0", "--max-batch", "0"],
+        "max batch must be at least 1",
+    );
+    refused(
+        &["--addr", "127.0.0.1:0", "--batch-wait-ms", "20000"],
+        "--batch-wait-ms",
+    );
+    refused(
+        &["--addr", "no-such-host.invalid:0"],
+        "cannot listen on no-such-host.invalid:0",
+    );
+    let taken = Server::start(dir.path(), &[]);
+    refused(
+        &["--addr", &taken.addr],
+        &format!("cannot listen on {}", taken.addr),
+    );
+}

@@ -78,6 +78,7 @@ pub fn run(
     options: Options,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<()> {
+    check_options(&options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("glossa-serve")
