@@ -68,6 +68,31 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         batch: usize,
     },
+    /// Serve a model over HTTP: OpenAI-compatible POST /v1/embeddings, GET /health, GET /metrics.
+    /// Prints `listening on http://ADDR` first; stops cleanly on SIGTERM or Ctrl-C.
+    Serve {
+        /// Student dir, teacher dir or HF repo id, as `embed` takes.
+        #[arg(long)]
+        model: String,
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Inputs per encoder call, merged across concurrent requests.
+        #[arg(long, default_value_t = 256)]
+        max_batch: usize,
+        /// Milliseconds a batch waits for requests that are already arriving.
+        #[arg(long, default_value_t = 1.0)]
+        batch_wait_ms: f64,
+        /// Inputs per request.
+        #[arg(long, default_value_t = 2048)]
+        max_inputs: usize,
+        /// Characters per input.
+        #[arg(long, default_value_t = 8192)]
+        max_input_chars: usize,
+        /// Bytes per request body (default 4 MiB).
+        #[arg(long, default_value_t = 4 << 20)]
+        max_body_bytes: usize,
+    },
     /// Teacher operations.
     Teacher {
         #[command(subcommand)]
@@ -288,6 +313,33 @@ fn run(cli: Cli) -> Result<()> {
                 std::io::stdout().lock(),
                 batch,
             )?;
+        }
+        Command::Serve {
+            model,
+            addr,
+            max_batch,
+            batch_wait_ms,
+            max_inputs,
+            max_input_chars,
+            max_body_bytes,
+        } => {
+            if !(0.0..=10_000.0).contains(&batch_wait_ms) {
+                anyhow::bail!("--batch-wait-ms must be between 0 and 10000, got {batch_wait_ms}");
+            }
+            let options = glossa::serve::Options {
+                max_batch,
+                max_wait: std::time::Duration::from_secs_f64(batch_wait_ms / 1000.0),
+                max_inputs,
+                max_input_chars,
+                max_body_bytes,
+            };
+            let encoder = glossa::pipeline::load_encoder(&model)?;
+            glossa::serve::run(encoder.into(), &addr, options, |bound| {
+                // The first stdout line, flushed: scripts and tests read the port from it.
+                println!("listening on http://{bound}");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                tracing::info!("serving {model} on http://{bound}");
+            })?;
         }
         Command::Teacher {
             command:

@@ -83,6 +83,11 @@ pub trait Encoder: Send + Sync {
     fn dim(&self) -> usize;
     /// One vector per text, in input order. Empty texts get a vector too.
     fn encode(&self, texts: &[&str]) -> Result<Embeddings>;
+    /// How many tokens the model reads from `text`, for usage reports (the server's
+    /// `prompt_tokens`). Whitespace-separated words unless the model knows better.
+    fn count_tokens(&self, text: &str) -> usize {
+        text.split_whitespace().count()
+    }
     /// Bytes the model occupies on disk, where it has files.
     fn size_on_disk(&self) -> Option<u64> {
         None

@@ -24,6 +24,8 @@ pub mod model;
 pub mod pipeline;
 pub mod report;
 pub mod rng;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod student;
 pub mod teacher;
 pub mod train;

@@ -515,6 +515,12 @@ impl Encoder for SubwordStudent {
             .collect();
         Ok(Embeddings::new(self.config.output_dim, rows.concat()))
     }
+    /// The student's own tokens: words, and characters and bigrams of unspaced scripts.
+    fn count_tokens(&self, text: &str) -> usize {
+        let mut tokens = Vec::new();
+        tokenize(text, false, &mut tokens);
+        tokens.len()
+    }
     fn size_on_disk(&self) -> Option<u64> {
         self.size_on_disk
     }

@@ -232,6 +232,15 @@ impl Encoder for Teacher {
         Ok(out)
     }
 
+    /// Word pieces the model reads, special tokens included and truncation applied; words
+    /// if the tokenizer fails (it then fails again, with its message, in `encode`).
+    fn count_tokens(&self, text: &str) -> usize {
+        match self.tokenizer.encode(text, true) {
+            Ok(encoding) => encoding.get_ids().len(),
+            Err(_) => text.split_whitespace().count(),
+        }
+    }
+
     fn size_on_disk(&self) -> Option<u64> {
         Some(self.dir.size_on_disk())
     }

@@ -1,0 +1,371 @@
+//! Dynamic batching: the inputs of concurrent requests are merged into one encoder call.
+//!
+//! Requests queue their texts; one task takes the first job waiting, adds whatever else is
+//! queued, and waits up to `max_wait` for more only while some request has arrived but not yet
+//! queued its texts (still reading or parsing its body). So a lone client pays no wait, and a
+//! busy server fills its batches. The encoders are CPU-bound, so the call runs on a blocking
+//! thread; while it runs, new jobs queue and form the next batch.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rayon::prelude::*;
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::metrics::Metrics;
+use crate::{Embeddings, Encoder};
+
+/// Jobs that may wait in the queue; past this, requests wait to queue (back-pressure).
+const QUEUE_JOBS: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    /// Inputs per encoder call; a single request with more is encoded alone, whole.
+    pub max_batch: usize,
+    /// How long a batch waits for requests that are on their way.
+    pub max_wait: Duration,
+}
+
+/// One request's vectors, in input order, and the tokens its texts hold.
+#[derive(Debug)]
+pub struct Encoded {
+    pub embeddings: Embeddings,
+    pub tokens: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchError {
+    /// The batcher has stopped (the server is shutting down).
+    Stopped,
+    /// The encoder failed or panicked on the batch holding this request.
+    Encoder(String),
+}
+
+struct Job {
+    texts: Vec<String>,
+    reply: oneshot::Sender<Result<Encoded, BatchError>>,
+}
+
+/// The handle requests use; cheap to clone.
+#[derive(Clone)]
+pub struct Batcher {
+    queue: mpsc::Sender<Job>,
+    arriving: Arc<AtomicUsize>,
+}
+
+/// A request that will queue texts soon; the batcher waits for it while it lives.
+pub struct Arrival {
+    arriving: Arc<AtomicUsize>,
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        self.arriving.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Batcher {
+    /// Starts the batching task on the current Tokio runtime; it ends when every handle is gone.
+    pub fn start(
+        encoder: Arc<dyn Encoder>,
+        options: BatchOptions,
+        metrics: Arc<Metrics>,
+    ) -> (Batcher, JoinHandle<()>) {
+        let (queue, jobs) = mpsc::channel(QUEUE_JOBS);
+        let arriving = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(run(jobs, encoder, options, arriving.clone(), metrics));
+        (Batcher { queue, arriving }, task)
+    }
+
+    /// Call as soon as a request arrives, before reading its body.
+    pub fn announce(&self) -> Arrival {
+        self.arriving.fetch_add(1, Ordering::SeqCst);
+        Arrival {
+            arriving: self.arriving.clone(),
+        }
+    }
+
+    /// The vectors of `texts`, encoded together with those of concurrent requests.
+    pub async fn embed(&self, texts: Vec<String>, arrival: Arrival) -> Result<Encoded, BatchError> {
+        let (reply, answer) = oneshot::channel();
+        // No longer "on the way" once queued: dropped first so the batcher never waits for a
+        // job it may already hold.
+        drop(arrival);
+        self.queue
+            .send(Job { texts, reply })
+            .await
+            .map_err(|_| BatchError::Stopped)?;
+        answer.await.map_err(|_| BatchError::Stopped)?
+    }
+}
+
+async fn run(
+    mut jobs: mpsc::Receiver<Job>,
+    encoder: Arc<dyn Encoder>,
+    options: BatchOptions,
+    arriving: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+) {
+    let mut held = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let batch = collect(first, &mut jobs, &mut held, &options, &arriving).await;
+        encode_and_reply(batch, &encoder, &metrics).await;
+    }
+}
+
+/// `first` plus queued jobs up to `max_batch` inputs; a job that would overflow is `held` for
+/// the next batch.
+async fn collect(
+    first: Job,
+    jobs: &mut mpsc::Receiver<Job>,
+    held: &mut Option<Job>,
+    options: &BatchOptions,
+    arriving: &AtomicUsize,
+) -> Vec<Job> {
+    let deadline = Instant::now() + options.max_wait;
+    let mut inputs = first.texts.len();
+    let mut batch = vec![first];
+    while inputs < options.max_batch {
+        let job = match jobs.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                if arriving.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                    Ok(Some(job)) => job,
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        };
+        if inputs + job.texts.len() > options.max_batch {
+            *held = Some(job);
+            break;
+        }
+        inputs += job.texts.len();
+        batch.push(job);
+    }
+    batch
+}
+
+async fn encode_and_reply(batch: Vec<Job>, encoder: &Arc<dyn Encoder>, metrics: &Metrics) {
+    let mut sizes = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut texts = Vec::new();
+    for job in batch {
+        sizes.push(job.texts.len());
+        replies.push(job.reply);
+        texts.extend(job.texts);
+    }
+    let encoder = encoder.clone();
+    let outcome = tokio::task::spawn_blocking(move || encode_counting_tokens(&*encoder, &texts))
+        .await
+        .unwrap_or_else(|panic| {
+            Err(BatchError::Encoder(format!(
+                "the encoder panicked: {panic}"
+            )))
+        });
+    match outcome {
+        Ok((embeddings, tokens)) => {
+            metrics.record_batch(embeddings.len(), tokens.iter().sum());
+            let mut start = 0;
+            for (size, reply) in sizes.into_iter().zip(replies) {
+                let rows = rows_of(&embeddings, start, size);
+                let tokens = tokens[start..start + size].iter().sum();
+                start += size;
+                // A client that hung up has dropped its receiver: nothing to do.
+                let _ = reply.send(Ok(Encoded {
+                    embeddings: rows,
+                    tokens,
+                }));
+            }
+        }
+        Err(e) => {
+            tracing::error!(
+                "encoding a batch of {} texts failed: {e:?}",
+                sizes.iter().sum::<usize>()
+            );
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Vectors and token counts of `texts`, checked to hold one row per text.
+fn encode_counting_tokens(
+    encoder: &dyn Encoder,
+    texts: &[String],
+) -> Result<(Embeddings, Vec<usize>), BatchError> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let embeddings = encoder
+        .encode(&refs)
+        .map_err(|e| BatchError::Encoder(e.to_string()))?;
+    if embeddings.len() != refs.len() {
+        return Err(BatchError::Encoder(format!(
+            "the encoder returned {} vectors for {} texts",
+            embeddings.len(),
+            refs.len()
+        )));
+    }
+    let tokens = refs
+        .par_iter()
+        .with_min_len(64)
+        .map(|t| encoder.count_tokens(t))
+        .collect();
+    Ok((embeddings, tokens))
+}
+
+fn rows_of(embeddings: &Embeddings, start: usize, count: usize) -> Embeddings {
+    let dim = embeddings.dim();
+    Embeddings::new(
+        dim,
+        embeddings.as_slice()[start * dim..(start + count) * dim].to_vec(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Encodes each text as [its length, its first byte]; records batch sizes; the first call
+    /// blocks until `gate` opens, so jobs queue up behind it.
+    struct Gated {
+        calls: Mutex<Vec<usize>>,
+        gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    impl Encoder for Gated {
+        fn name(&self) -> String {
+            "gated".into()
+        }
+        fn dim(&self) -> usize {
+            2
+        }
+        fn encode(&self, texts: &[&str]) -> crate::Result<Embeddings> {
+            // Taken first: the lock must not be held while blocked on the gate.
+            let gate = self.gate.lock().unwrap().take();
+            if let Some(gate) = gate {
+                gate.recv().unwrap();
+            }
+            if texts.contains(&"fail") {
+                return Err(crate::Error::msg("cannot encode 'fail'"));
+            }
+            self.calls.lock().unwrap().push(texts.len());
+            let data = texts
+                .iter()
+                .flat_map(|t| [t.len() as f32, t.as_bytes()[0] as f32])
+                .collect();
+            Ok(Embeddings::new(2, data))
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn texts(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn queued_requests_share_one_encoder_call_and_get_their_own_rows() {
+        let (open, gate) = std::sync::mpsc::channel();
+        let encoder = Arc::new(Gated {
+            calls: Mutex::default(),
+            gate: Mutex::new(Some(gate)),
+        });
+        let metrics = Arc::new(Metrics::new("gated", 2));
+        runtime().block_on(async {
+            let options = BatchOptions {
+                max_batch: 5,
+                max_wait: Duration::from_millis(1),
+            };
+            let (batcher, task) = Batcher::start(encoder.clone(), options, metrics.clone());
+            // The first request occupies the encoder until the gate opens...
+            let first = tokio::spawn({
+                let b = batcher.clone();
+                async move { b.embed(texts(&["a"]), b.announce()).await }
+            });
+            while encoder.gate.lock().unwrap().is_some() {
+                tokio::task::yield_now().await;
+            }
+            // ...while three more queue: 2 + 2 inputs fit in one batch of 5, the third waits.
+            let mut later = Vec::new();
+            for list in [&["bb", "ccc"][..], &["dddd", "e"], &["ff", "g", "h"]] {
+                let b = batcher.clone();
+                let list = texts(list);
+                later.push(tokio::spawn(
+                    async move { b.embed(list, b.announce()).await },
+                ));
+                while queued_jobs(&batcher) < later.len() {
+                    tokio::task::yield_now().await;
+                }
+            }
+            open.send(()).unwrap();
+            let first = first.await.unwrap().unwrap();
+            assert_eq!(first.embeddings.as_slice(), &[1.0, 97.0]);
+            let mut answers = Vec::new();
+            for handle in later {
+                answers.push(handle.await.unwrap().unwrap());
+            }
+            assert_eq!(answers[0].embeddings.as_slice(), &[2.0, 98.0, 3.0, 99.0]);
+            assert_eq!(answers[1].embeddings.as_slice(), &[4.0, 100.0, 1.0, 101.0]);
+            assert_eq!(answers[2].embeddings.len(), 3);
+            assert_eq!(answers[2].tokens, 3);
+            drop(batcher);
+            task.await.unwrap();
+        });
+        assert_eq!(*encoder.calls.lock().unwrap(), vec![1, 4, 3]);
+        let text = metrics.render();
+        assert!(text.contains("glossa_inputs_embedded_total 8\n"), "{text}");
+        assert!(text.contains("glossa_batch_size_count 3\n"), "{text}");
+    }
+
+    fn queued_jobs(batcher: &Batcher) -> usize {
+        QUEUE_JOBS - batcher.queue.capacity()
+    }
+
+    #[test]
+    fn an_encoder_error_reaches_every_request_of_its_batch_and_the_next_batch_works() {
+        let encoder = Arc::new(Gated {
+            calls: Mutex::default(),
+            gate: Mutex::new(None),
+        });
+        let metrics = Arc::new(Metrics::new("gated", 2));
+        runtime().block_on(async {
+            let options = BatchOptions {
+                max_batch: 64,
+                max_wait: Duration::from_millis(1),
+            };
+            let (batcher, _task) = Batcher::start(encoder, options, metrics);
+            let err = batcher
+                .embed(texts(&["ok", "fail"]), batcher.announce())
+                .await
+                .unwrap_err();
+            assert_eq!(err, BatchError::Encoder("cannot encode 'fail'".into()));
+            let fine = batcher
+                .embed(texts(&["ok"]), batcher.announce())
+                .await
+                .unwrap();
+            assert_eq!(fine.embeddings.as_slice(), &[2.0, 111.0]);
+        });
+    }
+}

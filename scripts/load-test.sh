@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Load test of `glossa serve` on loopback with wrk: requests/s, inputs/s and p50/p99 latency at a
+# few concurrency levels, for one request shape at a time, each run bounded in time.
+#
+#   scripts/load-test.sh [MODEL]          # MODEL: student dir (default runs/default/student),
+#                                         # teacher dir or HF repo id
+#   SECONDS_PER_RUN=10 CONCURRENCY="1 16 64 256" INPUTS="1 32" scripts/load-test.sh MODEL
+#   SERVE_ARGS="--batch-wait-ms 0" scripts/load-test.sh MODEL    # extra `glossa serve` flags
+#
+# wrk comes from Debian's package, unpacked into assets/wrk (git-ignored); nothing is installed.
+# wrk and the server share the machine's cores, so the numbers are for both together.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${1:-runs/default/student}
+seconds=${SECONDS_PER_RUN:-10}
+concurrency=${CONCURRENCY:-"1 16 64 256"}
+inputs_per_request=${INPUTS:-"1 32"}
+threads=${WRK_THREADS:-2}
+# A request slower than this counts as a timeout, not a latency sample (wrk's default is 2 s,
+# which a teacher with many inputs queued exceeds).
+timeout=${WRK_TIMEOUT:-30}
+tools=assets/wrk
+
+if [ ! -d "$model" ] && [[ "$model" != */* ]]; then
+    echo "no model at '$model' (pass a student dir, a teacher dir or an HF repo id)" >&2
+    exit 2
+fi
+
+fetch_wrk() {
+    [ -x "$tools/usr/bin/wrk" ] && return
+    echo "fetching wrk from Debian into $tools…" >&2
+    local debs
+    debs=$(mktemp -d)
+    # wrk links LuaJIT, which a bare machine lacks: its library is unpacked beside it.
+    if ! (cd "$debs" && apt-get download wrk libluajit-5.1-2 >&2); then
+        echo "apt-get download failed: run 'apt-get update' once, then retry" >&2
+        exit 1
+    fi
+    mkdir -p "$tools"
+    for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$tools"; done
+    rm -rf "$debs"
+}
+fetch_wrk
+wrk() {
+    LD_LIBRARY_PATH="$PWD/$tools/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        "$tools/usr/bin/wrk" "$@"
+}
+
+cargo build --release --locked -p glossa-cli >&2
+glossa=target/release/glossa
+
+work=$(mktemp -d)
+server=""
+cleanup() {
+    if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
+        kill -TERM "$server" && wait "$server" || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
+GLOSSA_LOG=warn "$glossa" serve --model "$model" --addr 127.0.0.1:0 ${SERVE_ARGS:-} \
+    > "$work/stdout" 2> "$work/stderr" &
+server=$!
+for _ in $(seq 600); do
+    [ -s "$work/stdout" ] && break
+    kill -0 "$server" 2>/dev/null || { cat "$work/stderr" >&2; exit 1; }
+    sleep 0.1
+done
+url=$(head -n1 "$work/stdout" | sed -n 's|^listening on ||p')
+[ -n "$url" ] || { echo "the server printed no address" >&2; cat "$work/stderr" >&2; exit 1; }
+
+# A request of N short, distinct-looking sentences (about 9 words each).
+request_body() {
+    local n=$1 i items=()
+    for ((i = 0; i < n; i++)); do
+        items+=("\"Open the document number $i in a new window, then save it\"")
+    done
+    local IFS=,
+    printf '{"model":"glossa","input":[%s]}' "${items[*]}"
+}
+
+# wrk's Lua: POST the body; at the end print one tab-separated line of results.
+cat > "$work/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open(os.getenv("GLOSSA_BODY_FILE"), "rb"))
+wrk.body = f:read("*a")
+f:close()
+function done(summary, latency, requests)
+    local seconds = summary.duration / 1e6
+    local socket = summary.errors.connect + summary.errors.read + summary.errors.write
+        + summary.errors.timeout
+    io.write(string.format("RESULT\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%d\n",
+        summary.requests, summary.requests / seconds, latency:percentile(50) / 1000,
+        latency:percentile(99) / 1000, latency.max / 1000, summary.errors.status, socket))
+end
+EOF
+
+echo "model: $model   server: $url ${SERVE_ARGS:-}  $seconds s per run, wrk with $threads threads"
+echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB; wrk and the server share them"
+printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "inputs/request" "connections" \
+    "requests" "requests/s" "inputs/s" "p50 ms" "p99 ms" "non-2xx" "timeouts, socket errors"
+printf '|---|---|---|---|---|---|---|---|---|\n'
+for n in $inputs_per_request; do
+    request_body "$n" > "$work/body-$n.json"
+    for c in $concurrency; do
+        t=$((c < threads ? c : threads))
+        line=$(GLOSSA_BODY_FILE="$work/body-$n.json" wrk -t"$t" -c"$c" -d"${seconds}s" --timeout "${timeout}s" \
+            -s "$work/post.lua" "$url/v1/embeddings" | grep '^RESULT' || true)
+        if [ -z "$line" ]; then
+            echo "wrk gave no result for $n inputs, $c connections" >&2
+            exit 1
+        fi
+        IFS=$'\t' read -r _ requests rps p50 p99 _max non2xx socket <<< "$line"
+        printf '| %s | %s | %s | %s | %.0f | %s | %s | %s | %s |\n' "$n" "$c" "$requests" "$rps" \
+            "$(awk -v r="$rps" -v n="$n" 'BEGIN{print r * n}')" "$p50" "$p99" "$non2xx" "$socket"
+    done
+done
+
+# What the server saw: how far concurrent requests were merged into encoder calls.
+metrics=$(curl -s "$url/metrics" 2>/dev/null || true)
+if [ -n "$metrics" ]; then
+    calls=$(awk '/^glossa_batch_size_count/{print $2}' <<< "$metrics")
+    embedded=$(awk '/^glossa_inputs_embedded_total/{print $2}' <<< "$metrics")
+    echo "server: $embedded inputs in $calls encoder calls (mean $(awk -v e="$embedded" -v c="$calls" 'BEGIN{printf "%.1f", e / c}') per call)"
+fi
