@@ -26,17 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole job: corpus → teacher labels → train the student → evaluate → save.
-    Distill {
-        /// TOML config; every key has a default (see configs/default.toml).
-        #[arg(long)]
-        config: PathBuf,
-        /// Override the config's run_dir.
-        #[arg(long)]
-        run_dir: Option<PathBuf>,
-        /// Continue an interrupted run from its checkpoints (run_dir/checkpoints/).
-        #[arg(long)]
-        resume: bool,
-    },
+    Distill(RunArgs),
     /// Evaluate models (student dir, teacher dir or HF repo id) on Tatoeba and STS; several
     /// `--model` flags give one comparison table.
     Eval {
@@ -150,6 +140,31 @@ enum Command {
     },
 }
 
+/// A config-driven run that trains students.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// TOML config; every key has a default (see configs/).
+    #[arg(long)]
+    config: PathBuf,
+    /// Override the config's run_dir.
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Continue interrupted trainings from their checkpoints (run_dir/checkpoints/).
+    #[arg(long)]
+    resume: bool,
+}
+
+impl RunArgs {
+    fn load(&self) -> Result<Config> {
+        let mut cfg = Config::load(&self.config)?;
+        if let Some(dir) = &self.run_dir {
+            cfg.run_dir = dir.clone();
+        }
+        cfg.resume = self.resume;
+        Ok(cfg)
+    }
+}
+
 #[derive(Subcommand)]
 enum TeacherCommand {
     /// Write teacher embeddings of every distinct text to the soft-label cache; resumable.
@@ -187,16 +202,7 @@ enum ClassifyCommand {
         config: PathBuf,
     },
     /// Teacher head → soft labels → student classifiers (hard labels and the KD grid) → table.
-    Distill {
-        #[arg(long)]
-        config: PathBuf,
-        /// Override the config's run_dir.
-        #[arg(long)]
-        run_dir: Option<PathBuf>,
-        /// Continue interrupted student trainings from their checkpoints.
-        #[arg(long)]
-        resume: bool,
-    },
+    Distill(RunArgs),
     /// Score a saved classifier on a language<TAB>label<TAB>text file.
     Eval {
         #[arg(long)]
@@ -239,16 +245,8 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Distill {
-            config,
-            run_dir,
-            resume,
-        } => {
-            let mut cfg = Config::load(&config)?;
-            if let Some(dir) = run_dir {
-                cfg.run_dir = dir;
-            }
-            cfg.resume = resume;
+        Command::Distill(args) => {
+            let cfg = args.load()?;
             let report = glossa::pipeline::distill(&cfg)?;
             println!(
                 "\nCorpus (train pairs per language): {}",
@@ -414,18 +412,7 @@ fn run(cli: Cli) -> Result<()> {
             ClassifyCommand::TrainTeacher { config } => {
                 classify::train_teacher(&Config::load(&config)?)?
             }
-            ClassifyCommand::Distill {
-                config,
-                run_dir,
-                resume,
-            } => {
-                let mut cfg = Config::load(&config)?;
-                if let Some(dir) = run_dir {
-                    cfg.run_dir = dir;
-                }
-                cfg.resume = resume;
-                classify::distill(&cfg)?
-            }
+            ClassifyCommand::Distill(args) => classify::distill(&args.load()?)?,
             ClassifyCommand::Eval { model, data } => classify::eval(&model, &data)?,
             ClassifyCommand::Predict { model } => {
                 classify::predict(&model, std::io::stdin().lock(), std::io::stdout().lock())?

@@ -214,17 +214,12 @@ fn tiny_sources(root: &Path) {
     }
 }
 
-#[test]
-fn distill_runs_end_to_end_on_a_tiny_corpus_and_the_student_embeds() {
-    let dir = tempfile::tempdir().unwrap();
-    tiny_sources(dir.path());
-    let run = dir.path().join("run");
-    let cfg = dir.path().join("tiny.toml");
-    let eval_dir = shared().join("eval");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"run_dir = "{run}"
+/// Writes `<dir>/<name>.toml`: a run over the tiny corpus of `tiny_sources(dir)` into `run`,
+/// labels cached in `<dir>/labels`, then the test's own sections (`rest`).
+fn tiny_config(dir: &Path, name: &str, run: &Path, rest: &str) -> PathBuf {
+    let cfg = dir.join(format!("{name}.toml"));
+    let head = format!(
+        r#"run_dir = "{run}"
 eval_dir = "{eval}"
 cache_dir = "{cache}"
 [corpus]
@@ -234,7 +229,27 @@ help_root = ""
 wordnet_dir = ""
 dictionary_dirs = []
 dev_permille = 0
-[student]
+"#,
+        run = run.display(),
+        eval = shared().join("eval").display(),
+        cache = dir.join("labels").display(),
+        locale = dir.join("locale").display()
+    );
+    std::fs::write(&cfg, head + rest).unwrap();
+    cfg
+}
+
+#[test]
+fn distill_runs_end_to_end_on_a_tiny_corpus_and_the_student_embeds() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_sources(dir.path());
+    let run = dir.path().join("run");
+    let eval_dir = shared().join("eval");
+    let cfg = tiny_config(
+        dir.path(),
+        "tiny",
+        &run,
+        r#"[student]
 buckets = 5000
 min_count = 1
 [train]
@@ -246,13 +261,7 @@ sts17 = false
 stsb = true
 speed_seconds = 0.2
 "#,
-            run = run.display(),
-            eval = eval_dir.display(),
-            cache = dir.path().join("labels").display(),
-            locale = dir.path().join("locale").display()
-        ),
-    )
-    .unwrap();
+    );
     let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -480,21 +489,12 @@ fn classify_distills_a_classifier_that_predicts_and_is_scored() {
     let data = dir.path().join("chatterbot");
     tiny_chatterbot(&data);
     let run = dir.path().join("run");
-    let cfg = dir.path().join("classify.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"run_dir = "{run}"
-eval_dir = "{eval}"
-cache_dir = "{cache}"
-[corpus]
-languages = ["de", "fr"]
-gettext_roots = ["{locale}"]
-help_root = ""
-wordnet_dir = ""
-dictionary_dirs = []
-dev_permille = 0
-[student]
+    let cfg = tiny_config(
+        dir.path(),
+        "classify",
+        &run,
+        &format!(
+            r#"[student]
 buckets = 5000
 min_count = 1
 dim = 16
@@ -511,14 +511,9 @@ alpha = 0.5
 epochs = 2
 batch_size = 4
 "#,
-            run = run.display(),
-            eval = shared().join("eval").display(),
-            cache = dir.path().join("labels").display(),
-            locale = dir.path().join("locale").display(),
-            data = data.display(),
+            data = data.display()
         ),
-    )
-    .unwrap();
+    );
     let out = glossa(
         &["classify", "distill", "--config", cfg.to_str().unwrap()],
         b"",
@@ -637,24 +632,12 @@ batch_size = 4
 }
 
 fn resume_config(dir: &Path, run: &Path) -> PathBuf {
-    let cfg = dir.join(format!(
-        "{}.toml",
-        run.file_name().unwrap().to_string_lossy()
-    ));
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"run_dir = "{run}"
-eval_dir = "{eval}"
-cache_dir = "{cache}"
-[corpus]
-languages = ["de", "fr"]
-gettext_roots = ["{locale}"]
-help_root = ""
-wordnet_dir = ""
-dictionary_dirs = []
-dev_permille = 0
-[student]
+    let name = run.file_name().unwrap().to_string_lossy().into_owned();
+    tiny_config(
+        dir,
+        &name,
+        run,
+        r#"[student]
 buckets = 3000
 min_count = 1
 dim = 16
@@ -669,14 +652,7 @@ stsb = false
 random_target_control = false
 speed_seconds = 0.1
 "#,
-            run = run.display(),
-            eval = shared().join("eval").display(),
-            cache = dir.join("labels").display(),
-            locale = dir.join("locale").display()
-        ),
     )
-    .unwrap();
-    cfg
 }
 
 #[test]

@@ -75,6 +75,11 @@ pub struct StudentConfig {
     pub lowercase: bool,
     pub min_count: usize,
     pub max_words: usize,
+    /// Learn the teacher's vectors minus their mean over the training texts, renormalised,
+    /// instead of the vectors themselves. For teachers whose vectors crowd in a narrow cone
+    /// (e5: unrelated sentences at cosine ≈ 0.8), this gives the student the directions that
+    /// tell sentences apart at full scale. The student's space is then the centred one.
+    pub center_targets: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,6 +156,7 @@ impl Default for StudentConfig {
             lowercase: true,
             min_count: 2,
             max_words: 100_000,
+            center_targets: false,
         }
     }
 }

@@ -281,6 +281,26 @@ fn dev_sample(
         .collect()
 }
 
+/// The mean of the rows.
+fn mean_row(x: &Embeddings) -> Vec<f32> {
+    let mut mean = vec![0.0f32; x.dim()];
+    for row in x.rows() {
+        crate::kernels::add(&mut mean, row);
+    }
+    let inv = 1.0 / x.len().max(1) as f32;
+    mean.iter_mut().for_each(|m| *m *= inv);
+    mean
+}
+
+/// Subtracts `mean` from every row and renormalises it.
+fn center_rows(x: &mut Embeddings, mean: &[f32]) {
+    for i in 0..x.len() {
+        let row = x.row_mut(i);
+        crate::kernels::axpy(row, -1.0, mean);
+        crate::encoder::normalize(row);
+    }
+}
+
 fn random_unit_targets(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = Rng::new(seed);
     let mut v: Vec<f32> = (0..rows * dim).map(|_| rng.normal()).collect();
@@ -405,22 +425,20 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         label(&teacher, &mut cache, &refs, "teacher labels")
     })?;
     let dim = teacher.dim();
-    let data = TrainingData::assemble(
-        &english,
-        cache
-            .lookup(&english.iter().map(String::as_str).collect::<Vec<_>>())?
-            .into_vec(),
-        dim,
-        &corpus.train,
-    );
-    let dev_data = TrainingData::assemble(
-        &dev_english,
-        cache
-            .lookup(&dev_english.iter().map(String::as_str).collect::<Vec<_>>())?
-            .into_vec(),
-        dim,
-        &dev_pairs,
-    );
+    let mut targets = cache.lookup(&english.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let mut dev_targets =
+        cache.lookup(&dev_english.iter().map(String::as_str).collect::<Vec<_>>())?;
+    if config.student.center_targets {
+        let mean = mean_row(&targets);
+        tracing::info!(
+            "centring the teacher's vectors: their mean has norm {:.3}",
+            crate::encoder::dot(&mean, &mean).sqrt()
+        );
+        center_rows(&mut targets, &mean);
+        center_rows(&mut dev_targets, &mean);
+    }
+    let data = TrainingData::assemble(&english, targets.into_vec(), dim, &corpus.train);
+    let dev_data = TrainingData::assemble(&dev_english, dev_targets.into_vec(), dim, &dev_pairs);
     tracing::info!(
         "training on {} distinct English texts, {} examples",
         english.len(),
@@ -455,7 +473,11 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         config.eval.sts17,
         config.eval.stsb,
     )?;
-    suite.dev = Some(dev_set(&dev_pairs, &dev_english, &cache)?);
+    // Dev MSE compares each model with the teacher's raw vectors; a student of centred targets
+    // lives in another space, so the comparison would mean nothing.
+    if !config.student.center_targets {
+        suite.dev = Some(dev_set(&dev_pairs, &dev_english, &cache)?);
+    }
     let options = eval::Options {
         measure_speed: true,
         speed_seconds: config.eval.speed_seconds,

