@@ -32,6 +32,12 @@ for t in "${targets[@]}"; do
 done
 
 mkdir -p logs
+# The directory targets' scratch folders (in memory where possible), removed at the end.
+scratch_parent=/dev/shm
+[ -d "$scratch_parent" ] || scratch_parent=${TMPDIR:-/tmp}
+GLOSSA_FUZZ_SCRATCH=$(mktemp -d "$scratch_parent/glossa-fuzz.XXXXXX")
+export GLOSSA_FUZZ_SCRATCH
+trap 'rm -rf "$GLOSSA_FUZZ_SCRATCH"' EXIT
 findings=0
 summary=()
 for t in "${targets[@]}"; do

@@ -32,17 +32,27 @@ pub fn check_named(err: &Error, name: &str) {
     );
 }
 
-/// A scratch folder for the readers that take a directory, made once per fuzzing process and
-/// removed when it exits normally.
+/// A scratch folder for the readers that take a directory, made once per fuzzing process, under
+/// `$GLOSSA_FUZZ_SCRATCH` (scripts/fuzz.sh sets it, and removes it at the end), else in memory
+/// (`/dev/shm`) where there is one, else the temp folder. Not on ext4 if it can be helped:
+/// truncating and rewriting a file there flushes it on close, which cost milliseconds per input.
+/// libFuzzer exits without running destructors, so the folder outlives the process.
 pub fn scratch() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        let shm = Path::new("/dev/shm");
+        let parent = match std::env::var_os("GLOSSA_FUZZ_SCRATCH") {
+            Some(dir) => PathBuf::from(dir),
+            None if shm.is_dir() => shm.to_path_buf(),
+            None => std::env::temp_dir(),
+        };
+        std::fs::create_dir_all(&parent).expect("scratch parent folder");
         tempfile::Builder::new()
             .prefix("glossa-fuzz-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("a scratch folder")
+            .keep()
     })
-    .path()
 }
 
 /// Writes `files` (name, bytes) into `dir`, replacing what was there.
