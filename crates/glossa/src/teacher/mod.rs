@@ -312,6 +312,19 @@ pub fn parse_modules(text: &str, path: &Path) -> Result<(Option<String>, bool)> 
         .iter()
         .find(|m| m.kind.ends_with(".Pooling"))
         .map(|m| m.path.clone());
+    // A module folder is a folder of the model: an absolute path or `..` would make loading a
+    // model read files outside it.
+    if let Some(folder) = &pooling {
+        let inside = Path::new(folder)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            return Err(Error::invalid(
+                path,
+                format!("the Pooling module's path '{folder}' is not a folder inside the model"),
+            ));
+        }
+    }
     Ok((pooling, normalize))
 }
 
@@ -418,6 +431,25 @@ fn fingerprint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pooling_folder_outside_the_model_is_refused() {
+        let modules = |p: &str| {
+            format!(r#"[{{"type": "sentence_transformers.models.Pooling", "path": "{p}"}}]"#)
+        };
+        let path = Path::new("modules.json");
+        assert_eq!(
+            parse_modules(&modules("1_Pooling"), path).unwrap(),
+            (Some("1_Pooling".to_string()), false)
+        );
+        for bad in ["../x", "/etc", "a/../../b"] {
+            let err = parse_modules(&modules(bad), path).unwrap_err().to_string();
+            assert!(
+                err.contains("modules.json") && err.contains("not a folder inside the model"),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     const CONFIG: &str = r#"{"model_type": "bert", "hidden_size": 4, "intermediate_size": 8,
         "max_position_embeddings": 16, "num_attention_heads": 2, "num_hidden_layers": 1,
