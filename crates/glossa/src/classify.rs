@@ -23,11 +23,11 @@ use crate::data::labelled::{load_chatterbot, LabelledReport, LabelledSet, Labell
 use crate::data::testsets::TestSetIndex;
 use crate::data::Pair;
 use crate::loss::hard_cross_entropy;
-use crate::pipeline::{self, progress_bar, TrainingData};
+use crate::pipeline::{self, TrainingData};
 use crate::student::subword::build_vocab;
 use crate::student::{SubwordConfig, SubwordStudent};
 use crate::teacher::Teacher;
-use crate::train::{self, EpochLog, Example, Objective, TrainConfig};
+use crate::train::{EpochLog, Example, Objective, TrainConfig};
 use crate::{Embeddings, Encoder, Error, Result};
 
 /// The `[classify]` section of the config.
@@ -757,27 +757,15 @@ fn train_variant(
         labels: &transfer.hard_labels,
     };
     let name = variant.name();
-    let bar = progress_bar(0, &name);
-    let checkpointing = train::Checkpointing {
-        path: pipeline::checkpoint_path(config, &format!("classify-{name}")),
-        every: cfg.train.checkpoint_every,
-        resume: config.resume,
-    };
-    let logs = train::train(
+    let logs = pipeline::train_with_progress(
+        config,
+        &cfg.train,
         &mut student,
         &dataset,
         None,
-        &cfg.train,
-        Some(&checkpointing),
-        &mut |step, total, loss| {
-            bar.set_length(total as u64);
-            bar.set_position(step as u64);
-            if step % 200 == 0 {
-                bar.set_message(format!("loss {loss:.4}"));
-            }
-        },
+        &format!("classify-{name}"),
+        &|loss| format!("loss {loss:.4}"),
     )?;
-    bar.finish_and_clear();
     Ok((student, logs))
 }
 

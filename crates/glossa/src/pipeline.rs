@@ -337,28 +337,50 @@ fn train_student(
         config.train.epochs
     );
     let mut student = SubwordStudent::new(shape, words, config.train.seed)?;
-    let bar = progress_bar(0, what);
-    let checkpointing = train::Checkpointing {
-        path: checkpoint_path(config, what),
-        every: config.train.checkpoint_every,
-        resume: config.resume,
-    };
-    let logs = train::train(
+    let logs = train_with_progress(
+        config,
+        &config.train,
         &mut student,
         &data.dataset(),
         Some(&dev.dataset()),
-        &config.train,
+        what,
+        &|loss| format!("{what} mse×1000 {:.3}", loss * 1000.0),
+    )?;
+    Ok((student, logs))
+}
+
+/// Trains `student` with a progress bar and checkpoints under the run's `checkpoints/<what>`.
+pub fn train_with_progress(
+    config: &Config,
+    cfg: &train::TrainConfig,
+    student: &mut SubwordStudent,
+    data: &Dataset,
+    dev: Option<&Dataset>,
+    what: &str,
+    message: &dyn Fn(f32) -> String,
+) -> Result<Vec<EpochLog>> {
+    let bar = progress_bar(0, what);
+    let checkpointing = train::Checkpointing {
+        path: checkpoint_path(config, what),
+        every: cfg.checkpoint_every,
+        resume: config.resume,
+    };
+    let logs = train::train(
+        student,
+        data,
+        dev,
+        cfg,
         Some(&checkpointing),
         &mut |step, total, loss| {
             bar.set_length(total as u64);
             bar.set_position(step as u64);
             if step % 200 == 0 {
-                bar.set_message(format!("{what} mse×1000 {:.3}", loss * 1000.0));
+                bar.set_message(message(loss));
             }
         },
     )?;
     bar.finish_and_clear();
-    Ok((student, logs))
+    Ok(logs)
 }
 
 /// Where the training of model `what` keeps its checkpoint.

@@ -384,7 +384,8 @@ pub fn train(
     let total = steps_per_epoch * cfg.epochs;
     // The epoch's order, as indices into the examples (what a checkpoint stores).
     let mut order: Vec<u32> = (0..train.examples.len() as u32).collect();
-    let fingerprint = fingerprint(student, train, cfg);
+    // Hashing every target and text costs a pass over the data: only a checkpointed run needs it.
+    let fingerprint = checkpoint.map_or_else(String::new, |_| fingerprint(student, train, cfg));
     let mut state = TrainState {
         fingerprint: fingerprint.clone(),
         epoch: 0,
@@ -624,6 +625,17 @@ mod tests {
         (student, texts, targets)
     }
 
+    /// The toy texts and targets under MSE, every text toward target `text % 2`.
+    fn mse_data<'a>(texts: &'a [String], targets: &'a [f32]) -> Dataset<'a> {
+        Dataset {
+            texts,
+            targets,
+            dim: 8,
+            examples: examples(),
+            objective: Objective::Mse,
+        }
+    }
+
     fn examples() -> Vec<Example> {
         (0..6)
             .map(|i| Example {
@@ -689,13 +701,7 @@ mod tests {
         for projection in [false, true] {
             let run = || {
                 let (mut student, texts, targets) = toy(projection);
-                let data = Dataset {
-                    texts: &texts,
-                    targets: &targets,
-                    dim: 8,
-                    examples: examples(),
-                    objective: Objective::Mse,
-                };
+                let data = mse_data(&texts, &targets);
                 let before = evaluate_loss(&student, &data);
                 let cfg = TrainConfig {
                     epochs: 60,
@@ -738,13 +744,7 @@ mod tests {
                 .unwrap();
             pool.install(|| {
                 let (mut student, texts, targets) = toy(false);
-                let data = Dataset {
-                    texts: &texts,
-                    targets: &targets,
-                    dim: 8,
-                    examples: examples(),
-                    objective: Objective::Mse,
-                };
+                let data = mse_data(&texts, &targets);
                 let cfg = TrainConfig {
                     epochs: 3,
                     batch_size: 4,
@@ -769,13 +769,7 @@ mod tests {
         };
         for projection in [false, true] {
             let (student0, texts, targets) = toy(projection);
-            let data = Dataset {
-                texts: &texts,
-                targets: &targets,
-                dim: 8,
-                examples: examples(),
-                objective: Objective::Mse,
-            };
+            let data = mse_data(&texts, &targets);
             let mut whole = toy(projection).0;
             let logs = train(&mut whole, &data, None, &cfg, None, &mut |_, _, _| {}).unwrap();
             // 3 steps per epoch, 9 in all: crash inside epoch 1, at an epoch end, in epoch 3.
@@ -844,13 +838,7 @@ mod tests {
     fn a_non_finite_loss_names_the_step_and_the_last_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let (mut student, texts, targets) = toy(false);
-        let data = Dataset {
-            texts: &texts,
-            targets: &targets,
-            dim: 8,
-            examples: examples(),
-            objective: Objective::Mse,
-        };
+        let data = mse_data(&texts, &targets);
         let cfg = TrainConfig {
             epochs: 2,
             batch_size: 2,
