@@ -219,6 +219,15 @@ enum ClassifyCommand {
 
 #[derive(Subcommand)]
 enum ExportCommand {
+    /// A static token student as a Model2Vec directory (Python `model2vec`, `model2vec-rs`,
+    /// sentence-transformers' StaticEmbedding).
+    Model2vec {
+        #[arg(long)]
+        model: PathBuf,
+        /// Directory to write (created).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// fastText/word2vec text vectors of the student's vocabulary.
     Vec {
         #[arg(long)]
@@ -440,6 +449,18 @@ fn run(cli: Cli) -> Result<()> {
                 out.display(),
                 size(&model) as f64 / 1e6,
                 size(&out) as f64 / 1e6
+            );
+        }
+        Command::Export {
+            command: ExportCommand::Model2vec { model, out },
+        } => {
+            let student = glossa::student::SubwordStudent::load(&model)?;
+            glossa::student::model2vec::write(&student, &out)?;
+            println!(
+                "wrote a Model2Vec model of {} tokens × {} to {}",
+                student.rows(),
+                student.config.output_dim,
+                out.display()
             );
         }
         Command::Export {

@@ -67,7 +67,12 @@ pub struct CorpusConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StudentConfig {
-    /// Row width; a projection to the teacher's width is added when different.
+    /// Which student: `subword` (fastText-style words + hashed character n-grams) or `static`
+    /// (Model2Vec-style: a row per token of the teacher's tokenizer, initialised from the
+    /// teacher's vector of each token, then trained).
+    pub kind: StudentKind,
+    /// Row width; a projection to the teacher's width is added when different. For the static
+    /// student this is the PCA width of its initialisation.
     pub dim: Option<usize>,
     pub buckets: usize,
     pub minn: usize,
@@ -80,6 +85,22 @@ pub struct StudentConfig {
     /// (e5: unrelated sentences at cosine ≈ 0.8), this gives the student the directions that
     /// tell sentences apart at full scale. The student's space is then the centred one.
     pub center_targets: bool,
+    /// Static student: the SIF coefficient a of the token weights a / (a + p(token)), p from
+    /// the token counts of the training texts (Model2Vec's default a).
+    pub sif_coefficient: f64,
+    /// Static student: the teacher encodes the tokens the training texts use most, up to this
+    /// many (one forward pass each: ~250k for an XLM-R vocabulary is hours on a small CPU);
+    /// the other rows start at zero and stay there unless training reaches them.
+    pub max_tokens: usize,
+}
+
+/// The kinds of student `distill` trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StudentKind {
+    #[default]
+    Subword,
+    Static,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,6 +178,9 @@ impl Default for StudentConfig {
             min_count: 2,
             max_words: 100_000,
             center_targets: false,
+            kind: StudentKind::Subword,
+            sif_coefficient: 1e-4,
+            max_tokens: 50_000,
         }
     }
 }

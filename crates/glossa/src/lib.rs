@@ -19,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod kernels;
+pub mod linalg;
 pub mod loss;
 pub mod model;
 pub mod pipeline;

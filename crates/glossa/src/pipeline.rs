@@ -6,10 +6,11 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cache::{CachedEncoder, LabelCache};
-use crate::config::Config;
+use crate::config::{Config, StudentKind};
 use crate::data::clean::Limits;
 use crate::data::corpus::{
     build_corpus, write_corpus, BuildOptions, BuildReport, Corpus, CorpusSources,
@@ -29,6 +30,9 @@ pub fn load_encoder(spec: &str) -> Result<Box<dyn Encoder>> {
     let path = Path::new(spec);
     if path.is_dir() && is_student_dir(path) {
         return Ok(Box::new(SubwordStudent::load(path)?));
+    }
+    if path.is_dir() && crate::student::model2vec::is_model2vec_dir(path) {
+        return Ok(Box::new(crate::student::model2vec::read(path)?));
     }
     Ok(Box::new(Teacher::load(spec)?))
 }
@@ -308,12 +312,8 @@ fn random_unit_targets(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
     v
 }
 
-fn train_student(
-    config: &Config,
-    data: &TrainingData,
-    dev: &TrainingData,
-    what: &str,
-) -> Result<(SubwordStudent, Vec<EpochLog>)> {
+/// A fresh fastText-style student for `data`: vocabulary from its texts, random rows.
+fn new_subword_student(config: &Config, data: &TrainingData, what: &str) -> Result<SubwordStudent> {
     let s = &config.student;
     let words = build_vocab(
         data.texts.iter().map(String::as_str),
@@ -329,14 +329,68 @@ fn train_student(
         maxn: s.maxn,
         lowercase: s.lowercase,
     };
+    tracing::info!("{what}: {} words + {} buckets", words.len(), shape.buckets);
+    SubwordStudent::new(shape, words, config.train.seed)
+}
+
+/// The Model2Vec-style static student: every token of the teacher's tokenizer through the
+/// teacher (via the label cache, so an interrupted run resumes), PCA, SIF weights from the token
+/// counts of the training texts.
+fn new_static_student(
+    config: &Config,
+    teacher: &Teacher,
+    cache: &mut LabelCache,
+    data: &TrainingData,
+) -> Result<SubwordStudent> {
+    use crate::student::token_init;
+    let path = teacher.tokenizer_path();
+    let tokenizer = tokenizers::Tokenizer::from_file(&path)
+        .map_err(|e| Error::invalid(&path, format!("cannot load tokenizer: {e}")))?;
+    let counts = token_init::token_counts(&tokenizer, data.texts.par_iter().map(String::as_str));
+    let mut texts = token_init::token_texts(&tokenizer);
+    let kept = token_init::keep_most_used(&mut texts, &counts, config.student.max_tokens);
+    let present: Vec<&str> = texts.iter().flatten().map(String::as_str).collect();
     tracing::info!(
-        "{what}: {} words + {} buckets, {} examples, {} epochs",
-        words.len(),
-        shape.buckets,
+        "static student: the teacher encodes {} of {} tokens on their own ({} occur in the \
+         training texts; at most student.max_tokens = {})",
+        present.len(),
+        texts.len(),
+        kept.used,
+        config.student.max_tokens
+    );
+    label(teacher, cache, &present, "token vectors")?;
+    let vectors = cache.lookup(&present)?;
+    let mut rows = vectors.rows();
+    let per_token: Vec<Option<&[f32]>> = texts
+        .iter()
+        .map(|t| {
+            t.as_ref()
+                .map(|_| rows.next().expect("one vector per present token"))
+        })
+        .collect();
+    let weights = token_init::sif_weights(&counts, config.student.sif_coefficient);
+    let dim = config.student.dim.unwrap_or(teacher.dim());
+    let mut student =
+        token_init::build_static(tokenizer, &per_token, teacher.dim(), dim, &weights)?;
+    student.teacher = teacher.name();
+    Ok(student)
+}
+
+/// Trains `student` on `data` toward its targets (MSE), with the run's progress and checkpoints.
+fn train_student(
+    config: &Config,
+    mut student: SubwordStudent,
+    data: &TrainingData,
+    dev: &TrainingData,
+    what: &str,
+) -> Result<(SubwordStudent, Vec<EpochLog>)> {
+    tracing::info!(
+        "{what}: {} rows of {}, {} examples, {} epochs",
+        student.rows(),
+        student.config.dim,
         data.examples.len(),
         config.train.epochs
     );
-    let mut student = SubwordStudent::new(shape, words, config.train.seed)?;
     let logs = train_with_progress(
         config,
         &config.train,
@@ -467,8 +521,23 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         data.examples.len()
     );
 
+    let initial = match config.student.kind {
+        StudentKind::Subword => new_subword_student(config, &data, "student")?,
+        StudentKind::Static => timed(&mut seconds, "static init", || {
+            new_static_student(config, &teacher, &mut cache, &data)
+        })?,
+    };
+    // The static student's starting point is a model of its own (Model2Vec's): kept and
+    // evaluated, so the report shows what training adds.
+    let init_dir = run_dir.join("student-init");
+    let init_only = if initial.is_static() {
+        initial.save(&init_dir)?;
+        Some(SubwordStudent::load(&init_dir)?)
+    } else {
+        None
+    };
     let (mut student, train_log) = timed(&mut seconds, "train student", || {
-        train_student(config, &data, &dev_data, "student")
+        train_student(config, initial, &data, &dev_data, "student")
     })?;
     student.teacher = teacher.name();
     let student_dir = run_dir.join("student");
@@ -481,7 +550,11 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         let control_data = TrainingData::assemble(&english, random, dim, &corpus.train);
         Some(
             timed(&mut seconds, "train control", || {
-                train_student(config, &control_data, &dev_data, "control")
+                let initial = match config.student.kind {
+                    StudentKind::Subword => new_subword_student(config, &control_data, "control")?,
+                    StudentKind::Static => SubwordStudent::load(&init_dir)?,
+                };
+                train_student(config, initial, &control_data, &dev_data, "control")
             })?
             .0,
         )
@@ -528,6 +601,11 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         )?);
         Ok(report)
     })?);
+    if let Some(init) = &init_only {
+        models.push(timed(&mut seconds, "evaluate static init", || {
+            eval::evaluate("student, init only", init, &suite, &options, &eval_bar)
+        })?);
+    }
     models.push(timed(&mut seconds, "evaluate student", || {
         eval::evaluate("student", &student, &suite, &options, &eval_bar)
     })?);

@@ -1,8 +1,10 @@
 //! The students: small models trained to reproduce the teacher's embeddings.
 
 pub mod features;
+pub mod model2vec;
 pub mod subword;
 pub mod table;
+pub mod token_init;
 
 pub use subword::{SubwordConfig, SubwordStudent};
 pub use table::Precision;

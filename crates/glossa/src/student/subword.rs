@@ -1,6 +1,11 @@
-//! The fastText-style subword student: a table of rows for vocabulary words and hashed
-//! character n-grams; a sentence's vector is the mean of its features' rows, projected to the
-//! teacher's dimension when the table is narrower.
+//! The bag-of-rows students: a table of rows and a sentence's vector is the mean of its
+//! features' rows, projected to the teacher's dimension when the table is narrower.
+//!
+//! Two kinds share the table, training, quantization and serving and differ only in what a
+//! feature is:
+//! - fastText-style (`glossa-subword/1`): vocabulary words and hashed character n-grams;
+//! - static token (`glossa-static/1`, Model2Vec-style): the token ids of a Hugging Face
+//!   tokenizer (`tokenizer.json`), one row per vocabulary entry.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,6 +19,21 @@ use super::STUDENT_FILE;
 use crate::{Embeddings, Encoder, Error, Result};
 
 const FORMAT: &str = "glossa-subword/1";
+const STATIC_FORMAT: &str = "glossa-static/1";
+/// The static student's tokenizer, saved next to its weights.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// What a feature is.
+enum Featurizer {
+    /// Words (by vocabulary) and hashed character n-grams.
+    Subword(HashMap<String, u32>),
+    /// A tokenizer's token ids (without special tokens; the unknown token is dropped, as
+    /// Model2Vec does, so unseen text does not all pool into one row).
+    Tokens {
+        tokenizer: Box<tokenizers::Tokenizer>,
+        unknown: Option<u32>,
+    },
+}
 
 /// The student's shape and text processing; saved as `student.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,7 +68,7 @@ struct SavedConfig {
 pub struct SubwordStudent {
     pub config: SubwordConfig,
     words: Vec<String>,
-    vocab: HashMap<String, u32>,
+    featurizer: Featurizer,
     /// (words + buckets) × dim, row-major.
     pub table: super::table::Table,
     /// dim × output_dim, row-major; present only when dim != output_dim.
@@ -82,13 +102,83 @@ impl SubwordStudent {
         Ok(SubwordStudent {
             config,
             words,
-            vocab,
+            featurizer: Featurizer::Subword(vocab),
             table: table.into(),
             projection,
             teacher: String::new(),
             name: "subword student".into(),
             size_on_disk: None,
         })
+    }
+
+    /// A static token student: one row per entry of `tokenizer`'s vocabulary (`table` is
+    /// vocabulary × dim), projected by `projection` (dim × output_dim) when given.
+    pub fn from_tokenizer(
+        mut tokenizer: tokenizers::Tokenizer,
+        dim: usize,
+        output_dim: usize,
+        table: Vec<f32>,
+        projection: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        // Sentences are pooled, never batched into a tensor: no padding, no truncation.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| Error::msg(format!("cannot turn off truncation: {e}")))?;
+        let words = token_list(&tokenizer);
+        let config = SubwordConfig {
+            dim,
+            output_dim,
+            buckets: 0,
+            minn: 0,
+            maxn: 0,
+            lowercase: false,
+        };
+        validate_static(&config, words.len())?;
+        if table.len() != words.len() * dim {
+            return Err(Error::msg(format!(
+                "a static student of {} tokens × {dim} needs {} values, got {}",
+                words.len(),
+                words.len() * dim,
+                table.len()
+            )));
+        }
+        if projection
+            .as_ref()
+            .is_some_and(|p| p.len() != dim * output_dim)
+            || (projection.is_none() && dim != output_dim)
+        {
+            return Err(Error::msg(format!(
+                "a static student of width {dim} needs a {dim}×{output_dim} projection"
+            )));
+        }
+        let unknown = unknown_token(&tokenizer);
+        Ok(SubwordStudent {
+            config,
+            words,
+            featurizer: Featurizer::Tokens {
+                tokenizer: Box::new(tokenizer),
+                unknown,
+            },
+            table: table.into(),
+            projection,
+            teacher: String::new(),
+            name: "static student".into(),
+            size_on_disk: None,
+        })
+    }
+
+    /// True for a static token (Model2Vec-style) student.
+    pub fn is_static(&self) -> bool {
+        matches!(self.featurizer, Featurizer::Tokens { .. })
+    }
+
+    /// The static student's tokenizer.
+    pub fn tokenizer(&self) -> Option<&tokenizers::Tokenizer> {
+        match &self.featurizer {
+            Featurizer::Tokens { tokenizer, .. } => Some(tokenizer),
+            Featurizer::Subword(_) => None,
+        }
     }
 
     pub fn rows(&self) -> usize {
@@ -105,11 +195,28 @@ impl SubwordStudent {
 
     /// Appends the feature rows of `text` to `out` (a row may repeat; it then counts twice).
     pub fn features(&self, text: &str, out: &mut Vec<u32>) {
+        let vocab = match &self.featurizer {
+            Featurizer::Subword(vocab) => vocab,
+            Featurizer::Tokens { tokenizer, unknown } => {
+                // A text the tokenizer cannot read (none is known for the shipped ones) pools
+                // to nothing, like an empty text.
+                if let Ok(encoding) = tokenizer.encode_fast(text, false) {
+                    out.extend(
+                        encoding
+                            .get_ids()
+                            .iter()
+                            .copied()
+                            .filter(|&id| Some(id) != *unknown),
+                    );
+                }
+                return;
+            }
+        };
         let mut tokens = Vec::new();
         tokenize(text, self.config.lowercase, &mut tokens);
         let mut bracketed = String::new();
         for (token, kind) in &tokens {
-            let word = self.vocab.get(token.as_str()).copied();
+            let word = vocab.get(token.as_str()).copied();
             bracketed.clear();
             bracketed.push('<');
             bracketed.push_str(token);
@@ -163,7 +270,8 @@ impl SubwordStudent {
         output
     }
 
-    /// Writes `student.json`, `vocab.txt` and `model.safetensors` into `dir`.
+    /// Writes `student.json`, `model.safetensors` and `vocab.txt` (fastText-style) or
+    /// `tokenizer.json` (static) into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         self.save_as(dir, Precision::F32)
     }
@@ -172,9 +280,19 @@ impl SubwordStudent {
     /// tensor `embeddings_scale`); the projection stays f32.
     pub fn save_as(&self, dir: &Path, precision: Precision) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut vocab = self.words.join("\n");
-        vocab.push('\n');
-        crate::error::write_atomic(dir.join("vocab.txt"), vocab.as_bytes())?;
+        match &self.featurizer {
+            Featurizer::Subword(_) => {
+                let mut vocab = self.words.join("\n");
+                vocab.push('\n');
+                crate::error::write_atomic(dir.join("vocab.txt"), vocab.as_bytes())?;
+            }
+            Featurizer::Tokens { tokenizer, .. } => {
+                let json = tokenizer
+                    .to_string(false)
+                    .map_err(|e| Error::msg(format!("serialising the tokenizer: {e}")))?;
+                crate::error::write_atomic(dir.join(TOKENIZER_FILE), json.as_bytes())?;
+            }
+        }
         let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let (table, scales) = super::table::quantize(&self.table, self.config.dim, precision);
         let dtype = match precision {
@@ -216,7 +334,12 @@ impl SubwordStudent {
         crate::error::write_atomic(dir.join("model.safetensors"), &blob)?;
         // Written last, with the weights' checksum: a directory is complete once it exists.
         let saved = SavedConfig {
-            format: FORMAT.into(),
+            format: if self.is_static() {
+                STATIC_FORMAT
+            } else {
+                FORMAT
+            }
+            .into(),
             config: self.config.clone(),
             words: self.words.len(),
             teacher: self.teacher.clone(),
@@ -232,27 +355,61 @@ impl SubwordStudent {
     pub fn load(dir: &Path) -> Result<Self> {
         let config_path = dir.join(STUDENT_FILE);
         let saved: SavedConfig = crate::error::read_json(&config_path)?;
-        if saved.format != FORMAT {
-            return Err(Error::invalid(
-                &config_path,
-                format!("format '{}' is not {FORMAT}", saved.format),
-            ));
-        }
-        let vocab_path = dir.join("vocab.txt");
-        let vocab_text = crate::error::read_to_string(&vocab_path)?;
-        let words: Vec<String> = vocab_text.lines().map(str::to_owned).collect();
-        if words.len() != saved.words {
-            return Err(Error::invalid(
-                &vocab_path,
-                format!(
-                    "{} words, but {STUDENT_FILE} says {}",
-                    words.len(),
-                    saved.words
-                ),
-            ));
-        }
-        validate(&saved.config, words.len())
-            .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
+        let (words, tokenizer) = match saved.format.as_str() {
+            FORMAT => {
+                let vocab_path = dir.join("vocab.txt");
+                let vocab_text = crate::error::read_to_string(&vocab_path)?;
+                let words: Vec<String> = vocab_text.lines().map(str::to_owned).collect();
+                if words.len() != saved.words {
+                    return Err(Error::invalid(
+                        &vocab_path,
+                        format!(
+                            "{} words, but {STUDENT_FILE} says {}",
+                            words.len(),
+                            saved.words
+                        ),
+                    ));
+                }
+                validate(&saved.config, words.len())
+                    .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
+                (words, None)
+            }
+            STATIC_FORMAT => {
+                let path = dir.join(TOKENIZER_FILE);
+                if !path.is_file() {
+                    return Err(Error::invalid(
+                        &path,
+                        "missing: a static student needs the tokenizer it was trained with",
+                    ));
+                }
+                let mut tokenizer = tokenizers::Tokenizer::from_file(&path)
+                    .map_err(|e| Error::invalid(&path, format!("cannot load tokenizer: {e}")))?;
+                tokenizer.with_padding(None);
+                tokenizer.with_truncation(None).map_err(|e| {
+                    Error::invalid(&path, format!("cannot turn off truncation: {e}"))
+                })?;
+                let words = token_list(&tokenizer);
+                if words.len() != saved.words {
+                    return Err(Error::invalid(
+                        &path,
+                        format!(
+                            "the tokenizer has {} tokens, but {STUDENT_FILE} says the table has {} rows",
+                            words.len(),
+                            saved.words
+                        ),
+                    ));
+                }
+                validate_static(&saved.config, words.len())
+                    .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
+                (words, Some(tokenizer))
+            }
+            other => {
+                return Err(Error::invalid(
+                    &config_path,
+                    format!("format '{other}' is not {FORMAT} or {STATIC_FORMAT}"),
+                ))
+            }
+        };
         let weights_path = dir.join("model.safetensors");
         if let Some(want) = &saved.checksum {
             verify_checksum(&weights_path, want)?;
@@ -314,15 +471,23 @@ impl SubwordStudent {
         } else {
             None
         };
-        let vocab = words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.clone(), i as u32))
-            .collect();
+        let featurizer = match tokenizer {
+            Some(tokenizer) => Featurizer::Tokens {
+                unknown: unknown_token(&tokenizer),
+                tokenizer: Box::new(tokenizer),
+            },
+            None => Featurizer::Subword(
+                words
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| (w.clone(), i as u32))
+                    .collect(),
+            ),
+        };
         let mut student = SubwordStudent {
             config: saved.config.clone(),
             words,
-            vocab,
+            featurizer,
             table,
             projection,
             teacher: String::new(),
@@ -330,15 +495,20 @@ impl SubwordStudent {
             size_on_disk: None,
         };
         student.teacher = saved.teacher;
-        student.name = dir.display().to_string();
-        student.size_on_disk = Some(
+        student.set_source(dir);
+        Ok(student)
+    }
+
+    /// Names the student after the directory it was read from, whose size it reports.
+    pub fn set_source(&mut self, dir: &Path) {
+        self.name = dir.display().to_string();
+        self.size_on_disk = Some(
             crate::model::ModelDir {
                 name: String::new(),
                 dir: dir.to_path_buf(),
             }
             .size_on_disk(),
         );
-        Ok(student)
     }
 }
 
@@ -391,6 +561,58 @@ fn validate(config: &SubwordConfig, words: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Checks the shape of a static student with `tokens` vocabulary entries (no buckets, no
+/// n-grams).
+fn validate_static(config: &SubwordConfig, tokens: usize) -> Result<()> {
+    if config.dim == 0 || config.output_dim == 0 || config.buckets != 0 || tokens == 0 {
+        return Err(Error::msg(format!(
+            "invalid static student shape: {config:?} over {tokens} tokens (dim, output_dim and \
+             the vocabulary > 0; no buckets)"
+        )));
+    }
+    if tokens > u32::MAX as usize
+        || tokens
+            .checked_mul(config.dim)
+            .and_then(|n| n.checked_mul(4))
+            .is_none()
+        || config
+            .dim
+            .checked_mul(config.output_dim)
+            .and_then(|n| n.checked_mul(4))
+            .is_none()
+    {
+        return Err(Error::msg(format!(
+            "invalid static student shape: {config:?} over {tokens} tokens is too large to address"
+        )));
+    }
+    Ok(())
+}
+
+/// The tokenizer's vocabulary in id order (added tokens included); a gap in the ids is an
+/// empty string, so row i is always token i.
+fn token_list(tokenizer: &tokenizers::Tokenizer) -> Vec<String> {
+    let n = tokenizer.get_vocab_size(true);
+    (0..n as u32)
+        .map(|id| tokenizer.id_to_token(id).unwrap_or_default())
+        .collect()
+}
+
+/// The id of the tokenizer's unknown token, if its model has one.
+fn unknown_token(tokenizer: &tokenizers::Tokenizer) -> Option<u32> {
+    let json = serde_json::to_value(tokenizer.get_model()).ok()?;
+    let name = match json.get("unk_token") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        _ => {
+            // Unigram models name it by id.
+            return json
+                .get("unk_id")
+                .and_then(|v| v.as_u64())
+                .map(|v| v as u32);
+        }
+    };
+    tokenizer.token_to_id(&name)
 }
 
 /// The safetensors header: its length in bytes and its JSON (tensor name → dtype, shape, offsets).
@@ -465,7 +687,7 @@ fn tensor_span(
     };
     let found = numbers("shape");
     if found != shape {
-        return Err(Error::invalid(path, format!("tensor '{name}' has shape {found:?}, expected {shape:?} (from student.json and vocab.txt)")));
+        return Err(Error::invalid(path, format!("tensor '{name}' has shape {found:?}, expected {shape:?} (from student.json and the vocabulary)")));
     }
     let offsets = numbers("data_offsets");
     let count = shape
@@ -517,6 +739,11 @@ impl Encoder for SubwordStudent {
     }
     /// The student's own tokens: words, and characters and bigrams of unspaced scripts.
     fn count_tokens(&self, text: &str) -> usize {
+        if self.is_static() {
+            let mut ids = Vec::new();
+            self.features(text, &mut ids);
+            return ids.len();
+        }
         let mut tokens = Vec::new();
         tokenize(text, false, &mut tokens);
         tokens.len()

@@ -152,6 +152,11 @@ impl Teacher {
         &self.fingerprint
     }
 
+    /// The model's `tokenizer.json` (a static student is built on the same tokenizer).
+    pub fn tokenizer_path(&self) -> std::path::PathBuf {
+        self.dir.file("tokenizer.json")
+    }
+
     pub fn max_tokens(&self) -> usize {
         self.max_tokens
     }
