@@ -58,6 +58,12 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         batch: usize,
     },
+    /// Print each line of standard input as the student's tokens joined by spaces (lowercased
+    /// when the student lowercases): the text fastText must be given to see glossa's words.
+    Tokenize {
+        #[arg(long)]
+        model: PathBuf,
+    },
     /// Serve a model over HTTP: OpenAI-compatible POST /v1/embeddings, GET /health, GET /metrics.
     /// Prints `listening on http://ADDR` first; stops cleanly on SIGTERM or Ctrl-C.
     Serve {
@@ -225,6 +231,17 @@ enum ExportCommand {
         model: PathBuf,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// A supervised fastText model (.bin) whose get_sentence_vector is the student's vector for
+    /// text given as `glossa tokenize` prints it (docs/interop.md).
+    Fasttext {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the vocabulary's word vectors as a .vec text file here.
+        #[arg(long)]
+        vec: Option<PathBuf>,
     },
 }
 
@@ -441,6 +458,39 @@ fn run(cli: Cli) -> Result<()> {
                 size(&model) as f64 / 1e6,
                 size(&out) as f64 / 1e6
             );
+        }
+        Command::Tokenize { model } => {
+            use std::io::{BufRead, Write};
+            // Only the text processing is needed, not the (possibly large) table.
+            let config = glossa::student::SubwordStudent::load(&model)?.config;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for line in std::io::stdin().lock().lines() {
+                let line = line.context("reading standard input")?;
+                let tokens = glossa::student::features::tokens_line(&line, config.lowercase);
+                writeln!(out, "{tokens}").context("writing standard output")?;
+            }
+            out.flush().context("writing standard output")?;
+        }
+        Command::Export {
+            command: ExportCommand::Fasttext { model, out, vec },
+        } => {
+            let student = glossa::student::SubwordStudent::load(&model)?;
+            let summary = glossa::export::fasttext::write_bin(&student, &out)?;
+            for w in &summary.warnings {
+                tracing::warn!("{w}");
+            }
+            println!(
+                "wrote {} ({} words + {} buckets, dim {}; {} CJK word rows adjusted)",
+                out.display(),
+                summary.words,
+                summary.buckets,
+                summary.dim,
+                summary.adjusted_words
+            );
+            if let Some(vec) = vec {
+                glossa::export::write_vec(&student, &vec)?;
+                println!("wrote {} word vectors to {}", summary.words, vec.display());
+            }
         }
         Command::Export {
             command: ExportCommand::Vec { model, out },
