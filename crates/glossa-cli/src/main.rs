@@ -63,6 +63,10 @@ enum Command {
     Tokenize {
         #[arg(long)]
         model: PathBuf,
+        /// Give unknown CJK bigrams as the stand-in characters a model from `export fasttext`
+        /// needs to compute the student's vector (docs/interop.md).
+        #[arg(long)]
+        fasttext: bool,
     },
     /// Serve a model over HTTP: OpenAI-compatible POST /v1/embeddings, GET /health, GET /metrics.
     /// Prints `listening on http://ADDR` first; stops cleanly on SIGTERM or Ctrl-C.
@@ -459,14 +463,17 @@ fn run(cli: Cli) -> Result<()> {
                 size(&out) as f64 / 1e6
             );
         }
-        Command::Tokenize { model } => {
+        Command::Tokenize { model, fasttext } => {
             use std::io::{BufRead, Write};
-            // Only the text processing is needed, not the (possibly large) table.
-            let config = glossa::student::SubwordStudent::load(&model)?.config;
+            let student = glossa::student::SubwordStudent::load(&model)?;
+            let ft = fasttext.then(|| glossa::export::fasttext::FasttextText::new(&student));
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for line in std::io::stdin().lock().lines() {
                 let line = line.context("reading standard input")?;
-                let tokens = glossa::student::features::tokens_line(&line, config.lowercase);
+                let tokens = match &ft {
+                    Some(ft) => ft.line(&line),
+                    None => glossa::student::features::tokens_line(&line, student.config.lowercase),
+                };
                 writeln!(out, "{tokens}").context("writing standard output")?;
             }
             out.flush().context("writing standard output")?;

@@ -425,6 +425,81 @@ impl FasttextModel {
     }
 }
 
+/// Writes text the way fastText must be given it to compute the student's vector: glossa's
+/// tokens joined by spaces, except that a CJK bigram glossa does not know is replaced by a
+/// *stand-in*, one character whose only n-gram `<c>` falls in the same bucket as the bigram's
+/// `<xy>`. (fastText would hash `<xy`, `xy>` and `<xy>`, three rows where glossa has one; a
+/// one-character token `<c>` has the single n-gram `<c>` when minn = 3.) Unknown CJK
+/// unigrams need none: `<x>` is already their one n-gram.
+pub struct FasttextText<'a> {
+    student: &'a SubwordStudent,
+    /// One stand-in per bucket, '\0' where no character hashes there; empty when minn != 3.
+    stand_ins: Vec<char>,
+}
+
+impl<'a> FasttextText<'a> {
+    pub fn new(student: &'a SubwordStudent) -> Self {
+        let config = &student.config;
+        let mut stand_ins = Vec::new();
+        if config.minn == 3 && config.maxn >= 3 {
+            stand_ins = vec!['\0'; config.buckets];
+            let mut left = config.buckets;
+            // Private-use characters first (they mean nothing to anyone), then the rest of
+            // Unicode above ASCII (so never one of fastText's separators). A character the
+            // vocabulary holds would bring its word row, so those are skipped. With every
+            // scalar value tried, a bucket is left without one with probability about
+            // exp(-1.1M / buckets): 0.4% of the default student's 200k buckets.
+            let order = (0xE000..=0xF8FF)
+                .chain(0xF_0000..=0x10_FFFD)
+                .chain(0x80..0xE000)
+                .chain(0xF900..0xF_0000);
+            let mut buf = String::new();
+            for c in order.filter_map(char::from_u32) {
+                buf.clear();
+                buf.push('<');
+                buf.push(c);
+                buf.push('>');
+                let b = fasttext_hash(buf.as_bytes()) as usize % config.buckets;
+                if stand_ins[b] == '\0' && student.word_id(&buf[1..buf.len() - 1]).is_none() {
+                    stand_ins[b] = c;
+                    left -= 1;
+                    if left == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        FasttextText { student, stand_ins }
+    }
+
+    /// The line to give fastText for `text` (which must hold no newline: fastText reads one
+    /// line per sentence).
+    pub fn line(&self, text: &str) -> String {
+        let mut tokens = Vec::new();
+        tokenize(text, self.student.config.lowercase, &mut tokens);
+        let mut line = String::with_capacity(text.len() + 8);
+        for (i, (t, kind)) in tokens.iter().enumerate() {
+            if i > 0 {
+                line.push(' ');
+            }
+            let unknown_bigram = *kind == TokenKind::Chars
+                && t.chars().count() > 1
+                && self.student.word_id(t).is_none();
+            let stand_in = if unknown_bigram && !self.stand_ins.is_empty() {
+                let b = fasttext_hash(format!("<{t}>").as_bytes()) as usize % self.stand_ins.len();
+                Some(self.stand_ins[b]).filter(|&c| c != '\0')
+            } else {
+                None
+            };
+            match stand_in {
+                Some(c) => line.push(c),
+                None => line.push_str(t),
+            }
+        }
+        line
+    }
+}
+
 /// True for a vocabulary word that glossa's tokenizer only ever yields as a CJK character
 /// unigram or bigram (`TokenKind::Chars`: one row, no n-grams).
 fn is_char_token(word: &str) -> bool {
@@ -596,13 +671,25 @@ mod tests {
                 assert!((a - b).abs() < 1e-5, "{text}: {got:?} vs {want:?}");
             }
         }
-        // CJK tokens (known and unknown unigrams, a known bigram): same direction. An unknown
-        // bigram would not be: fastText adds three n-gram rows where glossa has one.
+        // CJK tokens (known and unknown unigrams, a known bigram): same direction.
+        let ft = FasttextText::new(&s);
         for text in ["日本", "日本 cat の", "本"] {
-            let got = m.sentence_vector(&tokens_line(text, true));
+            assert_eq!(ft.line(text), tokens_line(text, true));
+            let got = m.sentence_vector(&ft.line(text));
             let cos = cosine(&got, &s.embed(text));
             assert!(cos > 1.0 - 1e-5, "{text}: cosine {cos}");
         }
+        // Unknown bigrams (本の, の猫) are given as stand-ins: fastText would hash three
+        // n-grams of each where glossa has one row.
+        let text = "日本の猫です";
+        let line = ft.line(text);
+        assert_ne!(line, tokens_line(text, true));
+        assert_eq!(
+            line.split(' ').count(),
+            tokens_line(text, true).split(' ').count()
+        );
+        let cos = cosine(&m.sentence_vector(&line), &s.embed(text));
+        assert!(cos > 1.0 - 1e-5, "{line}: cosine {cos}");
     }
 
     #[test]
