@@ -58,6 +58,16 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         batch: usize,
     },
+    /// Print each line of standard input as the student's tokens joined by spaces (lowercased
+    /// when the student lowercases): the text fastText must be given to see glossa's words.
+    Tokenize {
+        #[arg(long)]
+        model: PathBuf,
+        /// Give unknown CJK bigrams as the stand-in characters a model from `export fasttext`
+        /// needs to compute the student's vector (docs/interop.md).
+        #[arg(long)]
+        fasttext: bool,
+    },
     /// Serve a model over HTTP: OpenAI-compatible POST /v1/embeddings, GET /health, GET /metrics.
     /// Prints `listening on http://ADDR` first; stops cleanly on SIGTERM or Ctrl-C.
     Serve {
@@ -234,6 +244,17 @@ enum ExportCommand {
         model: PathBuf,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// A supervised fastText model (.bin) whose get_sentence_vector is the student's vector for
+    /// text given as `glossa tokenize` prints it (docs/interop.md).
+    Fasttext {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the vocabulary's word vectors as a .vec text file here.
+        #[arg(long)]
+        vec: Option<PathBuf>,
     },
 }
 
@@ -450,6 +471,42 @@ fn run(cli: Cli) -> Result<()> {
                 size(&model) as f64 / 1e6,
                 size(&out) as f64 / 1e6
             );
+        }
+        Command::Tokenize { model, fasttext } => {
+            use std::io::{BufRead, Write};
+            let student = glossa::student::SubwordStudent::load(&model)?;
+            let ft = fasttext.then(|| glossa::export::fasttext::FasttextText::new(&student));
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for line in std::io::stdin().lock().lines() {
+                let line = line.context("reading standard input")?;
+                let tokens = match &ft {
+                    Some(ft) => ft.line(&line),
+                    None => glossa::student::features::tokens_line(&line, student.config.lowercase),
+                };
+                writeln!(out, "{tokens}").context("writing standard output")?;
+            }
+            out.flush().context("writing standard output")?;
+        }
+        Command::Export {
+            command: ExportCommand::Fasttext { model, out, vec },
+        } => {
+            let student = glossa::student::SubwordStudent::load(&model)?;
+            let summary = glossa::export::fasttext::write_bin(&student, &out)?;
+            for w in &summary.warnings {
+                tracing::warn!("{w}");
+            }
+            println!(
+                "wrote {} ({} words + {} buckets, dim {}; {} CJK word rows adjusted)",
+                out.display(),
+                summary.words,
+                summary.buckets,
+                summary.dim,
+                summary.adjusted_words
+            );
+            if let Some(vec) = vec {
+                glossa::export::write_vec(&student, &vec)?;
+                println!("wrote {} word vectors to {}", summary.words, vec.display());
+            }
         }
         Command::Export {
             command: ExportCommand::Model2vec { model, out },

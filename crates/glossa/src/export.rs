@@ -1,5 +1,7 @@
 //! Writing other tools' formats.
 
+pub mod fasttext;
+
 use std::io::Write;
 use std::path::Path;
 

@@ -67,6 +67,21 @@ pub fn tokenize(text: &str, lowercase: bool, out: &mut Vec<(String, TokenKind)>)
     flush_run(&mut run, out);
 }
 
+/// The tokens of `text` joined by single spaces: the text as a whitespace-splitting tool
+/// (fastText) must be given it to see the words glossa sees.
+pub fn tokens_line(text: &str, lowercase: bool) -> String {
+    let mut tokens = Vec::new();
+    tokenize(text, lowercase, &mut tokens);
+    let mut line = String::with_capacity(text.len() + 8);
+    for (i, (t, _)) in tokens.iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        line.push_str(t);
+    }
+    line
+}
+
 /// Combining marks belong to the word they modify (Devanagari vowel signs, Arabic harakat).
 fn is_mark(c: char) -> bool {
     matches!(c, '\u{0300}'..='\u{036F}' | '\u{0610}'..='\u{061A}' | '\u{064B}'..='\u{065F}' | '\u{0900}'..='\u{0903}' | '\u{093A}'..='\u{094F}' | '\u{200C}' | '\u{200D}')

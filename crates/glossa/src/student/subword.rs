@@ -189,6 +189,11 @@ impl SubwordStudent {
         &self.words
     }
 
+    /// The row of a vocabulary word.
+    pub fn word_id(&self, word: &str) -> Option<u32> {
+        self.vocab.get(word).copied()
+    }
+
     fn bucket(&self, bytes: &[u8]) -> u32 {
         (self.words.len() + (fasttext_hash(bytes) as usize % self.config.buckets)) as u32
     }
