@@ -97,6 +97,12 @@ pub struct ExportSummary {
 /// spaces (`glossa tokenize`), `get_sentence_vector` is then the student's vector, except for
 /// the differences explained in docs/interop.md (CJK tokens: same direction, other length).
 pub fn write_bin(student: &SubwordStudent, path: &Path) -> Result<ExportSummary> {
+    if student.is_static() {
+        return Err(Error::msg(
+            "a static token student has no fastText form (its features are tokenizer ids, not \
+             words and character n-grams): export it with `glossa export model2vec`",
+        ));
+    }
     let config = &student.config;
     let words = student.words();
     let vocab_path = Path::new("vocab.txt");

@@ -189,9 +189,12 @@ impl SubwordStudent {
         &self.words
     }
 
-    /// The row of a vocabulary word.
+    /// The row of a vocabulary word (of a token, for a static student).
     pub fn word_id(&self, word: &str) -> Option<u32> {
-        self.vocab.get(word).copied()
+        match &self.featurizer {
+            Featurizer::Subword(vocab) => vocab.get(word).copied(),
+            Featurizer::Tokens { tokenizer, .. } => tokenizer.token_to_id(word),
+        }
     }
 
     fn bucket(&self, bytes: &[u8]) -> u32 {
