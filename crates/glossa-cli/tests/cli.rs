@@ -724,3 +724,116 @@ fn distill_killed_at_a_random_point_resumes_to_the_same_student() {
     );
     assert_fails_with(&out, &["student.ckpt", "not a usable checkpoint"]);
 }
+
+#[test]
+fn a_static_student_distils_exports_to_model2vec_and_quantizes() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_sources(dir.path());
+    let run = dir.path().join("run");
+    let cfg = tiny_config(
+        dir.path(),
+        "static",
+        &run,
+        r#"[student]
+kind = "static"
+dim = 16
+max_tokens = 300
+[train]
+epochs = 2
+batch_size = 4
+lr = 0.002
+[eval]
+tatoeba = ["deu"]
+sts17 = false
+stsb = false
+random_target_control = false
+speed_seconds = 0.1
+"#,
+    );
+    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    let names: Vec<&str> = report["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["teacher", "student, init only", "student"]);
+    let student = run.join("student");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(student.join("student.json")).unwrap()).unwrap();
+    assert_eq!(json["format"], "glossa-static/1");
+    assert!(student.join("tokenizer.json").is_file());
+
+    let text = "Datei öffnen\nDer Hund schläft.\n\n";
+    let embed = |model: &Path| {
+        let out = glossa(
+            &["embed", "--model", model.to_str().unwrap()],
+            text.as_bytes(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        embeddings(&out.stdout)
+    };
+    let ours = embed(&student);
+    assert_eq!((ours.len(), ours[0].len()), (3, 384));
+
+    // Model2Vec export: the directory loads back (as Python's model2vec would read it) with the
+    // same vectors.
+    let m2v = dir.path().join("m2v");
+    let out = glossa(
+        &[
+            "export",
+            "model2vec",
+            "--model",
+            student.to_str().unwrap(),
+            "--out",
+            m2v.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (a, b) in ours.iter().zip(embed(&m2v)) {
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-5, "model2vec round trip differs by {diff}");
+    }
+
+    // Quantized to int8, it still embeds nearly the same.
+    let q = dir.path().join("int8");
+    let out = glossa(
+        &[
+            "quantize",
+            "--model",
+            student.to_str().unwrap(),
+            "--precision",
+            "int8",
+            "--out",
+            q.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (a, b) in ours.iter().zip(embed(&q)).take(2) {
+        let cos = glossa::encoder::cosine(a, &b);
+        assert!(cos > 0.99, "int8 static student: cosine {cos}");
+    }
+
+    // A fastText export is refused with the reason.
+    let out = glossa(
+        &[
+            "export",
+            "fasttext",
+            "--model",
+            student.to_str().unwrap(),
+            "--out",
+            dir.path().join("x.bin").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_fails_with(&out, &["static token student", "model2vec"]);
+}
