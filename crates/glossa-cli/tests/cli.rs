@@ -837,3 +837,107 @@ speed_seconds = 0.1
     );
     assert_fails_with(&out, &["static token student", "model2vec"]);
 }
+
+/// A little-endian f32 `.npy` file of `rows` × `dim`.
+fn write_npy(path: &Path, rows: usize, dim: usize, values: &[f32]) {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dim}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn precomputed_embeddings_can_teach() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_sources(dir.path());
+    let run = dir.path().join("run");
+    let rest = r#"[student]
+buckets = 500
+min_count = 1
+[train]
+epochs = 2
+batch_size = 4
+[eval]
+tatoeba = ["deu"]
+sts17 = false
+stsb = false
+random_target_control = false
+speed_seconds = 0.1
+"#;
+    let cfg = tiny_config(dir.path(), "corpus", &run, rest);
+    let corpus = dir.path().join("corpus");
+    let out = glossa(
+        &[
+            "corpus",
+            "build",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            corpus.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // "Another model" embedded the English side of the corpus (all but one text, which the
+    // run must then leave out): 8 dimensions of arbitrary values.
+    let mut english: Vec<String> = std::fs::read_dir(corpus.join("train"))
+        .unwrap()
+        .flat_map(|e| {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            text.lines()
+                .map(|l| l.split('\t').next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    english.sort();
+    english.dedup();
+    english.pop();
+    let texts = dir.path().join("texts.txt");
+    std::fs::write(&texts, english.join("\n") + "\n").unwrap();
+    let values: Vec<f32> = (0..english.len() * 8)
+        .map(|i| ((i * 7919) % 13) as f32 - 6.0)
+        .collect();
+    let vectors = dir.path().join("vectors.npy");
+    write_npy(&vectors, english.len(), 8, &values);
+
+    let head = format!(
+        "[teacher]\nembeddings = \"{}\"\ntexts = \"{}\"\n",
+        vectors.display(),
+        texts.display()
+    );
+    let cfg = tiny_config(dir.path(), "byo", &run, &(head + rest));
+    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["english_texts"].as_u64().unwrap() as usize,
+        english.len(),
+        "trained on exactly the texts with vectors"
+    );
+    assert!(log.contains("the teacher is not scored"), "{log}");
+    let out = glossa(
+        &["embed", "--model", run.join("student").to_str().unwrap()],
+        b"Datei\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(embeddings(&out.stdout)[0].len(), 8);
+
+    // Vectors that do not line up with the texts are refused, naming both files.
+    write_npy(
+        &vectors,
+        english.len() + 1,
+        8,
+        &vec![0.0; (english.len() + 1) * 8],
+    );
+    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert_fails_with(&out, &["vectors.npy", "texts.txt", "aligned line by line"]);
+}

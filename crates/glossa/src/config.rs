@@ -35,6 +35,12 @@ pub struct TeacherConfig {
     /// A model directory or a Hugging Face repo id (resolved through the HF cache).
     pub model: String,
     pub batch_size: usize,
+    /// Bring your own soft labels: embeddings computed elsewhere (`.npy` or `.safetensors`, one
+    /// row per line of `texts`). When set, they are the teacher and `model` is not run; the
+    /// run trains on the English texts the file covers.
+    pub embeddings: Option<PathBuf>,
+    /// The texts of `embeddings`, one per line.
+    pub texts: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,6 +144,8 @@ impl Default for TeacherConfig {
         TeacherConfig {
             model: "sentence-transformers/all-MiniLM-L6-v2".into(),
             batch_size: 32,
+            embeddings: None,
+            texts: None,
         }
     }
 }

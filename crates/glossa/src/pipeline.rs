@@ -21,6 +21,7 @@ use crate::eval::{self, DevSet, ModelReport, Suite};
 use crate::rng::Rng;
 use crate::student::subword::build_vocab;
 use crate::student::{is_student_dir, SubwordConfig, SubwordStudent};
+use crate::teacher::precomputed::Precomputed;
 use crate::teacher::Teacher;
 use crate::train::{self, Dataset, EpochLog, Example};
 use crate::{Embeddings, Encoder, Error, Result};
@@ -227,9 +228,79 @@ pub fn build_corpus_from_config(
     build_corpus(&sources, &options, tests)
 }
 
+/// The teacher of a run: a model glossa runs, or embeddings computed elsewhere.
+pub enum RunTeacher {
+    Model(Teacher),
+    Precomputed(Precomputed),
+}
+
+impl RunTeacher {
+    pub fn load(config: &crate::config::TeacherConfig) -> Result<Self> {
+        match (&config.embeddings, &config.texts) {
+            (Some(vectors), Some(texts)) => {
+                Ok(RunTeacher::Precomputed(Precomputed::load(texts, vectors)?))
+            }
+            (Some(_), None) | (None, Some(_)) => Err(Error::msg(
+                "teacher.embeddings and teacher.texts go together: the vectors and the texts \
+                 they embed, line by line",
+            )),
+            (None, None) => {
+                let mut teacher = Teacher::load(&config.model)?;
+                teacher.batch_size = config.batch_size;
+                Ok(RunTeacher::Model(teacher))
+            }
+        }
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        match self {
+            RunTeacher::Model(t) => t.fingerprint(),
+            RunTeacher::Precomputed(t) => t.fingerprint(),
+        }
+    }
+
+    /// True when the teacher can label `text` (a model can label anything).
+    pub fn covers(&self, text: &str) -> bool {
+        match self {
+            RunTeacher::Model(_) => true,
+            RunTeacher::Precomputed(t) => t.covers(text),
+        }
+    }
+
+    fn model(&self) -> Result<&Teacher> {
+        match self {
+            RunTeacher::Model(t) => Ok(t),
+            RunTeacher::Precomputed(t) => Err(Error::msg(format!(
+                "the static student is initialised by running the teacher on each token of its \
+                 tokenizer; {} is precomputed embeddings, not a model (use kind = \"subword\")",
+                t.name()
+            ))),
+        }
+    }
+
+    fn encoder(&self) -> &dyn Encoder {
+        match self {
+            RunTeacher::Model(t) => t,
+            RunTeacher::Precomputed(t) => t,
+        }
+    }
+}
+
+impl Encoder for RunTeacher {
+    fn name(&self) -> String {
+        self.encoder().name()
+    }
+    fn dim(&self) -> usize {
+        self.encoder().dim()
+    }
+    fn encode(&self, texts: &[&str]) -> Result<Embeddings> {
+        self.encoder().encode(texts)
+    }
+}
+
 /// Encodes `texts` into the cache with a progress bar; returns how many were new.
 pub fn label(
-    teacher: &Teacher,
+    teacher: &dyn Encoder,
     cache: &mut LabelCache,
     texts: &[&str],
     what: &str,
@@ -465,17 +536,32 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         tracing::warn!("skipped {skipped}");
     }
 
-    let mut teacher = timed(&mut seconds, "load teacher", || {
-        Teacher::load(&config.teacher.model)
+    let teacher = timed(&mut seconds, "load teacher", || {
+        RunTeacher::load(&config.teacher)
     })?;
-    teacher.batch_size = config.teacher.batch_size;
+    // Embeddings computed elsewhere cover the texts they were computed for: train on those.
+    let mut corpus = corpus;
+    let mut english_only_pair = english_only_from_config(config, &tests)?;
+    if let RunTeacher::Precomputed(p) = &teacher {
+        let before: usize = corpus.train.values().map(Vec::len).sum();
+        for pairs in corpus.train.values_mut().chain(corpus.dev.values_mut()) {
+            pairs.retain(|pair| p.covers(&pair.en));
+        }
+        english_only_pair.0.retain(|t| p.covers(t));
+        english_only_pair.1.retain(|t| p.covers(t));
+        let after: usize = corpus.train.values().map(Vec::len).sum();
+        tracing::info!(
+            "precomputed teacher: {after} of {before} training pairs have a vector for their \
+             English side"
+        );
+    }
     let mut cache = LabelCache::open(
         &config.cache_dir,
         &teacher.name(),
         teacher.fingerprint(),
         teacher.dim(),
     )?;
-    let (english_only, english_only_dev) = english_only_from_config(config, &tests)?;
+    let (english_only, english_only_dev) = english_only_pair;
     let english = with_english_only(
         select_english(&corpus.train, config.corpus.max_english),
         &english_only,
@@ -524,7 +610,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
     let initial = match config.student.kind {
         StudentKind::Subword => new_subword_student(config, &data, "student")?,
         StudentKind::Static => timed(&mut seconds, "static init", || {
-            new_static_student(config, &teacher, &mut cache, &data)
+            new_static_student(config, teacher.model()?, &mut cache, &data)
         })?,
     };
     // The static student's starting point is a model of its own (Model2Vec's): kept and
@@ -579,7 +665,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
     };
     let mut models = Vec::new();
     let eval_bar = |msg: &str| tracing::info!("evaluating {msg}");
-    models.push(timed(&mut seconds, "evaluate teacher", || {
+    let teacher_report = timed(&mut seconds, "evaluate teacher", || {
         let cached = CachedEncoder {
             encoder: &teacher,
             cache: Mutex::new(&mut cache),
@@ -594,13 +680,23 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
             },
             &eval_bar,
         )?;
-        report.sentences_per_second = Some(eval::throughput(
-            &teacher,
-            &suite.speed_texts,
-            config.eval.speed_seconds,
-        )?);
+        if let RunTeacher::Model(t) = &teacher {
+            report.sentences_per_second = Some(eval::throughput(
+                t,
+                &suite.speed_texts,
+                config.eval.speed_seconds,
+            )?);
+        }
         Ok(report)
-    })?);
+    });
+    match (teacher_report, &teacher) {
+        (Ok(report), _) => models.push(report),
+        // Precomputed embeddings rarely include the test sets: the students are still scored.
+        (Err(e), RunTeacher::Precomputed(_)) => {
+            tracing::warn!("the teacher is not scored: {e}")
+        }
+        (Err(e), RunTeacher::Model(_)) => return Err(e),
+    }
     if let Some(init) = &init_only {
         models.push(timed(&mut seconds, "evaluate static init", || {
             eval::evaluate("student, init only", init, &suite, &options, &eval_bar)

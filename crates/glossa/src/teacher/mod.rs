@@ -8,6 +8,7 @@
 //! every text as sentence-transformers' `encode` does.
 
 pub mod bert;
+pub mod precomputed;
 
 use std::path::Path;
 
