@@ -21,6 +21,8 @@ pub struct Config {
     pub corpus: CorpusConfig,
     pub student: StudentConfig,
     pub train: TrainConfig,
+    /// The Transformer student (`[student] kind = "transformer"`): shape, init and training.
+    pub transformer: crate::train_transformer::TransformerConfig,
     pub eval: EvalConfig,
     /// The classification path (`glossa classify`).
     pub classify: crate::classify::ClassifyConfig,
@@ -67,6 +69,9 @@ pub struct CorpusConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StudentConfig {
+    /// Which student to train: the fastText-style `subword` one (the keys below and `[train]`)
+    /// or a `transformer` one (the `[transformer]` section).
+    pub kind: StudentKind,
     /// Row width; a projection to the teacher's width is added when different.
     pub dim: Option<usize>,
     pub buckets: usize,
@@ -105,6 +110,7 @@ impl Default for Config {
             corpus: CorpusConfig::default(),
             student: StudentConfig::default(),
             train: TrainConfig::default(),
+            transformer: Default::default(),
             eval: EvalConfig::default(),
             classify: Default::default(),
             resume: false,
@@ -146,9 +152,18 @@ impl Default for CorpusConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StudentKind {
+    #[default]
+    Subword,
+    Transformer,
+}
+
 impl Default for StudentConfig {
     fn default() -> Self {
         StudentConfig {
+            kind: StudentKind::Subword,
             dim: None,
             buckets: 200_000,
             minn: 3,
@@ -224,5 +239,25 @@ mod tests {
         assert!(err.starts_with("c.toml:2:"), "{err}");
         let round = Config::parse(&cfg.to_toml(), Path::new("c.toml")).unwrap();
         assert_eq!(round.train, cfg.train);
+        let t = Config::parse(
+            "[student]\nkind = \"transformer\"\n[transformer]\nlayers = [0, 3]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(t.student.kind, StudentKind::Transformer);
+        assert_eq!(t.transformer.layers, vec![0, 3]);
+        assert_eq!(
+            Config::parse(&t.to_toml(), Path::new("t.toml"))
+                .unwrap()
+                .transformer,
+            t.transformer
+        );
+        let err = Config::parse("[student]\nkind = \"lstm\"\n", Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("k.toml:2:") && err.contains("lstm"),
+            "{err}"
+        );
     }
 }
