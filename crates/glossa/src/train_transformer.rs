@@ -47,6 +47,8 @@ pub struct TransformerConfig {
     pub max_tokens: usize,
     /// Train on at most this many examples, a seeded random subset (0: all).
     pub max_examples: usize,
+    /// Dev loss (after each epoch) on at most this many dev examples (0: all).
+    pub dev_examples: usize,
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f64,
@@ -67,6 +69,7 @@ impl Default for TransformerConfig {
             intermediate_size: None,
             max_tokens: 128,
             max_examples: 0,
+            dev_examples: 1000,
             epochs: 1,
             batch_size: 32,
             lr: 1e-4,
@@ -144,12 +147,28 @@ fn learning_rate(cfg: &TransformerConfig, step: usize, total: usize) -> f64 {
     }
 }
 
-/// Token ids of every text of `data`.
-fn tokenize_all(student: &TransformerStudent, texts: &[String]) -> Result<Vec<Vec<u32>>> {
-    let mut out = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(4096) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        out.extend(student.token_ids(&refs)?);
+/// Token ids of the texts of `examples` (indexed by text; other texts get none): a short run
+/// on a subset must not tokenize the whole corpus.
+fn tokenize_used(
+    student: &TransformerStudent,
+    data: &Dataset,
+    examples: &[u32],
+) -> Result<Vec<Vec<u32>>> {
+    let mut used: Vec<u32> = examples
+        .iter()
+        .map(|&i| data.examples[i as usize].text)
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    let mut out = vec![Vec::new(); data.texts.len()];
+    for chunk in used.chunks(4096) {
+        let refs: Vec<&str> = chunk
+            .iter()
+            .map(|&t| data.texts[t as usize].as_str())
+            .collect();
+        for (&t, ids) in chunk.iter().zip(student.token_ids(&refs)?) {
+            out[t as usize] = ids;
+        }
     }
     Ok(out)
 }
@@ -177,7 +196,15 @@ fn batch_loss(
     let weights: Vec<f32> = examples.iter().map(|e| e.weight).collect();
     let total: f32 = weights.iter().sum::<f32>().max(f32::MIN_POSITIVE);
     let weights = Tensor::from_vec(weights, examples.len(), out.device())?;
-    let per_example = (out - targets)?.sqr()?.mean(1)?;
+    // Both sides as unit vectors: the student's output is normalised when used (as the
+    // teacher's is), so its length is not worth learning; a raw mean-pooled BERT vector has a
+    // length of several units, and matching it to a unit target spent the first hundreds of
+    // steps on shrinking it. On unit vectors this MSE is (2 − 2·cosine) / dim.
+    let unit = |x: Tensor| -> candle_core::Result<Tensor> {
+        let norm = (x.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?;
+        x.broadcast_div(&norm)
+    };
+    let per_example = (unit(out)? - unit(targets)?)?.sqr()?.mean(1)?;
     let loss = ((per_example * weights)?.sum_all()? / total as f64)?;
     let value = loss.to_scalar::<f32>()?;
     Ok((loss, value))
@@ -185,9 +212,9 @@ fn batch_loss(
 
 /// Mean (unweighted) MSE over `data`'s examples, without a graph.
 fn mean_loss(student: &TransformerStudent, data: &Dataset, batch_size: usize) -> Result<f32> {
-    let ids = tokenize_all(student, data.texts)?;
-    let mut sum = 0.0f64;
     let order: Vec<u32> = (0..data.examples.len() as u32).collect();
+    let ids = tokenize_used(student, data, &order)?;
+    let mut sum = 0.0f64;
     for chunk in order.chunks(batch_size.max(1)) {
         let unweighted = Dataset {
             texts: data.texts,
@@ -206,6 +233,26 @@ fn mean_loss(student: &TransformerStudent, data: &Dataset, batch_size: usize) ->
         sum += batch_loss(student, &unweighted, &ids, &local)?.1 as f64 * chunk.len() as f64;
     }
     Ok((sum / data.examples.len().max(1) as f64) as f32)
+}
+
+/// At most `cfg.dev_examples` of `dev`'s examples, spread evenly over them (so every
+/// language of a dev set listed language by language keeps its share).
+fn dev_subset<'a>(dev: &Dataset<'a>, cfg: &TransformerConfig) -> Dataset<'a> {
+    let n = dev.examples.len();
+    let keep = if cfg.dev_examples == 0 {
+        n
+    } else {
+        cfg.dev_examples.min(n)
+    };
+    Dataset {
+        texts: dev.texts,
+        targets: dev.targets,
+        dim: dev.dim,
+        examples: (0..keep)
+            .map(|i| dev.examples[i * n / keep.max(1)])
+            .collect(),
+        objective: dev.objective,
+    }
 }
 
 /// Trains `student` toward `data`'s targets; reports (step, total, running mean loss) after
@@ -238,10 +285,10 @@ pub fn train(
         return Err(Error::msg("no training examples"));
     }
     let started = Instant::now();
-    let ids = tokenize_all(student, data.texts)?;
+    let ids = tokenize_used(student, data, &chosen)?;
     tracing::debug!(
-        "tokenized {} texts in {:.1}s",
-        ids.len(),
+        "tokenized the texts of {} examples in {:.1}s",
+        chosen.len(),
         started.elapsed().as_secs_f64()
     );
     let vars = student.make_trainable()?;
@@ -270,6 +317,11 @@ pub fn train(
         for epoch in 0..cfg.epochs {
             let started = Instant::now();
             rng.shuffle(&mut chosen);
+            // Within windows of 50 batches, texts of similar length go together: a batch is
+            // padded to its longest text, and a random batch wastes most of its positions.
+            for window in chosen.chunks_mut(batch * 50) {
+                window.sort_by_key(|&e| ids[data.examples[e as usize].text as usize].len());
+            }
             let mut loss_sum = 0.0f64;
             for (i, chunk) in chosen.chunks(batch).enumerate() {
                 let step = epoch * steps_per_epoch + i;
@@ -292,7 +344,9 @@ pub fn train(
             }
             let seconds = started.elapsed().as_secs_f64();
             student.freeze();
-            let dev_loss = dev.map(|d| mean_loss(student, d, batch)).transpose()?;
+            let dev_loss = dev
+                .map(|d| mean_loss(student, &dev_subset(d, cfg), batch))
+                .transpose()?;
             // Back to variables: the freeze above only kept the dev pass from recording a graph.
             for (name, var) in &vars {
                 student.set_weight(name, var.as_tensor().clone());
