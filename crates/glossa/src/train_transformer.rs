@@ -310,6 +310,11 @@ pub fn train(
         },
     )?;
     let batch = cfg.batch_size.max(1);
+    if let Some(d) = dev {
+        // The starting point, so a log shows what training bought.
+        let before = mean_loss(student, &dev_subset(d, cfg), batch)?;
+        tracing::info!("dev mse×1000 before training: {:.3}", before * 1000.0);
+    }
     let steps_per_epoch = chosen.len().div_ceil(batch);
     let total = steps_per_epoch * cfg.epochs;
     let mut logs = Vec::new();
