@@ -133,7 +133,8 @@ enum Command {
         command: ClassifyCommand,
     },
     /// Write a copy of a student with its table stored in f16, or int8 with a scale per row
-    /// (compare with `glossa eval --model ORIGINAL --model COPY`).
+    /// (compare with `glossa eval --model ORIGINAL --model COPY`). A Transformer student takes
+    /// int8 only (every matrix, a scale per row; dequantised to f32 when loaded).
     Quantize {
         #[arg(long)]
         model: PathBuf,
@@ -453,8 +454,11 @@ fn run(cli: Cli) -> Result<()> {
             precision,
             out,
         } => {
-            let student = glossa::student::SubwordStudent::load(&model)?;
-            student.save_as(&out, precision)?;
+            if glossa::student::student_format(&model)? == glossa::student::transformer::FORMAT {
+                glossa::student::TransformerStudent::load(&model)?.save_as(&out, precision)?;
+            } else {
+                glossa::student::SubwordStudent::load(&model)?.save_as(&out, precision)?;
+            }
             // A classifier's labels travel with it.
             let labels = model.join("labels.json");
             if labels.is_file() {

@@ -21,6 +21,8 @@ pub struct Config {
     pub corpus: CorpusConfig,
     pub student: StudentConfig,
     pub train: TrainConfig,
+    /// The Transformer student (`[student] kind = "transformer"`): shape, init and training.
+    pub transformer: crate::train_transformer::TransformerConfig,
     pub eval: EvalConfig,
     /// The classification path (`glossa classify`).
     pub classify: crate::classify::ClassifyConfig,
@@ -73,9 +75,10 @@ pub struct CorpusConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StudentConfig {
-    /// Which student: `subword` (fastText-style words + hashed character n-grams) or `static`
-    /// (Model2Vec-style: a row per token of the teacher's tokenizer, initialised from the
-    /// teacher's vector of each token, then trained).
+    /// Which student: `subword` (fastText-style words + hashed character n-grams; the keys
+    /// below and `[train]`), `static` (Model2Vec-style: a row per token of the teacher's
+    /// tokenizer, initialised from the teacher's vector of each token, then trained) or
+    /// `transformer` (the `[transformer]` section).
     pub kind: StudentKind,
     /// Row width; a projection to the teacher's width is added when different. For the static
     /// student this is the PCA width of its initialisation.
@@ -98,15 +101,6 @@ pub struct StudentConfig {
     /// many (one forward pass each: ~250k for an XLM-R vocabulary is hours on a small CPU);
     /// the other rows start at zero and stay there unless training reaches them.
     pub max_tokens: usize,
-}
-
-/// The kinds of student `distill` trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StudentKind {
-    #[default]
-    Subword,
-    Static,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +126,7 @@ impl Default for Config {
             corpus: CorpusConfig::default(),
             student: StudentConfig::default(),
             train: TrainConfig::default(),
+            transformer: Default::default(),
             eval: EvalConfig::default(),
             classify: Default::default(),
             resume: false,
@@ -175,9 +170,19 @@ impl Default for CorpusConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StudentKind {
+    #[default]
+    Subword,
+    Static,
+    Transformer,
+}
+
 impl Default for StudentConfig {
     fn default() -> Self {
         StudentConfig {
+            kind: StudentKind::Subword,
             dim: None,
             buckets: 200_000,
             minn: 3,
@@ -186,7 +191,6 @@ impl Default for StudentConfig {
             min_count: 2,
             max_words: 100_000,
             center_targets: false,
-            kind: StudentKind::Subword,
             sif_coefficient: 1e-4,
             max_tokens: 50_000,
         }
@@ -256,5 +260,25 @@ mod tests {
         assert!(err.starts_with("c.toml:2:"), "{err}");
         let round = Config::parse(&cfg.to_toml(), Path::new("c.toml")).unwrap();
         assert_eq!(round.train, cfg.train);
+        let t = Config::parse(
+            "[student]\nkind = \"transformer\"\n[transformer]\nlayers = [0, 3]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(t.student.kind, StudentKind::Transformer);
+        assert_eq!(t.transformer.layers, vec![0, 3]);
+        assert_eq!(
+            Config::parse(&t.to_toml(), Path::new("t.toml"))
+                .unwrap()
+                .transformer,
+            t.transformer
+        );
+        let err = Config::parse("[student]\nkind = \"lstm\"\n", Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("k.toml:2:") && err.contains("lstm"),
+            "{err}"
+        );
     }
 }

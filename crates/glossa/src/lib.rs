@@ -30,6 +30,7 @@ pub mod serve;
 pub mod student;
 pub mod teacher;
 pub mod train;
+pub mod train_transformer;
 
 pub use encoder::{Embeddings, Encoder};
 pub use error::{Error, Result};

@@ -30,7 +30,7 @@ use crate::{Embeddings, Encoder, Error, Result};
 pub fn load_encoder(spec: &str) -> Result<Box<dyn Encoder>> {
     let path = Path::new(spec);
     if path.is_dir() && is_student_dir(path) {
-        return Ok(Box::new(SubwordStudent::load(path)?));
+        return crate::student::load_student(path);
     }
     if path.is_dir() && crate::student::model2vec::is_model2vec_dir(path) {
         return Ok(Box::new(crate::student::model2vec::read(path)?));
@@ -271,8 +271,9 @@ impl RunTeacher {
         match self {
             RunTeacher::Model(t) => Ok(t),
             RunTeacher::Precomputed(t) => Err(Error::msg(format!(
-                "the static student is initialised by running the teacher on each token of its \
-                 tokenizer; {} is precomputed embeddings, not a model (use kind = \"subword\")",
+                "the static and Transformer students start from the teacher model itself (its \
+                 vector of each token; its layers); {} is precomputed embeddings, not a model \
+                 (use kind = \"subword\")",
                 t.name()
             ))),
         }
@@ -474,6 +475,41 @@ fn train_student(
     Ok((student, logs))
 }
 
+/// Builds and trains the Transformer student of `config.transformer`, with a progress bar.
+fn train_transformer_student(
+    config: &Config,
+    data: &TrainingData,
+    dev: &TrainingData,
+    what: &str,
+) -> Result<(crate::student::TransformerStudent, Vec<EpochLog>)> {
+    let cfg = &config.transformer;
+    let teacher_dir = crate::model::resolve(&config.teacher.model)?;
+    let mut student = crate::train_transformer::new_student(&teacher_dir, cfg)?;
+    let bar = progress_bar(0, what);
+    let mut last_log = Instant::now();
+    let logs = crate::train_transformer::train(
+        &mut student,
+        &data.dataset(),
+        Some(&dev.dataset()),
+        cfg,
+        &mut |step, total, loss| {
+            bar.set_length(total as u64);
+            bar.set_position(step as u64);
+            bar.set_message(format!("{what} mse×1000 {:.3}", loss * 1000.0));
+            // The bar is hidden when stderr is not a terminal: the log shows the loss falling.
+            if last_log.elapsed().as_secs() >= 30 || step == total {
+                tracing::info!(
+                    "{what}: step {step}/{total}, running mse×1000 {:.3}",
+                    loss * 1000.0
+                );
+                last_log = Instant::now();
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok((student, logs))
+}
+
 /// Trains `student` with a progress bar and checkpoints under the run's `checkpoints/<what>`.
 pub fn train_with_progress(
     config: &Config,
@@ -607,38 +643,50 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         data.examples.len()
     );
 
-    let initial = match config.student.kind {
-        StudentKind::Subword => new_subword_student(config, &data, "student")?,
-        StudentKind::Static => timed(&mut seconds, "static init", || {
-            new_static_student(config, teacher.model()?, &mut cache, &data)
-        })?,
-    };
+    let student_dir = run_dir.join("student");
+    let transformer = config.student.kind == StudentKind::Transformer;
     // The static student's starting point is a model of its own (Model2Vec's): kept and
     // evaluated, so the report shows what training adds.
     let init_dir = run_dir.join("student-init");
-    let init_only = if initial.is_static() {
-        initial.save(&init_dir)?;
-        Some(SubwordStudent::load(&init_dir)?)
+    let mut init_only = None;
+    let (student, train_log): (Box<dyn Encoder>, Vec<EpochLog>) = if transformer {
+        teacher.model()?;
+        let (student, log) = timed(&mut seconds, "train student", || {
+            train_transformer_student(config, &data, &dev_data, "student")
+        })?;
+        student.save(&student_dir)?;
+        (crate::student::load_student(&student_dir)?, log)
     } else {
-        None
+        let initial = match config.student.kind {
+            StudentKind::Static => {
+                let initial = timed(&mut seconds, "static init", || {
+                    new_static_student(config, teacher.model()?, &mut cache, &data)
+                })?;
+                initial.save(&init_dir)?;
+                init_only = Some(SubwordStudent::load(&init_dir)?);
+                initial
+            }
+            _ => new_subword_student(config, &data, "student")?,
+        };
+        let (mut student, log) = timed(&mut seconds, "train student", || {
+            train_student(config, initial, &data, &dev_data, "student")
+        })?;
+        student.teacher = teacher.name();
+        student.save(&student_dir)?;
+        (Box::new(SubwordStudent::load(&student_dir)?), log)
     };
-    let (mut student, train_log) = timed(&mut seconds, "train student", || {
-        train_student(config, initial, &data, &dev_data, "student")
-    })?;
-    student.teacher = teacher.name();
-    let student_dir = run_dir.join("student");
-    student.save(&student_dir)?;
-    let student = SubwordStudent::load(&student_dir)?;
     tracing::info!("student saved to {}", student_dir.display());
 
-    let control = if config.eval.random_target_control {
+    // The control measures what string overlap alone gives a subword table; a Transformer
+    // student has no such baseline here.
+    let control = if config.eval.random_target_control && !transformer {
         let random = random_unit_targets(english.len(), dim, config.train.seed.wrapping_add(1));
         let control_data = TrainingData::assemble(&english, random, dim, &corpus.train);
         Some(
             timed(&mut seconds, "train control", || {
                 let initial = match config.student.kind {
-                    StudentKind::Subword => new_subword_student(config, &control_data, "control")?,
                     StudentKind::Static => SubwordStudent::load(&init_dir)?,
+                    _ => new_subword_student(config, &control_data, "control")?,
                 };
                 train_student(config, initial, &control_data, &dev_data, "control")
             })?
@@ -703,7 +751,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         })?);
     }
     models.push(timed(&mut seconds, "evaluate student", || {
-        eval::evaluate("student", &student, &suite, &options, &eval_bar)
+        eval::evaluate("student", student.as_ref(), &suite, &options, &eval_bar)
     })?);
     if let Some(control) = &control {
         models.push(timed(&mut seconds, "evaluate control", || {

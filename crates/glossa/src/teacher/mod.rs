@@ -386,7 +386,7 @@ fn read_modules(dir: &ModelDir) -> Result<(Pooling, bool)> {
 
 /// Loads `tokenizer.json` with padding off (batches are padded here, to their longest member —
 /// shipped files may say `Fixed(128)`) and truncation at the model's `max_seq_length`.
-fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer> {
+pub(crate) fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer> {
     let mut tokenizer = Tokenizer::from_file(path)
         .map_err(|e| Error::invalid(path, format!("cannot load tokenizer: {e}")))?;
     tokenizer.with_padding(None);
