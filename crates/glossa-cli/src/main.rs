@@ -107,7 +107,7 @@ enum Command {
     /// model × threads × input (short: Tatoeba lines; long: ~45-word paragraphs) × batch size.
     Bench {
         /// Models to measure (student dir, teacher dir or HF repo id); repeat the flag.
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "write_inputs")]
         model: Vec<String>,
         #[arg(long, value_delimiter = ',', default_value = "1,2")]
         threads: Vec<usize>,
@@ -126,6 +126,10 @@ enum Command {
         /// Internal: run a single case in this process and print it as JSON.
         #[arg(long, hide = true)]
         case: bool,
+        /// Write the inputs, one text a line, to DIR/short.txt and DIR/long.txt and stop (so
+        /// other engines can be timed on the same texts: scripts/bench-reference.sh).
+        #[arg(long, value_name = "DIR")]
+        write_inputs: Option<PathBuf>,
     },
     /// Cross-lingual text classification: a head on the teacher, distilled into the student.
     Classify {
@@ -426,7 +430,20 @@ fn run(cli: Cli) -> Result<()> {
             eval_dir,
             json,
             case,
+            write_inputs,
         } => {
+            if let Some(dir) = write_inputs {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                for kind in ["short", "long"] {
+                    let path = dir.join(format!("{kind}.txt"));
+                    let mut text = bench::inputs(&eval_dir, kind)?.join("\n");
+                    text.push('\n');
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                return Ok(());
+            }
             if case {
                 let result = bench::run_case(&model[0], &input[0], batch[0], seconds, &eval_dir)?;
                 println!("{}", serde_json::to_string(&result)?);

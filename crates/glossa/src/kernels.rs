@@ -40,17 +40,18 @@ macro_rules! dispatched {
                 unsafe fn avx512($($arg: $ty),*) { generic($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) { generic($($arg),*) }
-                match level() {
+                match $crate::kernels::level() {
                     // SAFETY: level() checked that the CPU has these features.
-                    Level::Avx512 => return unsafe { avx512($($arg),*) },
-                    Level::Avx2 => return unsafe { avx2($($arg),*) },
-                    Level::Baseline => {}
+                    $crate::kernels::Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::kernels::Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::kernels::Level::Baseline => {}
                 }
             }
             generic($($arg),*)
         }
     };
 }
+pub(crate) use dispatched;
 
 dispatched! {
     /// `dst += src`

@@ -297,6 +297,12 @@ impl Encoder for RunTeacher {
     fn encode(&self, texts: &[&str]) -> Result<Embeddings> {
         self.encoder().encode(texts)
     }
+    fn count_tokens(&self, text: &str) -> usize {
+        self.encoder().count_tokens(text)
+    }
+    fn size_on_disk(&self) -> Option<u64> {
+        self.encoder().size_on_disk()
+    }
 }
 
 /// Encodes `texts` into the cache with a progress bar; returns how many were new.

@@ -4,6 +4,9 @@
 //!
 //! Inference only: the teacher is never trained, so this path may use fused, gradient-free ops
 //! (`candle_nn::ops::layer_norm`, `softmax_last_dim`). Q, K and V are fused into one matmul.
+//!
+//! This is the plain version: the teacher runs [`super::fast::FastBert`], the same network on
+//! packed f32 buffers with fused kernels, which is tested against this one.
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarBuilder;
@@ -122,16 +125,21 @@ pub struct Bert {
     position_offset: usize,
 }
 
+/// The weights' root: sentence-transformers checkpoints have no "bert." prefix; HF BertModel
+/// ones do, and (XLM-)RoBERTa ones may have "roberta.".
+pub(crate) fn model_root(vb: VarBuilder) -> VarBuilder {
+    if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+        vb.pp("bert")
+    } else if vb.contains_tensor("roberta.embeddings.word_embeddings.weight") {
+        vb.pp("roberta")
+    } else {
+        vb
+    }
+}
+
 impl Bert {
     pub fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
-        // sentence-transformers checkpoints have no "bert." prefix; HF BertModel ones do.
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
-            vb.pp("bert")
-        } else if vb.contains_tensor("roberta.embeddings.word_embeddings.weight") {
-            vb.pp("roberta")
-        } else {
-            vb
-        };
+        let vb = model_root(vb);
         let h = cfg.hidden_size;
         let emb = vb.pp("embeddings");
         let word = emb.get((cfg.vocab_size, h), "word_embeddings.weight")?;

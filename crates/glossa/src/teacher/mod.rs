@@ -8,6 +8,8 @@
 //! every text as sentence-transformers' `encode` does.
 
 pub mod bert;
+pub mod fast;
+pub mod ops;
 pub mod precomputed;
 
 use std::path::Path;
@@ -21,6 +23,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 use crate::model::{resolve, ModelDir};
 use crate::{Embeddings, Encoder, Error, Result};
 use bert::{Bert, BertConfig};
+use fast::FastBert;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pooling {
@@ -29,9 +32,18 @@ pub enum Pooling {
     Max,
 }
 
+/// Which implementation of the network runs.
+enum Engine {
+    /// Packed f32 buffers and fused kernels (`fast.rs`): the default.
+    Fast(FastBert),
+    /// The plain candle version (`bert.rs`), chosen with `GLOSSA_TEACHER_ENGINE=candle` to
+    /// measure or check the fast one against it.
+    Candle(Bert),
+}
+
 pub struct Teacher {
     dir: ModelDir,
-    model: Bert,
+    model: Engine,
     tokenizer: Tokenizer,
     pooling: Pooling,
     normalize: bool,
@@ -40,7 +52,8 @@ pub struct Teacher {
     /// Put before every text (the model's default prompt), if it has one.
     prompt: Option<String>,
     fingerprint: String,
-    /// Sentences per forward pass; inputs are sorted by length so a batch wastes little padding.
+    /// Texts per forward pass (the fast engine cuts runs of about this many texts' tokens; the
+    /// candle engine sorts by length so a batch wastes little padding).
     pub batch_size: usize,
 }
 
@@ -112,8 +125,11 @@ impl Teacher {
         let vb =
             unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &bert::cpu()) }
                 .map_err(|e| Error::invalid(&weights, format!("cannot read weights: {e}")))?;
-        let model = Bert::load(vb, &config)
-            .map_err(|e| Error::invalid(&weights, format!("does not match config.json: {e}")))?;
+        let model = match std::env::var("GLOSSA_TEACHER_ENGINE").as_deref() {
+            Ok("candle") => Bert::load(vb, &config).map(Engine::Candle),
+            _ => FastBert::load(vb, &config).map(Engine::Fast),
+        }
+        .map_err(|e| Error::invalid(&weights, format!("does not match config.json: {e}")))?;
 
         let (pooling, normalize) = read_modules(&dir)?;
         let max_seq = match dir.file("sentence_bert_config.json") {
@@ -162,7 +178,12 @@ impl Teacher {
         self.max_tokens
     }
 
-    fn encode_batch(&self, encodings: &[&tokenizers::Encoding]) -> Result<Tensor> {
+    /// Pooled vectors, row after row, for a batch of tokenized texts, on the candle engine.
+    fn encode_batch_candle(
+        &self,
+        model: &Bert,
+        encodings: &[&tokenizers::Encoding],
+    ) -> Result<Vec<f32>> {
         // At least one position: a batch whose texts all tokenize to nothing (a tokenizer that
         // adds no [CLS]/[SEP]) is one padding position, not an empty axis the kernels refuse.
         let longest = encodings
@@ -184,14 +205,51 @@ impl Teacher {
         let shape = (encodings.len(), longest);
         let ids = Tensor::from_vec(ids, shape, &device)?;
         let mask = Tensor::from_vec(mask, shape, &device)?;
-        let states = self.model.forward(&ids, &mask)?;
+        let states = model.forward(&ids, &mask)?;
         let pooled = match self.pooling {
             Pooling::Mean => bert::mean_pool(&states, &mask)?,
             Pooling::Cls => bert::cls_pool(&states)?,
             Pooling::Max => bert::max_pool(&states, &mask)?,
         };
-        Ok(pooled)
+        Ok(pooled.flatten_all()?.to_vec1()?)
     }
+
+    /// The candle engine's batching: longest first, so batches hold sentences of similar
+    /// length and little padding; batches in parallel, since candle parallelises matmuls but
+    /// not the element-wise ops.
+    fn chunks_candle(&self, encodings: &[tokenizers::Encoding]) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
+        order
+            .chunks(self.batch_size.max(1))
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+}
+
+/// The fast engine's batching: texts in their order, cut into runs of about equal token counts
+/// (the engine packs sequences, so lengths need not match), at least one run per thread so
+/// every core has work even for a single batch, and at most `batch_size` texts' worth of
+/// tokens per run so the buffers stay small.
+fn chunks_by_tokens(lens: &[usize], batch_size: usize, threads: usize) -> Vec<Vec<usize>> {
+    let n = lens.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let runs = n.div_ceil(batch_size.max(1)).max(threads.clamp(1, n));
+    // A text weighs its tokens plus one (its own pooling, and so texts without tokens still
+    // spread); text i goes to the run its weight's midpoint falls in.
+    let total: usize = lens.iter().map(|l| l + 1).sum();
+    let mut chunks: Vec<Vec<usize>> = vec![Vec::new(); runs];
+    let mut before = 0;
+    for (i, &len) in lens.iter().enumerate() {
+        let w = len + 1;
+        let run = ((2 * before + w) * runs / (2 * total)).min(runs - 1);
+        chunks[run].push(i);
+        before += w;
+    }
+    chunks.retain(|c| !c.is_empty());
+    chunks
 }
 
 impl Encoder for Teacher {
@@ -212,24 +270,38 @@ impl Encoder for Teacher {
             .tokenizer
             .encode_batch(inputs, true)
             .map_err(|e| Error::model(&self.dir.name, format!("tokenization failed: {e}")))?;
-        // Longest first, so batches hold sentences of similar length and little padding.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
-        // Batches run in parallel: candle parallelises matmuls but not the element-wise ops
-        // (GELU, softmax, layer norm), which leave cores idle on short batches.
-        let chunks: Vec<&[usize]> = order.chunks(self.batch_size.max(1)).collect();
-        let pooled: Vec<Vec<Vec<f32>>> = chunks
+        let threads = rayon::current_num_threads();
+        let chunks = match &self.model {
+            Engine::Fast(_) => {
+                let lens: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
+                chunks_by_tokens(&lens, self.batch_size, threads)
+            }
+            Engine::Candle(_) => self.chunks_candle(&encodings),
+        };
+        // Fewer runs than threads (one or a few texts): the matmuls use the threads instead.
+        let par = if chunks.len() < threads {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        let pooled: Vec<Vec<f32>> = chunks
             .par_iter()
-            .map(|chunk| {
-                let batch: Vec<&tokenizers::Encoding> =
-                    chunk.iter().map(|&i| &encodings[i]).collect();
-                Ok(self.encode_batch(&batch)?.to_vec2()?)
+            .map(|chunk| match &self.model {
+                Engine::Fast(model) => {
+                    let seqs: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
+                    model.embed(&seqs, self.pooling, par)
+                }
+                Engine::Candle(model) => {
+                    let batch: Vec<&tokenizers::Encoding> =
+                        chunk.iter().map(|&i| &encodings[i]).collect();
+                    self.encode_batch_candle(model, &batch)
+                }
             })
             .collect::<Result<_>>()?;
         let mut out = Embeddings::zeros(texts.len(), self.dim);
         for (chunk, rows) in chunks.iter().zip(pooled) {
-            for (&i, row) in chunk.iter().zip(rows) {
-                out.row_mut(i).copy_from_slice(&row);
+            for (&i, row) in chunk.iter().zip(rows.chunks_exact(self.dim)) {
+                out.row_mut(i).copy_from_slice(row);
             }
         }
         if self.normalize {
@@ -528,6 +600,27 @@ mod tests {
             name: "tiny".into(),
             dir: dir.to_path_buf(),
         })
+    }
+
+    #[test]
+    fn runs_cover_every_text_once_and_keep_every_thread_busy() {
+        let lens = [12usize, 3, 40, 7, 7, 0, 19, 25, 2, 11];
+        for (batch, threads) in [(32, 1), (32, 2), (3, 2), (1, 4), (4, 16)] {
+            let runs = chunks_by_tokens(&lens, batch, threads);
+            let flat: Vec<usize> = runs.iter().flatten().copied().collect();
+            assert_eq!(flat, (0..lens.len()).collect::<Vec<_>>());
+            assert!(runs.iter().all(|r| !r.is_empty()));
+            let most = lens.len().div_ceil(batch).max(threads.min(lens.len()));
+            assert!(runs.len() <= most, "{batch} {threads}");
+        }
+        // Equal texts split evenly, texts without tokens too.
+        assert_eq!(
+            chunks_by_tokens(&[5; 32], 32, 2),
+            [(0..16).collect::<Vec<_>>(), (16..32).collect()]
+        );
+        assert_eq!(chunks_by_tokens(&[0; 3], 32, 3).len(), 3);
+        assert_eq!(chunks_by_tokens(&[9; 100], 10, 2).len(), 10);
+        assert!(chunks_by_tokens(&[], 32, 2).is_empty());
     }
 
     #[test]
