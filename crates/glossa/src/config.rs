@@ -61,6 +61,10 @@ pub struct CorpusConfig {
     pub wordnet_dir: Option<PathBuf>,
     /// At most this many of those English-only sentences.
     pub max_english_only: usize,
+    /// With a multilingual teacher: this many translations per language (of the selected
+    /// English texts) are also labelled by the teacher and learnt directly, student(x) ≈
+    /// teacher(x), besides student(x) ≈ teacher(English). 0: pairs only.
+    pub direct_per_language: usize,
     pub min_chars: usize,
     pub max_chars: usize,
     /// Per mille of English texts (and all their translations) held out for dev.
@@ -161,6 +165,7 @@ impl Default for CorpusConfig {
             dictionary_dirs: vec!["assets/debs/usr/share/dictd".into()],
             wordnet_dir: Some("assets/debs/usr/share/wordnet".into()),
             max_english_only: 30_000,
+            direct_per_language: 0,
             min_chars: 2,
             max_chars: 300,
             dev_permille: 20,

@@ -341,6 +341,31 @@ pub fn label(
 }
 
 /// The English texts from pairs followed by the English-only ones not already among them.
+/// Up to `per_language` translations per language of the texts in `english`, in a fixed
+/// pseudo-random order: texts the teacher labels itself (student(x) ≈ teacher(x)).
+fn direct_texts(
+    train: &BTreeMap<String, Vec<Pair>>,
+    english: &[String],
+    per_language: usize,
+) -> Vec<String> {
+    if per_language == 0 {
+        return Vec::new();
+    }
+    let selected: std::collections::HashSet<&str> = english.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for pairs in train.values() {
+        let mut xx: Vec<&str> = pairs
+            .iter()
+            .filter(|p| selected.contains(p.en.as_str()))
+            .map(|p| p.xx.as_str())
+            .collect();
+        xx.sort_by_key(|t| (xxhash_rust::xxh3::xxh3_64(t.as_bytes()), *t));
+        xx.dedup();
+        out.extend(xx.into_iter().take(per_language).map(str::to_string));
+    }
+    out
+}
+
 pub fn with_english_only(mut english: Vec<String>, only: &[String]) -> Vec<String> {
     let have: std::collections::HashSet<String> = english.iter().cloned().collect();
     english.extend(only.iter().filter(|t| !have.contains(*t)).cloned());
@@ -608,6 +633,14 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         select_english(&corpus.train, config.corpus.max_english),
         &english_only,
     );
+    let direct = direct_texts(&corpus.train, &english, config.corpus.direct_per_language);
+    if !direct.is_empty() {
+        tracing::info!(
+            "{} translations are also learnt directly toward the teacher's own vectors",
+            direct.len()
+        );
+    }
+    let english = with_english_only(english, &direct);
     let dev_pairs = dev_sample(&corpus.dev, config.corpus.dev_pairs_per_language);
     let dev_english = with_english_only(
         select_english(&dev_pairs, usize::MAX),
