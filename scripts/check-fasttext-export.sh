@@ -16,8 +16,6 @@ cd "$(dirname "$0")/.."
 ASSETS=${ASSETS:-$PWD/assets}
 EVAL=${EVAL:-../shared/eval}
 MIN_COS=${MIN_COS:-0.999}
-VENV="$ASSETS/venv-fasttext"
-PYDEPS="$ASSETS/pydeps-fasttext"
 OUT="$ASSETS/fasttext-export"
 # 0.9.3 is the last release; its wheel is built against numpy 1.x.
 PACKAGES=(fasttext==0.9.3 "numpy<2")
@@ -25,26 +23,10 @@ GLOSSA=${GLOSSA:-target/release/glossa}
 
 log() { printf '[check-fasttext] %s\n' "$*" >&2; }
 
-python_with_fasttext() {
-  if "$VENV/bin/python" -c 'import fasttext, numpy' 2>/dev/null; then
-    printf '%s\n' "$VENV/bin/python"
-  elif PYTHONPATH="$PYDEPS" python3 -c 'import fasttext, numpy' 2>/dev/null; then
-    printf '%s\n' python3
-  else
-    return 1
-  fi
-}
-if ! python_with_fasttext >/dev/null; then
-  if python3 -m venv "$VENV" 2>/dev/null; then
-    log "installing ${PACKAGES[*]} into $VENV (fasttext builds from source: a few minutes)"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PACKAGES[@]}"
-  else
-    log "python3 has no venv module: installing ${PACKAGES[*]} into $PYDEPS"
-    rm -rf "$VENV"
-    python3 -m pip install --quiet --disable-pip-version-check --target "$PYDEPS" "${PACKAGES[@]}"
-  fi
-fi
-PYTHON=$(python_with_fasttext)
+# A private environment (scripts/pyenv.sh); fasttext builds from source the first time: a few minutes.
+. scripts/pyenv.sh
+pyenv_setup fasttext "${PACKAGES[@]}"
+PYTHON=$PY
 
 [ -x "$GLOSSA" ] || { log "building glossa"; cargo build --release --quiet; }
 
@@ -81,7 +63,7 @@ for i in "${!students[@]}"; do
   log "exporting $student to $bin"
   "$GLOSSA" export fasttext --model "$student" --out "$bin" >&2
   log "comparing with fasttext $("$PYTHON" -c 'import importlib.metadata as m; print(m.version("fasttext"))')"
-  PYTHONPATH="$PYDEPS" "$PYTHON" scripts/check_fasttext_export.py "$GLOSSA" "$student" "$bin" \
+  "$PYTHON" scripts/check_fasttext_export.py "$GLOSSA" "$student" "$bin" \
     "$sentences" "$MIN_COS" || status=1
 done
 exit $status
