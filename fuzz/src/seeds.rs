@@ -336,3 +336,41 @@ pub fn teacher_config() -> Seeds {
         ("plain-hf", TEACHER_CONFIG.as_bytes().to_vec()),
     ]
 }
+
+/// The texts file the `precomputed_npy` target's vectors must line up with.
+pub const PRECOMPUTED_TEXTS: &str = "hello\nworld\n";
+
+/// A valid `.npy` of 2 × 3 little-endian f32, as NumPy writes it (format 1.0).
+pub fn precomputed_npy() -> Seeds {
+    let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend([1f32, 2., 3., 4., 5., 6.].iter().flat_map(|x| x.to_le_bytes()));
+    vec![("npy", out)]
+}
+
+/// A word-level `tokenizer.json` of 4 tokens and the `config.json` of a Model2Vec model, the
+/// fixed files beside the fuzzed `model.safetensors` of the `model2vec_dir` target.
+pub const MODEL2VEC_TOKENIZER: &str = r#"{"version":"1.0","truncation":null,"padding":null,
+"added_tokens":[{"id":0,"content":"[UNK]","single_word":false,"lstrip":false,"rstrip":false,
+"normalized":false,"special":true}],"normalizer":{"type":"Lowercase"},
+"pre_tokenizer":{"type":"Whitespace"},"post_processor":null,"decoder":null,
+"model":{"type":"WordLevel","vocab":{"[UNK]":0,"the":1,"cat":2,"dog":3},"unk_token":"[UNK]"}}"#;
+pub const MODEL2VEC_CONFIG: &str = r#"{"model_type": "model2vec", "normalize": true}"#;
+
+/// A valid Model2Vec `model.safetensors`: embeddings 4 × 2 f32.
+pub fn model2vec_weights() -> Seeds {
+    let data: Vec<u8> = [0f32, 0., 1., 2., 3., 4., 5., 6.]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![4, 2], &data).unwrap();
+    let blob = safetensors::serialize([("embeddings".to_string(), view)], None).unwrap();
+    vec![("m2v", blob)]
+}
