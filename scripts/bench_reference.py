@@ -161,7 +161,18 @@ def pairs(args):
             out.append(("subword student / USE multilingual v3 (numpy)", student, "use", "-"))
         else:
             skipped.append(f"subword-use: no student at {student} (GLOSSA_SUBWORD_MODEL)")
-    # Hooks for students other branches are building: set the variables once they exist.
+    # The static student against the Rust model2vec-rs, on the same Model2Vec directory
+    # (GLOSSA_STATIC_MODEL: one glossa reads too, e.g. a `glossa export model2vec` output).
+    if want("static-model2vec-rs"):
+        static, binary = env.get("GLOSSA_STATIC_MODEL"), env.get("GLOSSA_MODEL2VEC_RS_BIN")
+        if static and binary and os.path.isdir(static) and os.path.isfile(binary):
+            ref = env.get("GLOSSA_MODEL2VEC_MODEL", static)
+            out.append(("static student / model2vec-rs", static, "model2vec-rs", ref))
+        else:
+            skipped.append("static-model2vec-rs: set GLOSSA_STATIC_MODEL (a Model2Vec directory "
+                           "glossa reads as a static student); the script builds "
+                           "scripts/model2vec-rs-bench")
+    # The students' other references: set the variables to the models to compare.
     if want("static-model2vec"):
         static = env.get("GLOSSA_STATIC_MODEL")
         if static and os.path.isdir(static):
@@ -198,6 +209,9 @@ def compare(args):
                 rcmd = [sys.executable, __file__, "case", "--engine", engine, "--model", rmodel,
                         "--input", path, "--batch", str(args.batch),
                         "--seconds", str(args.seconds), "--threads", str(t)]
+                if engine == "model2vec-rs":
+                    rcmd = [os.environ["GLOSSA_MODEL2VEC_RS_BIN"], rmodel, path,
+                            str(args.batch), str(args.seconds)]
                 g, r = [], []
                 for _ in range(args.rounds):
                     g.append(timed(gcmd, t))
