@@ -267,32 +267,7 @@ pub fn teacher_weights() -> &'static [u8] {
     static WEIGHTS: OnceLock<Vec<u8>> = OnceLock::new();
     WEIGHTS.get_or_init(|| {
         let (v, h, i, p, t) = (8, 4, 8, 16, 2);
-        let mut shapes: Vec<(String, Vec<usize>)> = vec![
-            ("embeddings.word_embeddings.weight".into(), vec![v, h]),
-            ("embeddings.position_embeddings.weight".into(), vec![p, h]),
-            ("embeddings.token_type_embeddings.weight".into(), vec![t, h]),
-            ("embeddings.LayerNorm.weight".into(), vec![h]),
-            ("embeddings.LayerNorm.bias".into(), vec![h]),
-        ];
-        let l = "encoder.layer.0";
-        for name in ["query", "key", "value"] {
-            shapes.push((format!("{l}.attention.self.{name}.weight"), vec![h, h]));
-            shapes.push((format!("{l}.attention.self.{name}.bias"), vec![h]));
-        }
-        for (name, shape) in [
-            ("attention.output.dense.weight", vec![h, h]),
-            ("attention.output.dense.bias", vec![h]),
-            ("attention.output.LayerNorm.weight", vec![h]),
-            ("attention.output.LayerNorm.bias", vec![h]),
-            ("intermediate.dense.weight", vec![i, h]),
-            ("intermediate.dense.bias", vec![i]),
-            ("output.dense.weight", vec![h, i]),
-            ("output.dense.bias", vec![h]),
-            ("output.LayerNorm.weight", vec![h]),
-            ("output.LayerNorm.bias", vec![h]),
-        ] {
-            shapes.push((format!("{l}.{name}"), shape));
-        }
+        let shapes = glossa::teacher::bert::tensor_shapes(v, p, t, h, i, 1);
         let data: Vec<Vec<u8>> = shapes
             .iter()
             .enumerate()
@@ -342,15 +317,7 @@ pub const PRECOMPUTED_TEXTS: &str = "hello\nworld\n";
 
 /// A valid `.npy` of 2 × 3 little-endian f32, as NumPy writes it (format 1.0).
 pub fn precomputed_npy() -> Seeds {
-    let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend([1f32, 2., 3., 4., 5., 6.].iter().flat_map(|x| x.to_le_bytes()));
+    let out = glossa::teacher::precomputed::npy_f32(2, 3, &[1., 2., 3., 4., 5., 6.]);
     vec![("npy", out)]
 }
 

@@ -21,6 +21,13 @@ fn glossa(args: &[&str], stdin: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs glossa with no input and fails the test, with its stderr, unless it succeeds.
+fn glossa_ok(args: &[&str]) -> Output {
+    let out = glossa(args, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -262,8 +269,7 @@ stsb = true
 speed_seconds = 0.2
 "#,
     );
-    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = glossa_ok(&["distill", "--config", cfg.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("tatoeba deu acc %") && stdout.contains("stsb-test spearman"),
@@ -293,44 +299,36 @@ speed_seconds = 0.2
     assert_eq!(vectors.len(), 2);
     assert_eq!(vectors[0].len(), 384);
 
-    let out = glossa(
-        &[
-            "eval",
-            "--model",
-            student.to_str().unwrap(),
-            "--tatoeba",
-            "deu",
-            "--eval-dir",
-            eval_dir.to_str().unwrap(),
-            "--speed-seconds",
-            "0",
-        ],
-        b"",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    glossa_ok(&[
+        "eval",
+        "--model",
+        student.to_str().unwrap(),
+        "--tatoeba",
+        "deu",
+        "--eval-dir",
+        eval_dir.to_str().unwrap(),
+        "--speed-seconds",
+        "0",
+    ]);
 
     let bench_json = dir.path().join("bench.json");
-    let out = glossa(
-        &[
-            "bench",
-            "--model",
-            student.to_str().unwrap(),
-            "--threads",
-            "1,2",
-            "--input",
-            "short,long",
-            "--batch",
-            "32",
-            "--seconds",
-            "0.2",
-            "--eval-dir",
-            eval_dir.to_str().unwrap(),
-            "--json",
-            bench_json.to_str().unwrap(),
-        ],
-        b"",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    glossa_ok(&[
+        "bench",
+        "--model",
+        student.to_str().unwrap(),
+        "--threads",
+        "1,2",
+        "--input",
+        "short,long",
+        "--batch",
+        "32",
+        "--seconds",
+        "0.2",
+        "--eval-dir",
+        eval_dir.to_str().unwrap(),
+        "--json",
+        bench_json.to_str().unwrap(),
+    ]);
     let cases: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&bench_json).unwrap()).unwrap();
     let cases = cases.as_array().unwrap();
@@ -514,11 +512,7 @@ batch_size = 4
             data = data.display()
         ),
     );
-    let out = glossa(
-        &["classify", "distill", "--config", cfg.to_str().unwrap()],
-        b"",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = glossa_ok(&["classify", "distill", "--config", cfg.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("labels: food, greetings, money"),
@@ -653,15 +647,11 @@ fn distill_killed_at_a_random_point_resumes_to_the_same_student() {
     let dir = tempfile::tempdir().unwrap();
     tiny_sources(dir.path());
     let whole = dir.path().join("whole");
-    let out = glossa(
-        &[
-            "distill",
-            "--config",
-            resume_config(dir.path(), &whole).to_str().unwrap(),
-        ],
-        b"",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    glossa_ok(&[
+        "distill",
+        "--config",
+        resume_config(dir.path(), &whole).to_str().unwrap(),
+    ]);
     assert!(
         !whole.join("checkpoints").exists(),
         "a finished run removes its checkpoints"
@@ -702,11 +692,7 @@ fn distill_killed_at_a_random_point_resumes_to_the_same_student() {
         "killed before the student was saved"
     );
 
-    let out = glossa(
-        &["distill", "--config", cfg.to_str().unwrap(), "--resume"],
-        b"",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    glossa_ok(&["distill", "--config", cfg.to_str().unwrap(), "--resume"]);
     let read = |d: &Path| std::fs::read(d.join("student/model.safetensors")).unwrap();
     assert!(
         read(&run) == read(&whole),
@@ -750,8 +736,7 @@ random_target_control = false
 speed_seconds = 0.1
 "#,
     );
-    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
-    assert!(out.status.success(), "{}", stderr(&out));
+    glossa_ok(&["distill", "--config", cfg.to_str().unwrap()]);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
     let names: Vec<&str> = report["models"]
@@ -782,18 +767,14 @@ speed_seconds = 0.1
     // Model2Vec export: the directory loads back (as Python's model2vec would read it) with the
     // same vectors.
     let m2v = dir.path().join("m2v");
-    let out = glossa(
-        &[
-            "export",
-            "model2vec",
-            "--model",
-            student.to_str().unwrap(),
-            "--out",
-            m2v.to_str().unwrap(),
-        ],
-        b"",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    glossa_ok(&[
+        "export",
+        "model2vec",
+        "--model",
+        student.to_str().unwrap(),
+        "--out",
+        m2v.to_str().unwrap(),
+    ]);
     for (a, b) in ours.iter().zip(embed(&m2v)) {
         let diff = a
             .iter()
@@ -805,19 +786,15 @@ speed_seconds = 0.1
 
     // Quantized to int8, it still embeds nearly the same.
     let q = dir.path().join("int8");
-    let out = glossa(
-        &[
-            "quantize",
-            "--model",
-            student.to_str().unwrap(),
-            "--precision",
-            "int8",
-            "--out",
-            q.to_str().unwrap(),
-        ],
-        b"",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    glossa_ok(&[
+        "quantize",
+        "--model",
+        student.to_str().unwrap(),
+        "--precision",
+        "int8",
+        "--out",
+        q.to_str().unwrap(),
+    ]);
     for (a, b) in ours.iter().zip(embed(&q)).take(2) {
         let cos = glossa::encoder::cosine(a, &b);
         assert!(cos > 0.99, "int8 static student: cosine {cos}");
@@ -840,17 +817,11 @@ speed_seconds = 0.1
 
 /// A little-endian f32 `.npy` file of `rows` × `dim`.
 fn write_npy(path: &Path, rows: usize, dim: usize, values: &[f32]) {
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dim}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(values.iter().flat_map(|x| x.to_le_bytes()));
-    std::fs::write(path, out).unwrap();
+    std::fs::write(
+        path,
+        glossa::teacher::precomputed::npy_f32(rows, dim, values),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -873,18 +844,14 @@ speed_seconds = 0.1
 "#;
     let cfg = tiny_config(dir.path(), "corpus", &run, rest);
     let corpus = dir.path().join("corpus");
-    let out = glossa(
-        &[
-            "corpus",
-            "build",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            corpus.to_str().unwrap(),
-        ],
-        b"",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    glossa_ok(&[
+        "corpus",
+        "build",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        corpus.to_str().unwrap(),
+    ]);
     // "Another model" embedded the English side of the corpus (all but one text, which the
     // run must then leave out): 8 dimensions of arbitrary values.
     let mut english: Vec<String> = std::fs::read_dir(corpus.join("train"))
@@ -913,8 +880,7 @@ speed_seconds = 0.1
         texts.display()
     );
     let cfg = tiny_config(dir.path(), "byo", &run, &(head + rest));
-    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = glossa_ok(&["distill", "--config", cfg.to_str().unwrap()]);
     let log = stderr(&out);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();

@@ -69,47 +69,19 @@ impl TransformerShape {
     /// Every tensor with its shape, in a fixed order. Names are Hugging Face's BERT names; the
     /// projection, when there is one, is `projection.weight` / `projection.bias`.
     pub fn tensors(&self) -> Vec<(String, Vec<usize>)> {
-        let (h, i) = (self.hidden_size, self.intermediate_size);
-        let mut out: Vec<(String, Vec<usize>)> = vec![
-            (
-                "embeddings.word_embeddings.weight".into(),
-                vec![self.vocab_size, h],
-            ),
-            (
-                "embeddings.position_embeddings.weight".into(),
-                vec![self.max_position_embeddings, h],
-            ),
-            (
-                "embeddings.token_type_embeddings.weight".into(),
-                vec![self.type_vocab_size, h],
-            ),
-            ("embeddings.LayerNorm.weight".into(), vec![h]),
-            ("embeddings.LayerNorm.bias".into(), vec![h]),
-        ];
-        for l in 0..self.num_layers {
-            for (name, shape) in [
-                ("attention.self.query.weight", vec![h, h]),
-                ("attention.self.query.bias", vec![h]),
-                ("attention.self.key.weight", vec![h, h]),
-                ("attention.self.key.bias", vec![h]),
-                ("attention.self.value.weight", vec![h, h]),
-                ("attention.self.value.bias", vec![h]),
-                ("attention.output.dense.weight", vec![h, h]),
-                ("attention.output.dense.bias", vec![h]),
-                ("attention.output.LayerNorm.weight", vec![h]),
-                ("attention.output.LayerNorm.bias", vec![h]),
-                ("intermediate.dense.weight", vec![i, h]),
-                ("intermediate.dense.bias", vec![i]),
-                ("output.dense.weight", vec![h, i]),
-                ("output.dense.bias", vec![h]),
-                ("output.LayerNorm.weight", vec![h]),
-                ("output.LayerNorm.bias", vec![h]),
-            ] {
-                out.push((format!("encoder.layer.{l}.{name}"), shape));
-            }
-        }
+        let mut out = crate::teacher::bert::tensor_shapes(
+            self.vocab_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+            self.hidden_size,
+            self.intermediate_size,
+            self.num_layers,
+        );
         if self.has_projection() {
-            out.push(("projection.weight".into(), vec![self.output_dim, h]));
+            out.push((
+                "projection.weight".into(),
+                vec![self.output_dim, self.hidden_size],
+            ));
             out.push(("projection.bias".into(), vec![self.output_dim]));
         }
         out

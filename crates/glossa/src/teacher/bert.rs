@@ -252,6 +252,58 @@ pub fn max_pool(states: &Tensor, mask: &Tensor) -> Result<Tensor> {
     Ok(masked.max(D::Minus2)?)
 }
 
+/// Every tensor of a BERT encoder with its shape, under Hugging Face's names (no model prefix),
+/// in a fixed order: embeddings, then each layer's attention, feed-forward and layer norms.
+pub fn tensor_shapes(
+    vocab_size: usize,
+    max_positions: usize,
+    type_vocab_size: usize,
+    hidden: usize,
+    intermediate: usize,
+    layers: usize,
+) -> Vec<(String, Vec<usize>)> {
+    let (h, i) = (hidden, intermediate);
+    let mut out: Vec<(String, Vec<usize>)> = vec![
+        (
+            "embeddings.word_embeddings.weight".into(),
+            vec![vocab_size, h],
+        ),
+        (
+            "embeddings.position_embeddings.weight".into(),
+            vec![max_positions, h],
+        ),
+        (
+            "embeddings.token_type_embeddings.weight".into(),
+            vec![type_vocab_size, h],
+        ),
+        ("embeddings.LayerNorm.weight".into(), vec![h]),
+        ("embeddings.LayerNorm.bias".into(), vec![h]),
+    ];
+    for l in 0..layers {
+        for (name, shape) in [
+            ("attention.self.query.weight", vec![h, h]),
+            ("attention.self.query.bias", vec![h]),
+            ("attention.self.key.weight", vec![h, h]),
+            ("attention.self.key.bias", vec![h]),
+            ("attention.self.value.weight", vec![h, h]),
+            ("attention.self.value.bias", vec![h]),
+            ("attention.output.dense.weight", vec![h, h]),
+            ("attention.output.dense.bias", vec![h]),
+            ("attention.output.LayerNorm.weight", vec![h]),
+            ("attention.output.LayerNorm.bias", vec![h]),
+            ("intermediate.dense.weight", vec![i, h]),
+            ("intermediate.dense.bias", vec![i]),
+            ("output.dense.weight", vec![h, i]),
+            ("output.dense.bias", vec![h]),
+            ("output.LayerNorm.weight", vec![h]),
+            ("output.LayerNorm.bias", vec![h]),
+        ] {
+            out.push((format!("encoder.layer.{l}.{name}"), shape));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -536,32 +536,7 @@ mod tests {
     /// A tiny BERT of [`CONFIG`]'s shape with a word-level tokenizer that adds no special tokens.
     fn tiny_teacher(dir: &Path, config: &str, sbert: Option<&str>) -> Result<Teacher> {
         let (v, h, i, p, t) = (8, 4, 8, 16, 2);
-        let l = "encoder.layer.0";
-        let mut shapes: Vec<(String, Vec<usize>)> = vec![
-            ("embeddings.word_embeddings.weight".into(), vec![v, h]),
-            ("embeddings.position_embeddings.weight".into(), vec![p, h]),
-            ("embeddings.token_type_embeddings.weight".into(), vec![t, h]),
-            ("embeddings.LayerNorm.weight".into(), vec![h]),
-            ("embeddings.LayerNorm.bias".into(), vec![h]),
-        ];
-        for name in ["query", "key", "value"] {
-            shapes.push((format!("{l}.attention.self.{name}.weight"), vec![h, h]));
-            shapes.push((format!("{l}.attention.self.{name}.bias"), vec![h]));
-        }
-        for (name, shape) in [
-            ("attention.output.dense.weight", vec![h, h]),
-            ("attention.output.dense.bias", vec![h]),
-            ("attention.output.LayerNorm.weight", vec![h]),
-            ("attention.output.LayerNorm.bias", vec![h]),
-            ("intermediate.dense.weight", vec![i, h]),
-            ("intermediate.dense.bias", vec![i]),
-            ("output.dense.weight", vec![h, i]),
-            ("output.dense.bias", vec![h]),
-            ("output.LayerNorm.weight", vec![h]),
-            ("output.LayerNorm.bias", vec![h]),
-        ] {
-            shapes.push((format!("{l}.{name}"), shape));
-        }
+        let shapes = super::bert::tensor_shapes(v, p, t, h, i, 1);
         let data: Vec<Vec<u8>> = shapes
             .iter()
             .enumerate()

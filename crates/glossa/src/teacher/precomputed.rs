@@ -116,6 +116,35 @@ pub struct PrecomputedFiles {
     pub vectors: PathBuf,
 }
 
+/// A little-endian f32 `.npy` (format 1.0, C order) of `rows` × `dim` `values`: the file a
+/// precomputed teacher reads, as NumPy's `np.save` writes it.
+pub fn npy_f32(rows: usize, dim: usize, values: &[f32]) -> Vec<u8> {
+    assert_eq!(
+        values.len(),
+        rows * dim,
+        "values do not fill {rows} × {dim}"
+    );
+    npy_bytes("<f4", &format!("({rows}, {dim})"), &f32_bytes(values))
+}
+
+/// A `.npy` of any header fields over raw `data` (header padded to 64 bytes, as NumPy does).
+fn npy_bytes(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(data);
+    out
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
 fn read_npy(bytes: &[u8], path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     let bad = |msg: String| Error::invalid(path, format!("not a usable .npy file: {msg}"));
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
@@ -247,21 +276,11 @@ mod tests {
     use super::*;
 
     fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut header =
-            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut out = b"\x93NUMPY\x01\x00".to_vec();
-        out.extend((header.len() as u16).to_le_bytes());
-        out.extend(header.as_bytes());
-        out.extend(data);
-        out
+        npy_bytes(descr, shape, data)
     }
 
     fn f32s(v: &[f32]) -> Vec<u8> {
-        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+        f32_bytes(v)
     }
 
     #[test]
