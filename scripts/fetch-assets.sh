@@ -6,8 +6,11 @@
 #             paragraph-aligned across languages), dict-freedict-* (bilingual dictionaries) and
 #             wordnet-base (English usage examples), unpacked under $ASSETS/debs;
 #   classify  labelled conversations in 28 languages, one topic per file, from PyPI
-#             chatterbot-corpus==1.3.3, unpacked under $ASSETS/chatterbot.
-# Usage: scripts/fetch-assets.sh [teacher] [corpus] [classify]     (default: teacher corpus)
+#             chatterbot-corpus==1.3.3, unpacked under $ASSETS/chatterbot;
+#   words     the most frequent words of 40+ languages (wordfreq's small_<lang>.msgpack.gz lists,
+#             data CC BY-SA 4.0), from PyPI wordfreq==3.1.1, under $ASSETS/wordfreq; used by
+#             `corpus.words_per_language` (configs/e5-words.toml).
+# Usage: scripts/fetch-assets.sh [teacher] [corpus] [classify] [words]   (default: teacher corpus)
 # Idempotent: finished steps are skipped. ASSETS (default ./assets) and HF_HOME/HF_HUB_CACHE are honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,11 +100,34 @@ PY
   log "chatterbot corpus -> $out/chatterbot_corpus/data"
 }
 
+fetch_words() {
+  local out="$ASSETS/wordfreq" stamp="$ASSETS/wordfreq/.complete"
+  if [ -f "$stamp" ]; then log "word lists already in $out"; return; fi
+  local tmp; tmp=$(mktemp -d)
+  log "downloading PyPI wordfreq==3.1.1"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" wordfreq==3.1.1
+  mkdir -p "$out"
+  python3 - "$tmp"/*.whl "$out" <<'PY'
+import os, sys, zipfile
+whl, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(whl) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        if name.startswith("wordfreq/data/small_") and base.endswith(".msgpack.gz"):
+            with open(os.path.join(out, base), "wb") as f:
+                f.write(z.read(name))
+PY
+  touch "$stamp"
+  rm -rf "$tmp"
+  log "word lists -> $out"
+}
+
 for w in $what; do
   case $w in
     teacher) fetch_teacher ;;
     corpus) fetch_corpus ;;
     classify) fetch_classify ;;
-    *) log "unknown asset '$w' (expected: teacher, corpus, classify)"; exit 2 ;;
+    words) fetch_words ;;
+    *) log "unknown asset '$w' (expected: teacher, corpus, classify, words)"; exit 2 ;;
   esac
 done

@@ -65,6 +65,13 @@ pub struct CorpusConfig {
     /// English texts) are also labelled by the teacher and learnt directly, student(x) ≈
     /// teacher(x), besides student(x) ≈ teacher(English). 0: pairs only.
     pub direct_per_language: usize,
+    /// Folder of wordfreq lists (`small_<lang>.msgpack.gz`, from PyPI `wordfreq`; fetched by
+    /// `scripts/fetch-assets.sh`).
+    pub wordfreq_dir: Option<PathBuf>,
+    /// With a multilingual teacher: the most frequent words of each language (and English)
+    /// from those lists, labelled by the teacher and learnt directly, student(word) ≈
+    /// teacher(word): the everyday words software strings rarely use. 0: none.
+    pub words_per_language: usize,
     pub min_chars: usize,
     pub max_chars: usize,
     /// Per mille of English texts (and all their translations) held out for dev.
@@ -166,6 +173,8 @@ impl Default for CorpusConfig {
             wordnet_dir: Some("assets/debs/usr/share/wordnet".into()),
             max_english_only: 30_000,
             direct_per_language: 0,
+            wordfreq_dir: Some("assets/wordfreq".into()),
+            words_per_language: 0,
             min_chars: 2,
             max_chars: 300,
             dev_permille: 20,

@@ -118,6 +118,47 @@ pub fn cosine_loss(a: &[f32], b: &[f32], grad: &mut [f32]) -> f32 {
     1.0 - cos
 }
 
+/// The translation-ranking (InfoNCE) loss against fixed targets: with u = y/|y| and the
+/// unit-length candidates c_j (rows of `candidates`, `dim` wide), the cross-entropy of
+/// softmax_j(u·c_j / τ) at `positive`. It asks the student's vector to be nearer its own target
+/// than to the batch's other targets, which is what retrieval scores, where MSE only asks it
+/// to be near. Gradient with respect to `y` *added* to `grad`, times `weight`; a zero `y` gives
+/// no gradient.
+pub fn info_nce(
+    y: &[f32],
+    candidates: &[f32],
+    positive: usize,
+    temperature: f32,
+    weight: f32,
+    grad: &mut [f32],
+) -> f32 {
+    let dim = y.len();
+    assert_eq!(candidates.len() % dim, 0);
+    assert!(positive < candidates.len() / dim);
+    let norm = crate::encoder::dot(y, y).sqrt();
+    let logits: Vec<f32> = candidates
+        .chunks_exact(dim)
+        .map(|c| crate::encoder::dot(y, c) / (norm.max(f32::MIN_POSITIVE) * temperature))
+        .collect();
+    let log_p = log_softmax(&logits, 1.0);
+    let loss = -log_p[positive];
+    if norm == 0.0 {
+        return loss;
+    }
+    // dL/dlogit_j = p_j − [j = positive]; dlogit_j/du = c_j / τ; then through u = y/|y|:
+    // dL/dy = (g − (g·u) u) / |y| with g = dL/du.
+    let mut g = vec![0.0; dim];
+    for (j, c) in candidates.chunks_exact(dim).enumerate() {
+        let d = log_p[j].exp() - f32::from(j == positive);
+        crate::kernels::axpy(&mut g, d / temperature, c);
+    }
+    let g_dot_u = crate::encoder::dot(&g, y) / norm;
+    for ((out, &gi), &yi) in grad.iter_mut().zip(&g).zip(y) {
+        *out += weight * (gi - g_dot_u * yi / norm) / norm;
+    }
+    loss
+}
+
 /// The classification objective: α · T²·KL(teacher ‖ student) + (1 − α) · hard cross-entropy.
 pub fn distillation(
     student: &[f32],
@@ -234,6 +275,28 @@ mod tests {
         }
         check_gradient("cosine", &z, &|x, g| cosine_loss(x, &teacher, g));
         check_gradient("mse", &z, &|x, g| mse_with_grad(x, &teacher, g));
+        let unit = |v: [f32; 4]| {
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.map(|x| x / n)
+        };
+        let candidates: Vec<f32> = [teacher, [0.1, 0.9, 0.3, -0.4], [-1.0, 0.2, 0.0, 0.5]]
+            .into_iter()
+            .flat_map(unit)
+            .collect();
+        for positive in 0..3 {
+            check_gradient("info_nce", &z, &|x, g| {
+                g.iter_mut().for_each(|v| *v = 0.0);
+                info_nce(x, &candidates, positive, 0.5, 1.0, g)
+            });
+        }
+        // The gradient is added to what is there, times the weight.
+        let mut once = vec![0.0; 4];
+        info_nce(&z, &candidates, 1, 0.5, 1.0, &mut once);
+        let mut twice = vec![1.0; 4];
+        info_nce(&z, &candidates, 1, 0.5, 2.0, &mut twice);
+        for (a, b) in once.iter().zip(&twice) {
+            assert!((1.0 + 2.0 * a - b).abs() < 1e-6);
+        }
     }
 
     /// The same objectives written with candle's differentiable ops give the same gradients

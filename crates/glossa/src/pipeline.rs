@@ -54,6 +54,8 @@ pub struct DistillReport {
     pub corpus: BuildReport,
     /// English-only sentences (WordNet) used for training.
     pub english_only: usize,
+    /// Frequent words (wordfreq lists, every language) labelled and learnt directly.
+    pub words: usize,
     /// Distinct English texts labelled by the teacher and used for training.
     pub english_texts: usize,
     /// Training examples per language (English: the English texts themselves).
@@ -366,6 +368,50 @@ fn direct_texts(
     out
 }
 
+/// The `words_per_language` most frequent words of each corpus language and of English from
+/// the wordfreq lists (words with a letter, test sentences excluded): texts the teacher labels
+/// itself. A language without a list is named in a warning and skipped.
+fn frequent_words(config: &Config, tests: &TestSetIndex) -> Result<Vec<String>> {
+    let per_language = config.corpus.words_per_language;
+    if per_language == 0 {
+        return Ok(Vec::new());
+    }
+    let dir = config
+        .corpus
+        .wordfreq_dir
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty())
+        .ok_or_else(|| {
+            Error::msg("corpus.words_per_language is set but corpus.wordfreq_dir is not")
+        })?;
+    if !dir.is_dir() {
+        return Err(Error::invalid(
+            dir,
+            "no such folder: corpus.words_per_language needs the wordfreq lists \
+             (`scripts/fetch-assets.sh words` fetches them)",
+        ));
+    }
+    let mut out = Vec::new();
+    let languages = std::iter::once("en").chain(config.corpus.languages.iter().map(String::as_str));
+    for lang in languages {
+        let Some(path) = crate::data::wordfreq::list_path(dir, lang) else {
+            tracing::warn!(
+                "{}: no small_{lang}.msgpack.gz or large_{lang}.msgpack.gz; no {lang} words",
+                dir.display()
+            );
+            continue;
+        };
+        let words: Vec<String> = crate::data::wordfreq::read_list(&path)?
+            .into_iter()
+            .filter(|w| crate::data::wordfreq::is_useful(w) && !tests.contains(w))
+            .take(per_language)
+            .collect();
+        tracing::info!("{} {lang} words from {}", words.len(), path.display());
+        out.extend(words);
+    }
+    Ok(out)
+}
+
 pub fn with_english_only(mut english: Vec<String>, only: &[String]) -> Vec<String> {
     let have: std::collections::HashSet<String> = english.iter().cloned().collect();
     english.extend(only.iter().filter(|t| !have.contains(*t)).cloned());
@@ -641,6 +687,11 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         );
     }
     let english = with_english_only(english, &direct);
+    let mut words = frequent_words(config, &tests)?;
+    if let RunTeacher::Precomputed(p) = &teacher {
+        words.retain(|w| p.covers(w));
+    }
+    let english = with_english_only(english, &words);
     let dev_pairs = dev_sample(&corpus.dev, config.corpus.dev_pairs_per_language);
     let dev_english = with_english_only(
         select_english(&dev_pairs, usize::MAX),
@@ -807,6 +858,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
     let report = DistillReport {
         corpus: corpus_report,
         english_only: english_only.len(),
+        words: words.len(),
         english_texts: english.len(),
         examples: data.per_language.clone(),
         train_log,
@@ -824,9 +876,10 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
     let notes = vec![
         format!("Teacher: {}. Student: {}.", teacher.name(), student_dir.display()),
         format!(
-            "{} distinct English texts labelled ({} of them English-only); training examples per language: {}.",
+            "{} distinct texts labelled ({} of them English-only sentences, {} frequent words); training examples per language: {}.",
             report.english_texts,
             report.english_only,
+            report.words,
             report.examples.iter().map(|(l, n)| format!("{l} {n}")).collect::<Vec<_>>().join(", ")
         ),
     ];

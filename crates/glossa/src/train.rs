@@ -38,6 +38,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Write a checkpoint every this many steps, besides each epoch's end (0: epoch ends only).
     pub checkpoint_every: usize,
+    /// Weight of a translation-ranking term added to the MSE (embedding distillation only):
+    /// InfoNCE of the student's vector against its own target and the batch's other targets
+    /// ([`crate::loss::info_nce`]). 0: MSE alone, the reference recipe.
+    pub contrastive_weight: f32,
+    /// Temperature τ of that term's softmax over cosines.
+    pub contrastive_temperature: f32,
 }
 
 impl Default for TrainConfig {
@@ -52,6 +58,8 @@ impl Default for TrainConfig {
             eps: 1e-8,
             seed: 42,
             checkpoint_every: 2000,
+            contrastive_weight: 0.0,
+            contrastive_temperature: 0.05,
         }
     }
 }
@@ -169,19 +177,61 @@ struct ExampleGrad {
     out_grad: Vec<f32>,
 }
 
+/// The distinct targets of a batch, unit length: the candidates of the ranking term.
+struct BatchTargets {
+    slot_of: HashMap<u32, usize>,
+    unit: Vec<f32>,
+    weight: f32,
+    temperature: f32,
+}
+
+impl BatchTargets {
+    fn of(train: &Dataset, chunk: &[u32], cfg: &TrainConfig) -> Self {
+        let mut slot_of = HashMap::new();
+        let mut unit = Vec::new();
+        for &idx in chunk {
+            let row = train.examples[idx as usize].target;
+            slot_of.entry(row).or_insert_with(|| {
+                let t = train.target(row);
+                let norm = crate::encoder::dot(t, t).sqrt().max(f32::MIN_POSITIVE);
+                unit.extend(t.iter().map(|x| x / norm));
+                unit.len() / t.len() - 1
+            });
+        }
+        BatchTargets {
+            slot_of,
+            unit,
+            weight: cfg.contrastive_weight,
+            temperature: cfg.contrastive_temperature,
+        }
+    }
+}
+
 fn example_grad(
     student: &SubwordStudent,
     features: &[u32],
     objective: Objective,
     row: u32,
     target: &[f32],
+    ranking: Option<&BatchTargets>,
 ) -> ExampleGrad {
     let (dim, out_dim) = (student.config.dim, student.config.output_dim);
     let mut hidden = vec![0.0; dim];
     let mut output = vec![0.0; out_dim];
     student.forward(features, &mut hidden, &mut output);
     let mut out_grad = vec![0.0; out_dim];
-    let loss = objective.loss_and_grad(&output, row, target, &mut out_grad);
+    let mut loss = objective.loss_and_grad(&output, row, target, &mut out_grad);
+    if let Some(r) = ranking {
+        loss += r.weight
+            * crate::loss::info_nce(
+                &output,
+                &r.unit,
+                r.slot_of[&row],
+                r.temperature,
+                r.weight,
+                &mut out_grad,
+            );
+    }
     let mut row_grad = match &student.projection {
         None => out_grad.clone(),
         // hidden·P = output, so d/dhidden = P · d/doutput
@@ -369,6 +419,20 @@ pub fn train(
             train.dim, student.config.output_dim
         )));
     }
+    let ranked = cfg.contrastive_weight > 0.0;
+    if ranked {
+        if !matches!(train.objective, Objective::Mse) {
+            return Err(Error::msg(
+                "train.contrastive_weight applies to embedding distillation (MSE) only",
+            ));
+        }
+        if !(cfg.contrastive_temperature > 0.0) {
+            return Err(Error::msg(format!(
+                "train.contrastive_temperature must be > 0, not {}",
+                cfg.contrastive_temperature
+            )));
+        }
+    }
     let features = Features::of(student, train.texts);
     let dev_features = dev.map(|d| Features::of(student, d.texts));
     let dim = student.config.dim;
@@ -425,6 +489,7 @@ pub fn train(
         for (i, chunk) in order.chunks(batch).enumerate().skip(state.next_batch) {
             let step = epoch * steps_per_epoch + i;
             let lr = learning_rate(cfg, step, total);
+            let ranking = ranked.then(|| BatchTargets::of(train, chunk, cfg));
             let grads: Vec<(ExampleGrad, &[u32])> = chunk
                 .par_iter()
                 .with_min_len(8)
@@ -437,6 +502,7 @@ pub fn train(
                         train.objective,
                         ex.target,
                         train.target(ex.target),
+                        ranking.as_ref(),
                     );
                     g.row_grad
                         .iter_mut()
@@ -662,18 +728,49 @@ mod tests {
                 labels: &labels,
             },
         ];
+        // MSE plus the ranking term over both toy targets.
+        let ranked_cfg = TrainConfig {
+            contrastive_weight: 0.7,
+            contrastive_temperature: 0.5,
+            ..Default::default()
+        };
+        let cases = objectives
+            .iter()
+            .map(|&o| (o, false))
+            .chain([(Objective::Mse, true)]);
         for projection in [false, true] {
-            for objective in objectives {
+            for (objective, ranked) in cases.clone() {
                 let (mut student, texts, targets) = toy(projection);
+                let data = mse_data(&texts, &targets);
+                let ranking = ranked.then(|| BatchTargets::of(&data, &[0, 1], &ranked_cfg));
                 let mut f = Vec::new();
                 student.features(&texts[0], &mut f);
-                let g = example_grad(&student, &f, objective, 1, &targets[8..16]);
+                let g = example_grad(
+                    &student,
+                    &f,
+                    objective,
+                    1,
+                    &targets[8..16],
+                    ranking.as_ref(),
+                );
                 let loss_at = |s: &SubwordStudent| {
                     let mut h = vec![0.0; s.config.dim];
                     let mut o = vec![0.0; 8];
                     s.forward(&f, &mut h, &mut o);
                     let mut grad = vec![0.0; 8];
-                    objective.loss_and_grad(&o, 1, &targets[8..16], &mut grad)
+                    let mut loss = objective.loss_and_grad(&o, 1, &targets[8..16], &mut grad);
+                    if let Some(r) = &ranking {
+                        loss += r.weight
+                            * crate::loss::info_nce(
+                                &o,
+                                &r.unit,
+                                r.slot_of[&1],
+                                r.temperature,
+                                1.0,
+                                &mut grad,
+                            );
+                    }
+                    loss
                 };
                 let row = f[0] as usize;
                 let count = f.iter().filter(|&&r| r as usize == row).count() as f32;
@@ -688,7 +785,7 @@ mod tests {
                     let numeric = (up - down) / 2e-2;
                     assert!(
                         (numeric - count * g.row_grad[d]).abs() < 2e-4,
-                        "projection={projection} {objective:?} d={d}: {numeric} vs {}",
+                        "projection={projection} {objective:?} ranked={ranked} d={d}: {numeric} vs {}",
                         count * g.row_grad[d]
                     );
                 }
@@ -755,6 +852,48 @@ mod tests {
             })
         };
         assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn the_ranking_term_trains_each_text_nearest_its_own_target() {
+        let (mut student, texts, targets) = toy(true);
+        let data = mse_data(&texts, &targets);
+        let cfg = TrainConfig {
+            epochs: 60,
+            batch_size: 4,
+            lr: 0.05,
+            contrastive_weight: 1.0,
+            contrastive_temperature: 0.1,
+            ..Default::default()
+        };
+        let before = evaluate_loss(&student, &data);
+        let logs = train(&mut student, &data, None, &cfg, None, &mut |_, _, _| {}).unwrap();
+        assert!(logs.last().unwrap().train_loss.is_finite());
+        assert!(evaluate_loss(&student, &data) < before, "the MSE part falls too");
+        for (i, text) in texts.iter().enumerate() {
+            let out = student.embed(text);
+            let cos = |t: &[f32]| crate::encoder::dot(&out, t);
+            let (own, other) = (&targets[(i % 2) * 8..][..8], &targets[(1 - i % 2) * 8..][..8]);
+            assert!(cos(own) > cos(other), "{text}: {} vs {}", cos(own), cos(other));
+        }
+        // Not defined for the classification objective, nor at τ = 0.
+        let labels = [0u32, 1];
+        let distill = Dataset {
+            objective: Objective::Distill {
+                temperature: 2.0,
+                alpha: 0.5,
+                labels: &labels,
+            },
+            ..mse_data(&texts, &targets)
+        };
+        let err = train(&mut student, &distill, None, &cfg, None, &mut |_, _, _| {});
+        assert!(err.unwrap_err().to_string().contains("MSE) only"));
+        let cold = TrainConfig {
+            contrastive_temperature: 0.0,
+            ..cfg
+        };
+        let err = train(&mut student, &data, None, &cold, None, &mut |_, _, _| {});
+        assert!(err.unwrap_err().to_string().contains("must be > 0"));
     }
 
     #[test]

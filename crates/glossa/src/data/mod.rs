@@ -10,6 +10,7 @@ pub mod lang;
 pub mod mo;
 pub mod testsets;
 pub mod tsv;
+pub mod wordfreq;
 pub mod wordnet;
 
 pub use corpus::{build_corpus, BuildReport, CorpusSources};
