@@ -341,3 +341,21 @@ pub fn model2vec_weights() -> Seeds {
     let blob = safetensors::serialize([("embeddings".to_string(), view)], None).unwrap();
     vec![("m2v", blob)]
 }
+
+/// A wordfreq "cB" list of two bins, written out by hand (glossa only reads the format).
+pub fn wordfreq_list() -> Seeds {
+    let mut list = vec![0x93, 0x82, 0xa6];
+    list.extend_from_slice(b"format");
+    list.push(0xa2);
+    list.extend_from_slice(b"cB");
+    list.push(0xa7);
+    list.extend_from_slice(b"version");
+    list.push(1);
+    list.extend_from_slice(&[0x92, 0xa3]);
+    list.extend_from_slice(b"the");
+    list.push(0xa2);
+    list.extend_from_slice(b"of");
+    list.extend_from_slice(&[0xdc, 0, 1, 0xd9, 3]);
+    list.extend_from_slice("犬".as_bytes());
+    vec![("small_en", list)]
+}

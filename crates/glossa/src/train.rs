@@ -869,12 +869,23 @@ mod tests {
         let before = evaluate_loss(&student, &data);
         let logs = train(&mut student, &data, None, &cfg, None, &mut |_, _, _| {}).unwrap();
         assert!(logs.last().unwrap().train_loss.is_finite());
-        assert!(evaluate_loss(&student, &data) < before, "the MSE part falls too");
+        assert!(
+            evaluate_loss(&student, &data) < before,
+            "the MSE part falls too"
+        );
         for (i, text) in texts.iter().enumerate() {
             let out = student.embed(text);
             let cos = |t: &[f32]| crate::encoder::dot(&out, t);
-            let (own, other) = (&targets[(i % 2) * 8..][..8], &targets[(1 - i % 2) * 8..][..8]);
-            assert!(cos(own) > cos(other), "{text}: {} vs {}", cos(own), cos(other));
+            let (own, other) = (
+                &targets[(i % 2) * 8..][..8],
+                &targets[(1 - i % 2) * 8..][..8],
+            );
+            assert!(
+                cos(own) > cos(other),
+                "{text}: {} vs {}",
+                cos(own),
+                cos(other)
+            );
         }
         // Not defined for the classification objective, nor at τ = 0.
         let labels = [0u32, 1];

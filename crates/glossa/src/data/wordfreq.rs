@@ -48,7 +48,7 @@ pub fn parse_list(bytes: &[u8]) -> std::result::Result<Vec<String>, String> {
     let mut r = Reader { bytes, at: 0 };
     let bins = r.array_len()?;
     if bins == 0 {
-        return Err("an empty array: expected a header and frequency bins".into());
+        return Err("an empty array at offset 0: expected a header and frequency bins".into());
     }
     check_header(&mut r)?;
     let mut words = Vec::new();
@@ -82,7 +82,9 @@ fn check_header(r: &mut Reader) -> std::result::Result<(), String> {
     }
     match format.as_deref() {
         Some("cB") => Ok(()),
-        Some(f) => Err(format!("format {f:?}: only wordfreq's \"cB\" lists are read")),
+        Some(f) => Err(format!(
+            "format {f:?}: only wordfreq's \"cB\" lists are read"
+        )),
         None => Err(format!("the header at offset {at} names no format")),
     }
 }
@@ -220,7 +222,9 @@ mod tests {
         not_string[last] = 0xc0; // nil where a word's string begins
         let err = parse_list(&not_string).unwrap_err();
         assert!(err.contains("expected a string"), "{err}");
-        assert!(parse_list(&[0xc3]).unwrap_err().contains("expected an array"));
+        assert!(parse_list(&[0xc3])
+            .unwrap_err()
+            .contains("expected an array"));
     }
 
     #[test]
@@ -236,7 +240,10 @@ mod tests {
         assert_eq!(read_list(&path).unwrap(), ["und", "der"]);
         std::fs::write(&path, b"plain").unwrap();
         let err = read_list(&path).unwrap_err().to_string();
-        assert!(err.contains("small_de.msgpack.gz") && err.contains("gzip"), "{err}");
+        assert!(
+            err.contains("small_de.msgpack.gz") && err.contains("gzip"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
