@@ -29,17 +29,17 @@ pub fn level() -> Level {
 
 /// Defines `pub fn $name` that runs `$body` compiled for the best available instruction set.
 macro_rules! dispatched {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident : $ty:ty),*) $body:block) => {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident : $ty:ty),*) $(-> $ret:ty)? $body:block) => {
         $(#[$doc])*
-        pub fn $name($($arg: $ty),*) {
+        pub fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn generic($($arg: $ty),*) $body
+            fn generic($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f")]
-                unsafe fn avx512($($arg: $ty),*) { generic($($arg),*) }
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) { generic($($arg),*) }
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
                 match $crate::kernels::level() {
                     // SAFETY: level() checked that the CPU has these features.
                     $crate::kernels::Level::Avx512 => return unsafe { avx512($($arg),*) },
@@ -60,6 +60,24 @@ dispatched! {
         for (d, s) in dst.iter_mut().zip(src) {
             *d += *s;
         }
+    }
+}
+
+dispatched! {
+    /// `Σ a_i·b_i`, accumulated in 16 lanes summed in a fixed order at the end, so it
+    /// vectorises (a serial sum cannot be reordered by the compiler). The result is the same on
+    /// every instruction set, and within rounding of the serial sum.
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        let mut lanes = [0.0f32; 16];
+        let (xs, ys) = (a.chunks_exact(16), b.chunks_exact(16));
+        let tail: f32 = xs.remainder().iter().zip(ys.remainder()).map(|(x, y)| x * y).sum();
+        for (x, y) in xs.zip(ys) {
+            for i in 0..16 {
+                lanes[i] += x[i] * y[i];
+            }
+        }
+        lanes.iter().sum::<f32>() + tail
     }
 }
 
@@ -186,6 +204,31 @@ mod tests {
             add(&mut got, &b);
             let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
             assert_eq!(got, want, "add n={n}");
+
+            let serial: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            let scale: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (*x as f64 * *y as f64).abs())
+                .sum();
+            assert!(
+                (dot(&a, &b) as f64 - serial).abs() <= 1e-5 * scale,
+                "dot n={n}"
+            );
+            let lanes_in_order = {
+                let mut lanes = [0.0f32; 16];
+                let whole = n / 16 * 16;
+                for i in 0..whole {
+                    lanes[i % 16] += a[i] * b[i];
+                }
+                let tail: f32 = (whole..n).map(|i| a[i] * b[i]).sum();
+                lanes.iter().sum::<f32>() + tail
+            };
+            assert_eq!(
+                dot(&a, &b),
+                lanes_in_order,
+                "dot n={n}: same on every level"
+            );
 
             let mut got = a.clone();
             axpy(&mut got, 0.37, &b);

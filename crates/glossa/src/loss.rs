@@ -138,7 +138,7 @@ pub fn info_nce(
     let norm = crate::encoder::dot(y, y).sqrt();
     let logits: Vec<f32> = candidates
         .chunks_exact(dim)
-        .map(|c| crate::encoder::dot(y, c) / (norm.max(f32::MIN_POSITIVE) * temperature))
+        .map(|c| crate::kernels::dot(y, c) / (norm.max(f32::MIN_POSITIVE) * temperature))
         .collect();
     let log_p = log_softmax(&logits, 1.0);
     let loss = -log_p[positive];
