@@ -162,6 +162,32 @@ fn a_config_typo_is_reported_with_its_line() {
     assert_fails_with(&out, &["c.toml:3", "learning_rate"]);
 }
 
+#[test]
+fn settings_that_cannot_apply_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let cfg = tiny_config(
+        dir.path(),
+        "ranked",
+        &run,
+        "[student]\nkind = \"transformer\"\n[train]\ncontrastive_weight = 0.1\n",
+    );
+    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert_fails_with(&out, &["train.contrastive_weight", "Transformer student"]);
+    let missing = dir.path().join("no-such-lists");
+    let cfg = tiny_config(
+        dir.path(),
+        "words",
+        &run,
+        &format!(
+            "wordfreq_dir = \"{}\"\nwords_per_language = 100\n",
+            missing.display()
+        ),
+    );
+    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert_fails_with(&out, &["no-such-lists", "fetch-assets.sh words"]);
+}
+
 /// Writes a little-endian .mo catalog.
 fn mo(entries: &[(&str, &str)]) -> Vec<u8> {
     glossa::data::mo::write(entries)

@@ -631,6 +631,13 @@ pub fn checkpoint_path(config: &Config, what: &str) -> std::path::PathBuf {
 
 /// Runs the whole pipeline for `config`, writing everything under `config.run_dir`.
 pub fn distill(config: &Config) -> Result<DistillReport> {
+    // Checked before the teacher's hours are spent, not after.
+    if config.student.kind == StudentKind::Transformer && config.train.contrastive_weight > 0.0 {
+        return Err(Error::msg(
+            "train.contrastive_weight is for the subword and static students: the Transformer \
+             student trains on MSE with the [transformer] section's settings",
+        ));
+    }
     let run_dir = &config.run_dir;
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     crate::error::write_atomic(run_dir.join("config.toml"), config.to_toml().as_bytes())?;
@@ -638,6 +645,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
 
     // Loaded once: both the pairs and the English-only sentences are filtered against it.
     let tests = TestSetIndex::load(&config.eval_dir)?;
+    let mut words = frequent_words(config, &tests)?;
     let (corpus, corpus_report) = timed(&mut seconds, "corpus", || {
         build_corpus_from_config(config, &tests)
     })?;
@@ -687,7 +695,6 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         );
     }
     let english = with_english_only(english, &direct);
-    let mut words = frequent_words(config, &tests)?;
     if let RunTeacher::Precomputed(p) = &teacher {
         words.retain(|w| p.covers(w));
     }
