@@ -2,6 +2,7 @@
 
 pub mod features;
 pub mod model2vec;
+pub mod pieces;
 pub mod subword;
 pub mod table;
 pub mod token_init;

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::features::{char_ngrams, fasttext_hash, tokenize, TokenKind};
+use super::pieces::{encode_ids, PieceCache};
 use super::table::Precision;
 use super::STUDENT_FILE;
 use crate::{Embeddings, Encoder, Error, Result};
@@ -32,6 +33,8 @@ enum Featurizer {
     Tokens {
         tokenizer: Box<tokenizers::Tokenizer>,
         unknown: Option<u32>,
+        /// Ids of the pieces already seen (None for a tokenizer it cannot serve exactly).
+        pieces: Option<PieceCache>,
     },
 }
 
@@ -157,6 +160,7 @@ impl SubwordStudent {
             config,
             words,
             featurizer: Featurizer::Tokens {
+                pieces: PieceCache::new(&tokenizer),
                 tokenizer: Box::new(tokenizer),
                 unknown,
             },
@@ -166,6 +170,16 @@ impl SubwordStudent {
             name: "static student".into(),
             size_on_disk: None,
         })
+    }
+
+    /// Forgets the static student's cached piece ids (benchmarks time the cold state).
+    pub fn clear_cache(&self) {
+        if let Featurizer::Tokens {
+            pieces: Some(p), ..
+        } = &self.featurizer
+        {
+            p.clear();
+        }
     }
 
     /// True for a static token (Model2Vec-style) student.
@@ -205,17 +219,18 @@ impl SubwordStudent {
     pub fn features(&self, text: &str, out: &mut Vec<u32>) {
         let vocab = match &self.featurizer {
             Featurizer::Subword(vocab) => vocab,
-            Featurizer::Tokens { tokenizer, unknown } => {
-                // A text the tokenizer cannot read (none is known for the shipped ones) pools
-                // to nothing, like an empty text.
-                if let Ok(encoding) = tokenizer.encode_fast(text, false) {
-                    out.extend(
-                        encoding
-                            .get_ids()
-                            .iter()
-                            .copied()
-                            .filter(|&id| Some(id) != *unknown),
-                    );
+            Featurizer::Tokens {
+                tokenizer,
+                unknown,
+                pieces,
+            } => {
+                if !pieces
+                    .as_ref()
+                    .is_some_and(|p| p.ids(tokenizer, *unknown, text, out))
+                {
+                    // A text the tokenizer cannot read (none is known for the shipped ones)
+                    // pools to nothing, like an empty text.
+                    encode_ids(tokenizer, *unknown, text, out);
                 }
                 return;
             }
@@ -482,6 +497,7 @@ impl SubwordStudent {
         let featurizer = match tokenizer {
             Some(tokenizer) => Featurizer::Tokens {
                 unknown: unknown_token(&tokenizer),
+                pieces: PieceCache::new(&tokenizer),
                 tokenizer: Box::new(tokenizer),
             },
             None => Featurizer::Subword(
@@ -758,6 +774,9 @@ impl Encoder for SubwordStudent {
     }
     fn size_on_disk(&self) -> Option<u64> {
         self.size_on_disk
+    }
+    fn clear_cache(&self) {
+        SubwordStudent::clear_cache(self)
     }
 }
 
