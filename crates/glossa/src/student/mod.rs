@@ -7,6 +7,7 @@ pub mod subword;
 pub mod table;
 pub mod token_init;
 pub mod transformer;
+pub mod word_sums;
 
 pub use subword::{SubwordConfig, SubwordStudent};
 pub use table::Precision;
