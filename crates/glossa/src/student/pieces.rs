@@ -157,6 +157,10 @@ impl PieceCache {
         self.shards.iter().map(|s| lock(s).len()).sum()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn shard(&self) -> MutexGuard<'_, Shard> {
         let i = rayon::current_thread_index().unwrap_or(0) % self.shards.len();
         lock(&self.shards[i])
@@ -429,9 +433,9 @@ mod tests {
                     );
                 }
             }
-            assert!(cache.len() > 0);
+            assert!(!cache.is_empty());
             cache.clear();
-            assert_eq!(cache.len(), 0);
+            assert!(cache.is_empty());
         }
     }
 
