@@ -26,8 +26,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use tokenizers::{
-    Model, NormalizedString, Normalizer, OffsetReferential, OffsetType, PreTokenizedString,
-    PreTokenizer, Tokenizer,
+    Model, ModelWrapper, NormalizedString, Normalizer, OffsetReferential, OffsetType,
+    PreTokenizedString, PreTokenizer, Tokenizer,
 };
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -68,10 +68,9 @@ impl PieceCache {
         }
         let normalizer = tokenizer.get_normalizer().map(json);
         let pre_tokenizer = tokenizer.get_pre_tokenizer().map(json);
-        let model = json(tokenizer.get_model());
         if !normalizer.as_ref().is_none_or(normalizer_is_local)
             || !pre_tokenizer.as_ref().is_some_and(splits_at_spaces)
-            || !model_is_per_word(&model)
+            || !model_is_per_word(tokenizer.get_model())
         {
             return None;
         }
@@ -300,11 +299,12 @@ fn splits_at_spaces(p: &serde_json::Value) -> bool {
 }
 
 /// Models that tokenize each pre-token on its own, deterministically (BPE dropout is random).
-fn model_is_per_word(m: &serde_json::Value) -> bool {
-    match m["type"].as_str() {
-        Some("Unigram" | "WordPiece") => true,
-        Some("BPE") => m["dropout"].is_null(),
-        _ => false,
+/// Matched, not serialized: a vocabulary of 250,000 would cost a JSON copy at every load.
+fn model_is_per_word(m: &ModelWrapper) -> bool {
+    match m {
+        ModelWrapper::Unigram(_) | ModelWrapper::WordPiece(_) => true,
+        ModelWrapper::BPE(bpe) => bpe.dropout.is_none(),
+        ModelWrapper::WordLevel(_) => false,
     }
 }
 
