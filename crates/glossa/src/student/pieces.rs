@@ -56,6 +56,8 @@ pub struct PieceCache {
     /// printable ASCII character again (0 otherwise): an ASCII piece is normalized by looking
     /// its bytes up, since no normalizer the cache accepts joins ASCII characters.
     ascii: [u8; 128],
+    /// The pre-tokenizer is Metaspace (so an ASCII piece is one pre-token, `▁` + the piece).
+    metaspace: bool,
     shards: Box<[Mutex<Shard>]>,
 }
 
@@ -95,7 +97,11 @@ impl PieceCache {
                 }
             }
         }
+        let metaspace = pre_tokenizer
+            .as_ref()
+            .is_some_and(|p| p["type"] == "Metaspace");
         Some(PieceCache {
+            metaspace,
             added,
             ascii,
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
@@ -172,8 +178,26 @@ impl PieceCache {
         if piece.is_empty() || self.holds_added(piece) {
             return Piece::Whole;
         }
-        let normalized = match self.ascii_normalized(piece) {
-            Some(n) => n,
+        let ascii = self.ascii_normalized(piece);
+        if let (Some(n), true) = (&ascii, self.metaspace) {
+            // Metaspace makes an ASCII piece (no space, no ▁) the one pre-token `▁piece`: the
+            // model alone, without the normalized strings' bookkeeping.
+            if self.holds_added(n) {
+                return Piece::Whole;
+            }
+            return match tokenizer.get_model().tokenize(&format!("▁{n}")) {
+                Ok(tokens) => Piece::Ids(
+                    tokens
+                        .iter()
+                        .map(|t| t.id)
+                        .filter(|&id| Some(id) != unknown)
+                        .collect(),
+                ),
+                Err(_) => Piece::Whole,
+            };
+        }
+        let normalized = match ascii {
+            Some(n) => NormalizedString::from(n),
             None => {
                 if !keeps_to_itself(piece) {
                     return Piece::Whole;
@@ -217,13 +241,13 @@ impl PieceCache {
     }
 
     /// `piece` normalized through the ASCII table, when all of it is in there.
-    fn ascii_normalized(&self, piece: &str) -> Option<NormalizedString> {
+    fn ascii_normalized(&self, piece: &str) -> Option<String> {
         let bytes: Option<Vec<u8>> = piece
             .bytes()
             .map(|b| Some(*self.ascii.get(b as usize)?).filter(|&c| c != 0))
             .collect();
         // All printable ASCII, so valid UTF-8.
-        Some(NormalizedString::from(String::from_utf8(bytes?).ok()?))
+        String::from_utf8(bytes?).ok()
     }
 
     fn holds_added(&self, s: &str) -> bool {
