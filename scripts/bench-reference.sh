@@ -22,7 +22,8 @@
 #
 # Inputs are exactly `glossa bench`'s (short: 2,000 Tatoeba English lines; long: 500 paragraphs
 # of >= 45 words), written to $OUT/inputs by `glossa bench --write-inputs`.
-# Each case runs in its own process, glossa and the reference alternating ROUNDS times.
+# Each case runs in its own process, glossa and the reference alternating ROUNDS times; glossa's
+# caches are emptied at each pass over the input (cold timing, see glossa bench).
 #
 # Usage: scripts/bench-reference.sh
 #   env: PAIRS=minilm-st,e5-st,...  THREADS=1,2  INPUTS=short,long  BATCH=32  SECONDS_PER_CASE=5  ROUNDS=2

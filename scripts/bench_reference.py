@@ -11,7 +11,9 @@ Two roles:
       hits both alike; prints one table of glossa / reference ratios (means over the rounds)
 
 A case is timed as `glossa bench --case` times itself: load (untimed), one warm-up batch, then
-batches in input order until the seconds are up; tokenization is included.
+batches in input order until the seconds are up; tokenization is included. glossa empties its
+models' caches (the static student's piece ids, the fastText-style student's word sums) at the
+start of every pass over the input, so each pass is timed cold, as the references (no caches) are.
 Thread counts are set through every knob the engines read (RAYON_NUM_THREADS for glossa and
 tokenizers, OMP/MKL/OPENBLAS for torch, the C engine and numpy, torch.set_num_threads).
 """

@@ -92,4 +92,7 @@ pub trait Encoder: Send + Sync {
     fn size_on_disk(&self) -> Option<u64> {
         None
     }
+    /// Forgets whatever the model caches from the texts it has read, so that a benchmark can
+    /// time it cold. Most models cache nothing.
+    fn clear_cache(&self) {}
 }

@@ -31,40 +31,79 @@ pub enum TokenKind {
 
 /// Splits text into tokens, lowercased when asked.
 pub fn tokenize(text: &str, lowercase: bool, out: &mut Vec<(String, TokenKind)>) {
-    let mut word = String::new();
-    let mut run: Vec<char> = Vec::new();
-    let flush_word = |word: &mut String, out: &mut Vec<(String, TokenKind)>| {
+    for_each_token(text, lowercase, &mut TokenBuffers::default(), |t, kind| {
+        out.push((t.to_string(), kind))
+    });
+}
+
+/// Buffers `for_each_token` and `char_ngrams_in` reuse, so that a caller featurizing many texts
+/// with one `Scratch` allocates nothing once they have grown.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pub tokens: TokenBuffers,
+    /// `<token>`, for the caller's n-grams.
+    pub bracketed: String,
+    /// Character offsets, for `char_ngrams_in`.
+    pub starts: Vec<usize>,
+}
+
+/// The word and the unspaced run `for_each_token` is building.
+#[derive(Debug, Default)]
+pub struct TokenBuffers {
+    word: String,
+    run: Vec<char>,
+}
+
+/// Calls `f` with each token of `text` (lowercased when asked) and its kind, in `tokenize`'s
+/// order, borrowing the token from `buffers` instead of allocating it.
+pub fn for_each_token(
+    text: &str,
+    lowercase: bool,
+    buffers: &mut TokenBuffers,
+    mut f: impl FnMut(&str, TokenKind),
+) {
+    let TokenBuffers { word, run } = buffers;
+    word.clear();
+    run.clear();
+    let flush_word = |word: &mut String, f: &mut dyn FnMut(&str, TokenKind)| {
         if !word.is_empty() {
-            out.push((std::mem::take(word), TokenKind::Word));
+            f(word, TokenKind::Word);
+            word.clear();
         }
     };
-    let flush_run = |run: &mut Vec<char>, out: &mut Vec<(String, TokenKind)>| {
-        for c in run.iter() {
-            out.push((c.to_string(), TokenKind::Chars));
+    let flush_run = |run: &mut Vec<char>, f: &mut dyn FnMut(&str, TokenKind)| {
+        let mut buf = [0u8; 8];
+        for &c in run.iter() {
+            f(c.encode_utf8(&mut buf), TokenKind::Chars);
         }
         for pair in run.windows(2) {
-            out.push((pair.iter().collect(), TokenKind::Chars));
+            let n = pair[0].encode_utf8(&mut buf).len();
+            let m = pair[1].encode_utf8(&mut buf[n..]).len();
+            let bigram = std::str::from_utf8(&buf[..n + m]).expect("two encoded chars");
+            f(bigram, TokenKind::Chars);
         }
         run.clear();
     };
     for c in text.chars() {
         if is_unspaced_script(c) {
-            flush_word(&mut word, out);
+            flush_word(word, &mut f);
             run.push(c);
         } else if c.is_alphanumeric() || is_mark(c) {
-            flush_run(&mut run, out);
-            if lowercase {
-                word.extend(c.to_lowercase());
-            } else {
+            flush_run(run, &mut f);
+            if !lowercase {
                 word.push(c);
+            } else if c.is_ascii() {
+                word.push(c.to_ascii_lowercase());
+            } else {
+                word.extend(c.to_lowercase());
             }
         } else {
-            flush_word(&mut word, out);
-            flush_run(&mut run, out);
+            flush_word(word, &mut f);
+            flush_run(run, &mut f);
         }
     }
-    flush_word(&mut word, out);
-    flush_run(&mut run, out);
+    flush_word(word, &mut f);
+    flush_run(run, &mut f);
 }
 
 /// The tokens of `text` joined by single spaces: the text as a whitespace-splitting tool
@@ -89,12 +128,21 @@ fn is_mark(c: char) -> bool {
 
 /// Calls `f` with the byte range of each character n-gram of `<word>`, n in minn..=maxn, the way
 /// fastText enumerates them (n counts UTF-8 characters, not bytes).
-pub fn char_ngrams(bracketed: &str, minn: usize, maxn: usize, mut f: impl FnMut(&str)) {
-    let starts: Vec<usize> = bracketed
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain([bracketed.len()])
-        .collect();
+pub fn char_ngrams(bracketed: &str, minn: usize, maxn: usize, f: impl FnMut(&str)) {
+    char_ngrams_in(bracketed, minn, maxn, &mut Vec::new(), f)
+}
+
+/// `char_ngrams` with the character offsets kept in `starts` (a reused buffer).
+pub fn char_ngrams_in(
+    bracketed: &str,
+    minn: usize,
+    maxn: usize,
+    starts: &mut Vec<usize>,
+    mut f: impl FnMut(&str),
+) {
+    starts.clear();
+    starts.extend(bracketed.char_indices().map(|(i, _)| i));
+    starts.push(bracketed.len());
     let chars = starts.len() - 1;
     for i in 0..chars {
         for n in minn..=maxn {
@@ -108,8 +156,108 @@ pub fn char_ngrams(bracketed: &str, minn: usize, maxn: usize, mut f: impl FnMut(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// `tokenize` as it was before `for_each_token` (a String per token, a Vec per run): the
+    /// reference the allocation-free path must equal.
+    pub(crate) fn tokenize_reference(text: &str, lowercase: bool) -> Vec<(String, TokenKind)> {
+        let mut out = Vec::new();
+        let mut word = String::new();
+        let mut run: Vec<char> = Vec::new();
+        let flush_word = |word: &mut String, out: &mut Vec<(String, TokenKind)>| {
+            if !word.is_empty() {
+                out.push((std::mem::take(word), TokenKind::Word));
+            }
+        };
+        let flush_run = |run: &mut Vec<char>, out: &mut Vec<(String, TokenKind)>| {
+            for c in run.iter() {
+                out.push((c.to_string(), TokenKind::Chars));
+            }
+            for pair in run.windows(2) {
+                out.push((pair.iter().collect(), TokenKind::Chars));
+            }
+            run.clear();
+        };
+        for c in text.chars() {
+            if is_unspaced_script(c) {
+                flush_word(&mut word, &mut out);
+                run.push(c);
+            } else if c.is_alphanumeric() || is_mark(c) {
+                flush_run(&mut run, &mut out);
+                if lowercase {
+                    word.extend(c.to_lowercase());
+                } else {
+                    word.push(c);
+                }
+            } else {
+                flush_word(&mut word, &mut out);
+                flush_run(&mut run, &mut out);
+            }
+        }
+        flush_word(&mut word, &mut out);
+        flush_run(&mut run, &mut out);
+        out
+    }
+
+    /// Multilingual test text: every `step`-th line of every Tatoeba file (both sides of 112
+    /// language pairs) when ../shared/eval is there, and always a few lines of many scripts.
+    pub(crate) fn multilingual_lines(step: usize) -> Vec<String> {
+        let mut lines: Vec<String> = [
+            "Hello, 日本語 World! é-e",
+            "ÀÉÎÕÜ straße İstanbul ΣΊΣΥΦΟΣ",
+            "नमस्ते दुनिया",
+            "مرحبا بالعالم",
+            "Привет, мир",
+            "ภาษาไทย ง่าย",
+            "한국어 문장",
+            "a\u{200d}b c\u{301}",
+            "x1 2y __ --",
+            "",
+            "  ",
+            "ǅemal ﬁne Ⅻ",
+        ]
+        .map(String::from)
+        .to_vec();
+        let eval = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/eval");
+        let mut files: Vec<_> = std::fs::read_dir(eval.join("tatoeba"))
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        for f in files {
+            if let Ok(text) = std::fs::read_to_string(&f) {
+                lines.extend(text.lines().step_by(step).map(str::to_owned));
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn for_each_token_equals_the_allocating_tokenizer_on_multilingual_text() {
+        let lines = multilingual_lines(5);
+        let mut buffers = TokenBuffers::default();
+        for lowercase in [true, false] {
+            for line in &lines {
+                let mut got = Vec::new();
+                for_each_token(line, lowercase, &mut buffers, |t, k| {
+                    got.push((t.to_string(), k))
+                });
+                assert_eq!(got, tokenize_reference(line, lowercase), "{line:?}");
+            }
+        }
+        println!("{} lines", lines.len());
+    }
+
+    #[test]
+    fn ngrams_with_a_reused_buffer_are_the_same() {
+        let mut starts = vec![99; 3];
+        for word in ["<né>", "<a>", "<日本語ab>", "<>"] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            char_ngrams(word, 2, 5, |g| a.push(g.to_string()));
+            char_ngrams_in(word, 2, 5, &mut starts, |g| b.push(g.to_string()));
+            assert_eq!(a, b);
+        }
+    }
 
     #[test]
     fn hash_matches_fasttext_including_signed_bytes() {

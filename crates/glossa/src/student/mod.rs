@@ -2,10 +2,12 @@
 
 pub mod features;
 pub mod model2vec;
+pub mod pieces;
 pub mod subword;
 pub mod table;
 pub mod token_init;
 pub mod transformer;
+pub mod word_sums;
 
 pub use subword::{SubwordConfig, SubwordStudent};
 pub use table::Precision;

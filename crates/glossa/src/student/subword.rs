@@ -13,8 +13,12 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::features::{char_ngrams, fasttext_hash, tokenize, TokenKind};
+use super::features::{
+    char_ngrams_in, fasttext_hash, for_each_token, tokenize, Scratch, TokenKind,
+};
+use super::pieces::{encode_ids, PieceCache};
 use super::table::Precision;
+use super::word_sums::WordSums;
 use super::STUDENT_FILE;
 use crate::{Embeddings, Encoder, Error, Result};
 
@@ -26,14 +30,20 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 /// What a feature is.
 enum Featurizer {
     /// Words (by vocabulary) and hashed character n-grams.
-    Subword(HashMap<String, u32>),
+    Subword(Vocab),
     /// A tokenizer's token ids (without special tokens; the unknown token is dropped, as
     /// Model2Vec does, so unseen text does not all pool into one row).
     Tokens {
         tokenizer: Box<tokenizers::Tokenizer>,
         unknown: Option<u32>,
+        /// Ids of the pieces already seen (None for a tokenizer it cannot serve exactly).
+        pieces: Option<PieceCache>,
     },
 }
+
+/// Word → row. foldhash rather than std's SipHash: the lookup is on every token of every text,
+/// and the keys are the student's own vocabulary, not an attacker's.
+type Vocab = HashMap<String, u32, foldhash::fast::RandomState>;
 
 /// The student's shape and text processing; saved as `student.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +86,8 @@ pub struct SubwordStudent {
     pub teacher: String,
     name: String,
     size_on_disk: Option<u64>,
+    /// Each word's summed rows, for `encode` with a saved (read-only) fastText-style table.
+    word_sums: WordSums,
 }
 
 impl SubwordStudent {
@@ -100,6 +112,7 @@ impl SubwordStudent {
             .map(|(i, w)| (w.clone(), i as u32))
             .collect();
         Ok(SubwordStudent {
+            word_sums: WordSums::new(config.dim),
             config,
             words,
             featurizer: Featurizer::Subword(vocab),
@@ -157,6 +170,7 @@ impl SubwordStudent {
             config,
             words,
             featurizer: Featurizer::Tokens {
+                pieces: PieceCache::new(&tokenizer),
                 tokenizer: Box::new(tokenizer),
                 unknown,
             },
@@ -165,7 +179,20 @@ impl SubwordStudent {
             teacher: String::new(),
             name: "static student".into(),
             size_on_disk: None,
+            word_sums: WordSums::new(dim),
         })
+    }
+
+    /// Forgets the cached piece ids (static) or word sums (fastText-style): benchmarks time
+    /// the cold state.
+    pub fn clear_cache(&self) {
+        if let Featurizer::Tokens {
+            pieces: Some(p), ..
+        } = &self.featurizer
+        {
+            p.clear();
+        }
+        self.word_sums.clear();
     }
 
     /// True for a static token (Model2Vec-style) student.
@@ -203,28 +230,38 @@ impl SubwordStudent {
 
     /// Appends the feature rows of `text` to `out` (a row may repeat; it then counts twice).
     pub fn features(&self, text: &str, out: &mut Vec<u32>) {
+        self.features_in(text, out, &mut Scratch::default())
+    }
+
+    /// `features` with its buffers kept in `scratch` (one per thread), so that featurizing
+    /// allocates nothing once they have grown.
+    pub fn features_in(&self, text: &str, out: &mut Vec<u32>, scratch: &mut Scratch) {
         let vocab = match &self.featurizer {
             Featurizer::Subword(vocab) => vocab,
-            Featurizer::Tokens { tokenizer, unknown } => {
-                // A text the tokenizer cannot read (none is known for the shipped ones) pools
-                // to nothing, like an empty text.
-                if let Ok(encoding) = tokenizer.encode_fast(text, false) {
-                    out.extend(
-                        encoding
-                            .get_ids()
-                            .iter()
-                            .copied()
-                            .filter(|&id| Some(id) != *unknown),
-                    );
+            Featurizer::Tokens {
+                tokenizer,
+                unknown,
+                pieces,
+            } => {
+                if !pieces
+                    .as_ref()
+                    .is_some_and(|p| p.ids(tokenizer, *unknown, text, out))
+                {
+                    // A text the tokenizer cannot read (none is known for the shipped ones)
+                    // pools to nothing, like an empty text.
+                    encode_ids(tokenizer, *unknown, text, out);
                 }
                 return;
             }
         };
-        let mut tokens = Vec::new();
-        tokenize(text, self.config.lowercase, &mut tokens);
-        let mut bracketed = String::new();
-        for (token, kind) in &tokens {
-            let word = vocab.get(token.as_str()).copied();
+        let Scratch {
+            tokens,
+            bracketed,
+            starts,
+        } = scratch;
+        let (minn, maxn) = (self.config.minn, self.config.maxn);
+        for_each_token(text, self.config.lowercase, tokens, |token, kind| {
+            let word = vocab.get(token).copied();
             bracketed.clear();
             bracketed.push('<');
             bracketed.push_str(token);
@@ -232,7 +269,7 @@ impl SubwordStudent {
             match kind {
                 TokenKind::Word => {
                     out.extend(word);
-                    char_ngrams(&bracketed, self.config.minn, self.config.maxn, |g| {
+                    char_ngrams_in(bracketed, minn, maxn, starts, |g| {
                         out.push(self.bucket(g.as_bytes()))
                     });
                 }
@@ -240,18 +277,20 @@ impl SubwordStudent {
                     out.push(word.unwrap_or_else(|| self.bucket(bracketed.as_bytes())))
                 }
             }
-        }
+        });
     }
 
     /// Mean of the rows (`hidden`, length dim) and the output (length output_dim).
     pub fn forward(&self, features: &[u32], hidden: &mut [f32], output: &mut [f32]) {
-        let dim = self.config.dim;
         hidden.fill(0.0);
-        for &f in features {
-            self.table.add_row(f as usize, dim, hidden);
-        }
-        if !features.is_empty() {
-            let inv = 1.0 / features.len() as f32;
+        self.table.add_rows(features, self.config.dim, hidden);
+        self.finish(features.len(), hidden, output);
+    }
+
+    /// `hidden` (the sum of `rows` rows) made their mean, and the output from it.
+    fn finish(&self, rows: usize, hidden: &mut [f32], output: &mut [f32]) {
+        if rows > 0 {
+            let inv = 1.0 / rows as f32;
             hidden.iter_mut().for_each(|h| *h *= inv);
         }
         match &self.projection {
@@ -267,6 +306,55 @@ impl SubwordStudent {
                 }
             }
         }
+    }
+
+    /// The fastText-style vector of `text` into `output`, each word's rows summed once and then
+    /// taken from `word_sums` (see there): the features of `features_in`, summed word by word.
+    fn embed_by_words(&self, text: &str, vocab: &Vocab, b: &mut EmbedBuffers, output: &mut [f32]) {
+        let dim = self.config.dim;
+        let (minn, maxn) = (self.config.minn, self.config.maxn);
+        let EmbedBuffers {
+            features,
+            hidden,
+            scratch,
+        } = b;
+        let Scratch {
+            tokens,
+            bracketed,
+            starts,
+        } = scratch;
+        hidden.fill(0.0);
+        let mut rows = 0;
+        let mut shard = self.word_sums.shard();
+        for_each_token(text, self.config.lowercase, tokens, |token, kind| {
+            bracketed.clear();
+            bracketed.push('<');
+            bracketed.push_str(token);
+            bracketed.push('>');
+            match kind {
+                TokenKind::Word => {
+                    rows += self.word_sums.add(&mut shard, token, hidden, |sum| {
+                        features.clear();
+                        features.extend(vocab.get(token).copied());
+                        char_ngrams_in(bracketed, minn, maxn, starts, |g| {
+                            features.push(self.bucket(g.as_bytes()))
+                        });
+                        self.table.add_rows(features, dim, sum);
+                        features.len()
+                    });
+                }
+                TokenKind::Chars => {
+                    let row = vocab
+                        .get(token)
+                        .copied()
+                        .unwrap_or_else(|| self.bucket(bracketed.as_bytes()));
+                    self.table.add_row(row as usize, dim, hidden);
+                    rows += 1;
+                }
+            }
+        });
+        drop(shard);
+        self.finish(rows, hidden, output);
     }
 
     pub fn embed(&self, text: &str) -> Vec<f32> {
@@ -482,6 +570,7 @@ impl SubwordStudent {
         let featurizer = match tokenizer {
             Some(tokenizer) => Featurizer::Tokens {
                 unknown: unknown_token(&tokenizer),
+                pieces: PieceCache::new(&tokenizer),
                 tokenizer: Box::new(tokenizer),
             },
             None => Featurizer::Subword(
@@ -493,6 +582,7 @@ impl SubwordStudent {
             ),
         };
         let mut student = SubwordStudent {
+            word_sums: WordSums::new(saved.config.dim),
             config: saved.config.clone(),
             words,
             featurizer,
@@ -728,6 +818,23 @@ fn tensor_span(
     }
 }
 
+/// A thread's buffers for `encode`.
+struct EmbedBuffers {
+    features: Vec<u32>,
+    hidden: Vec<f32>,
+    scratch: Scratch,
+}
+
+impl EmbedBuffers {
+    fn new(dim: usize) -> Self {
+        EmbedBuffers {
+            features: Vec::new(),
+            hidden: vec![0.0; dim],
+            scratch: Scratch::default(),
+        }
+    }
+}
+
 impl Encoder for SubwordStudent {
     fn name(&self) -> String {
         self.name.clone()
@@ -738,12 +845,31 @@ impl Encoder for SubwordStudent {
         self.config.output_dim
     }
     fn encode(&self, texts: &[&str]) -> Result<Embeddings> {
-        let rows: Vec<Vec<f32>> = texts
-            .par_iter()
-            .with_min_len(64)
-            .map(|t| self.embed(t))
-            .collect();
-        Ok(Embeddings::new(self.config.output_dim, rows.concat()))
+        let out_dim = self.config.output_dim;
+        let mut values = vec![0.0; texts.len() * out_dim];
+        // A text takes ~10-100 µs, a rayon task ~1 µs: tasks of a few texts let a batch of 32
+        // use both threads (at 64 texts a task, as before, it never did), each thread keeping
+        // its buffers across its texts.
+        values
+            .par_chunks_mut(out_dim.max(1))
+            .zip(texts.par_iter())
+            .with_min_len(4)
+            .for_each_init(
+                || EmbedBuffers::new(self.config.dim),
+                |b, (row, text)| match &self.featurizer {
+                    // A saved table is read-only, so sums of its rows stay true (a table being
+                    // trained is owned, and takes the plain path).
+                    Featurizer::Subword(vocab) if self.table.is_mapped() => {
+                        self.embed_by_words(text, vocab, b, row)
+                    }
+                    _ => {
+                        b.features.clear();
+                        self.features_in(text, &mut b.features, &mut b.scratch);
+                        self.forward(&b.features, &mut b.hidden, row);
+                    }
+                },
+            );
+        Ok(Embeddings::new(out_dim, values))
     }
     /// The student's own tokens: words, and characters and bigrams of unspaced scripts.
     fn count_tokens(&self, text: &str) -> usize {
@@ -758,6 +884,9 @@ impl Encoder for SubwordStudent {
     }
     fn size_on_disk(&self) -> Option<u64> {
         self.size_on_disk
+    }
+    fn clear_cache(&self) {
+        SubwordStudent::clear_cache(self)
     }
 }
 
@@ -830,6 +959,92 @@ mod tests {
             "an empty text is the zero vector"
         );
         assert_eq!(s.embed("!!!"), vec![0.0; 4]);
+    }
+
+    /// `features` as it was before `features_in` (std HashMap, a String per token): the
+    /// reference the allocation-free path must equal, id for id and in order.
+    fn features_reference(s: &SubwordStudent, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        let lowercase = s.config.lowercase;
+        for (token, kind) in super::super::features::tests::tokenize_reference(text, lowercase) {
+            let word = s.words.iter().position(|w| *w == token).map(|i| i as u32);
+            let bracketed = format!("<{token}>");
+            match kind {
+                TokenKind::Word => {
+                    out.extend(word);
+                    super::super::features::char_ngrams(
+                        &bracketed,
+                        s.config.minn,
+                        s.config.maxn,
+                        |g| out.push(s.bucket(g.as_bytes())),
+                    );
+                }
+                TokenKind::Chars => {
+                    out.push(word.unwrap_or_else(|| s.bucket(bracketed.as_bytes())))
+                }
+            }
+        }
+        out
+    }
+
+    /// A student whose vocabulary comes from `lines`, saved and loaded (a mapped table).
+    fn student_of(lines: &[String], dir: &Path) -> SubwordStudent {
+        let config = SubwordConfig {
+            dim: 16,
+            output_dim: 8,
+            buckets: 1000,
+            minn: 3,
+            maxn: 6,
+            lowercase: true,
+        };
+        let words = build_vocab(lines.iter().map(String::as_str), true, 2, 3000);
+        let s = SubwordStudent::new(config, words, 3).unwrap();
+        s.save(dir).unwrap();
+        SubwordStudent::load(dir).unwrap()
+    }
+
+    #[test]
+    fn fast_features_and_word_sums_equal_the_plain_path_on_multilingual_text() {
+        let lines = super::super::features::tests::multilingual_lines(25);
+        let dir = tempfile::tempdir().unwrap();
+        let s = student_of(&lines, dir.path());
+        assert!(s.table.is_mapped());
+        let mut scratch = Scratch::default();
+        for line in &lines {
+            let mut got = Vec::new();
+            s.features_in(line, &mut got, &mut scratch);
+            assert_eq!(got, features_reference(&s, line), "{line:?}");
+        }
+        // encode sums each word's rows once (word_sums): the plain vectors up to rounding,
+        // whether the cache is cold (first pass) or warm (second).
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        for pass in 0..2 {
+            let got = s.encode(&refs).unwrap();
+            for (i, text) in refs.iter().enumerate() {
+                let want = s.embed(text);
+                let scale = want.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
+                for (a, b) in got.row(i).iter().zip(&want) {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * scale,
+                        "pass {pass}, {text:?}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+        assert!(!s.word_sums.is_empty());
+        s.clear_cache();
+        assert!(s.word_sums.is_empty());
+        // A table being trained (owned) takes the plain path: the very same vectors.
+        let owned = {
+            let mut o = SubwordStudent::load(dir.path()).unwrap();
+            o.table[0] += 0.0;
+            o
+        };
+        assert!(!owned.table.is_mapped());
+        let got = owned.encode(&refs[..50]).unwrap();
+        for (i, text) in refs[..50].iter().enumerate() {
+            assert_eq!(got.row(i), owned.embed(text).as_slice(), "{text:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,92 @@
+//! The static students' piece cache (student/pieces.rs) must give exactly the ids of
+//! `Tokenizer::encode_fast(text, false)` on real text: every Tatoeba file (112 languages and
+//! their English sides), read twice (the first pass fills the cache, the second reads it), with
+//! both tokenizers the static students use: XLM-R's SentencePiece Unigram (runs/e5-static) and
+//! MiniLM's BERT WordPiece (runs/static). Skips, saying so, where those files are absent.
+
+use std::path::{Path, PathBuf};
+
+use glossa::student::pieces::{encode_ids, PieceCache};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tatoeba_lines() -> Option<Vec<String>> {
+    let eval = std::env::var_os("GLOSSA_EVAL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/eval"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(eval.join("tatoeba"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("tatoeba."))
+        })
+        .collect();
+    files.sort();
+    let mut lines = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).ok()?;
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    Some(lines)
+}
+
+fn check(tokenizer_file: &str, lines: &[String]) {
+    let path = root().join(tokenizer_file);
+    let Ok(mut tokenizer) = tokenizers::Tokenizer::from_file(&path) else {
+        eprintln!("skipped: no tokenizer at {}", path.display());
+        return;
+    };
+    // As SubwordStudent::load sets it.
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).unwrap();
+    let cache = PieceCache::new(&tokenizer).expect("the cache serves this tokenizer");
+    let unknown = tokenizer
+        .get_vocab(true)
+        .get(if tokenizer_file.contains("e5") {
+            "<unk>"
+        } else {
+            "[UNK]"
+        })
+        .copied();
+    let wants: Vec<Vec<u32>> = lines
+        .iter()
+        .map(|line| {
+            let mut want = Vec::new();
+            encode_ids(&tokenizer, unknown, line, &mut want);
+            want
+        })
+        .collect();
+    let mut served = 0;
+    for pass in 0..2 {
+        for (line, want) in lines.iter().zip(&wants) {
+            let mut got = Vec::new();
+            if cache.ids(&tokenizer, unknown, line, &mut got) {
+                served += 1;
+            } else {
+                assert!(got.is_empty());
+                encode_ids(&tokenizer, unknown, line, &mut got);
+            }
+            assert_eq!(&got, want, "{tokenizer_file}, pass {pass}: {line:?}");
+        }
+    }
+    println!(
+        "{tokenizer_file}: {} lines, {:.1}% served from pieces",
+        lines.len(),
+        100.0 * served as f64 / (2 * lines.len()) as f64
+    );
+    assert!(served > 0, "the cache served no text at all");
+}
+
+#[test]
+fn piece_cache_gives_the_tokenizers_ids_on_every_tatoeba_line() {
+    let Some(lines) = tatoeba_lines() else {
+        eprintln!("skipped: no Tatoeba files (set GLOSSA_EVAL_DIR)");
+        return;
+    };
+    assert!(lines.len() > 100_000);
+    check("runs/e5-static/student/tokenizer.json", &lines);
+    check("runs/static/student/tokenizer.json", &lines);
+}
