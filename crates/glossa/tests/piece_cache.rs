@@ -1,8 +1,9 @@
 //! The static students' piece cache (student/pieces.rs) must give exactly the ids of
 //! `Tokenizer::encode_fast(text, false)` on real text: every Tatoeba file (112 languages and
 //! their English sides), read twice (the first pass fills the cache, the second reads it), with
-//! both tokenizers the static students use: XLM-R's SentencePiece Unigram (runs/e5-static) and
-//! MiniLM's BERT WordPiece (runs/static). Skips, saying so, where those files are absent.
+//! both tokenizers the static students use: XLM-R's SentencePiece Unigram (multilingual-e5-small's)
+//! and MiniLM's BERT WordPiece, read from the teachers the test command fetches (the static
+//! students save those same files). Skips, saying so, where those files are absent.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,13 @@ fn tatoeba_lines() -> Option<Vec<String>> {
     Some(lines)
 }
 
+/// The `tokenizer.json` of a teacher in the Hugging Face cache (what `scripts/test.sh` fetches).
+fn teacher_tokenizer(repo: &str) -> String {
+    glossa::model::resolve(repo)
+        .map(|m| m.file("tokenizer.json").display().to_string())
+        .unwrap_or_else(|e| format!("{repo} (not in the cache: {e})"))
+}
+
 fn check(tokenizer_file: &str, lines: &[String]) {
     let path = root().join(tokenizer_file);
     let Ok(mut tokenizer) = tokenizers::Tokenizer::from_file(&path) else {
@@ -43,14 +51,9 @@ fn check(tokenizer_file: &str, lines: &[String]) {
     tokenizer.with_padding(None);
     tokenizer.with_truncation(None).unwrap();
     let cache = PieceCache::new(&tokenizer).expect("the cache serves this tokenizer");
-    let unknown = tokenizer
-        .get_vocab(true)
-        .get(if tokenizer_file.contains("e5") {
-            "<unk>"
-        } else {
-            "[UNK]"
-        })
-        .copied();
+    let vocab = tokenizer.get_vocab(true);
+    let unknown = vocab.get("<unk>").or(vocab.get("[UNK]")).copied();
+    assert!(unknown.is_some(), "{tokenizer_file}: no unknown token");
     let wants: Vec<Vec<u32>> = lines
         .iter()
         .map(|line| {
@@ -87,6 +90,9 @@ fn piece_cache_gives_the_tokenizers_ids_on_every_tatoeba_line() {
         return;
     };
     assert!(lines.len() > 100_000);
-    check("runs/e5-static/student/tokenizer.json", &lines);
-    check("runs/static/student/tokenizer.json", &lines);
+    check(&teacher_tokenizer("intfloat/multilingual-e5-small"), &lines);
+    check(
+        &teacher_tokenizer("sentence-transformers/all-MiniLM-L6-v2"),
+        &lines,
+    );
 }
