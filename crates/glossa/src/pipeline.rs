@@ -231,6 +231,8 @@ pub fn build_corpus_from_config(
 }
 
 /// The teacher of a run: a model glossa runs, or embeddings computed elsewhere.
+// One per run: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum RunTeacher {
     Model(Teacher),
     Precomputed(Precomputed),

@@ -426,7 +426,8 @@ pub fn train(
                 "train.contrastive_weight applies to embedding distillation (MSE) only",
             ));
         }
-        if !(cfg.contrastive_temperature > 0.0) {
+        // NaN included.
+        if cfg.contrastive_temperature.is_nan() || cfg.contrastive_temperature <= 0.0 {
             return Err(Error::msg(format!(
                 "train.contrastive_temperature must be > 0, not {}",
                 cfg.contrastive_temperature

@@ -278,7 +278,7 @@ pub fn read_bin(path: &Path) -> Result<FasttextModel> {
         ));
     }
     let version = r.i32("version")?;
-    if version > VERSION || version < 11 {
+    if !(11..=VERSION).contains(&version) {
         return Err(Error::invalid(
             path,
             format!("fastText format version {version}; only 11 and 12 are read"),

@@ -123,7 +123,7 @@ pub fn read(dir: &Path) -> Result<SubwordStudent> {
     let bytes = crate::error::read(&weights_path)?;
     let tensors = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::invalid(&weights_path, format!("not a safetensors file: {e}")))?;
-    if tensors.names().iter().any(|n| *n == "mapping") {
+    if tensors.names().contains(&"mapping") {
         return Err(Error::invalid(
             &weights_path,
             "has a 'mapping' tensor (vocabulary quantization): not supported; export the model \

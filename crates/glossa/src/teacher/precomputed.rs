@@ -222,7 +222,7 @@ fn read_safetensors(bytes: &[u8], path: &Path) -> Result<(usize, usize, Vec<f32>
     let tensors = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     let names = tensors.names();
-    let name = if names.iter().any(|n| *n == "embeddings") {
+    let name = if names.contains(&"embeddings") {
         "embeddings".to_string()
     } else if names.len() == 1 {
         names[0].to_string()
