@@ -262,10 +262,7 @@ impl SubwordStudent {
         let (minn, maxn) = (self.config.minn, self.config.maxn);
         for_each_token(text, self.config.lowercase, tokens, |token, kind| {
             let word = vocab.get(token).copied();
-            bracketed.clear();
-            bracketed.push('<');
-            bracketed.push_str(token);
-            bracketed.push('>');
+            bracket(token, bracketed);
             match kind {
                 TokenKind::Word => {
                     out.extend(word);
@@ -327,10 +324,7 @@ impl SubwordStudent {
         let mut rows = 0;
         let mut shard = self.word_sums.shard();
         for_each_token(text, self.config.lowercase, tokens, |token, kind| {
-            bracketed.clear();
-            bracketed.push('<');
-            bracketed.push_str(token);
-            bracketed.push('>');
+            bracket(token, bracketed);
             match kind {
                 TokenKind::Word => {
                     rows += self.word_sums.add(&mut shard, token, hidden, |sum| {
@@ -833,6 +827,14 @@ impl EmbedBuffers {
             scratch: Scratch::default(),
         }
     }
+}
+
+/// `<token>` into `out`, reusing its buffer: the form whose n-grams fastText hashes.
+fn bracket(token: &str, out: &mut String) {
+    out.clear();
+    out.push('<');
+    out.push_str(token);
+    out.push('>');
 }
 
 impl Encoder for SubwordStudent {
