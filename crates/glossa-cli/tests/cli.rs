@@ -60,6 +60,20 @@ fn teacher_dir() -> PathBuf {
         .dir
 }
 
+/// A JSON file the run wrote.
+fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The `name` of each object in a JSON array (a report's rows or models).
+fn names_of(rows: &serde_json::Value) -> Vec<&str> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect()
+}
+
 fn embeddings(stdout: &[u8]) -> Vec<Vec<f32>> {
     String::from_utf8(stdout.to_vec())
         .unwrap()
@@ -301,8 +315,7 @@ speed_seconds = 0.2
         stdout.contains("tatoeba deu acc %") && stdout.contains("stsb-test spearman"),
         "{stdout}"
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = read_json(run.join("report.json"));
     assert_eq!(
         report["models"].as_array().unwrap().len(),
         3,
@@ -355,8 +368,7 @@ speed_seconds = 0.2
         "--json",
         bench_json.to_str().unwrap(),
     ]);
-    let cases: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&bench_json).unwrap()).unwrap();
+    let cases: serde_json::Value = read_json(&bench_json);
     let cases = cases.as_array().unwrap();
     assert_eq!(cases.len(), 4, "2 thread counts × 2 inputs");
     assert!(cases
@@ -544,14 +556,8 @@ batch_size = 4
         stdout.contains("labels: food, greetings, money"),
         "{stdout}"
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("classify.json")).unwrap()).unwrap();
-    let names: Vec<&str> = report["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let report: serde_json::Value = read_json(run.join("classify.json"));
+    let names = names_of(&report["rows"]);
     assert_eq!(
         names,
         [
@@ -763,18 +769,11 @@ speed_seconds = 0.1
 "#,
     );
     glossa_ok(&["distill", "--config", cfg.to_str().unwrap()]);
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
-    let names: Vec<&str> = report["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
+    let report: serde_json::Value = read_json(run.join("report.json"));
+    let names = names_of(&report["models"]);
     assert_eq!(names, ["teacher", "student, init only", "student"]);
     let student = run.join("student");
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(student.join("student.json")).unwrap()).unwrap();
+    let json: serde_json::Value = read_json(student.join("student.json"));
     assert_eq!(json["format"], "glossa-static/1");
     assert!(student.join("tokenizer.json").is_file());
 
@@ -908,8 +907,7 @@ speed_seconds = 0.1
     let cfg = tiny_config(dir.path(), "byo", &run, &(head + rest));
     let out = glossa_ok(&["distill", "--config", cfg.to_str().unwrap()]);
     let log = stderr(&out);
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = read_json(run.join("report.json"));
     assert_eq!(
         report["english_texts"].as_u64().unwrap() as usize,
         english.len(),
