@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -73,25 +72,7 @@ pub fn run_case(
 ) -> Result<Case> {
     let encoder = glossa::pipeline::load_encoder(model)?;
     let texts = inputs(eval_dir, input)?;
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    encoder.encode(&refs[..batch.min(refs.len())])?;
-    let start = Instant::now();
-    let mut done = 0usize;
-    // Stops at the first batch boundary after the time is up: a whole pass of the teacher over
-    // the long input takes longer than the usual 3 s.
-    'timed: while start.elapsed().as_secs_f64() < seconds {
-        // Each pass starts cold: a cache of what the model has read (the static student's piece
-        // ids) would otherwise serve every pass after the first from the inputs themselves.
-        // Within a pass words still repeat across sentences, as in real use.
-        encoder.clear_cache();
-        for chunk in refs.chunks(batch.max(1)) {
-            encoder.encode(chunk)?;
-            done += chunk.len();
-            if start.elapsed().as_secs_f64() >= seconds {
-                break 'timed;
-            }
-        }
-    }
+    let sentences_per_second = glossa::eval::throughput(&*encoder, &texts, batch, seconds)?;
     Ok(Case {
         model: model.to_string(),
         threads: std::env::var("RAYON_NUM_THREADS")
@@ -100,7 +81,7 @@ pub fn run_case(
             .unwrap_or(0),
         input: input.to_string(),
         batch,
-        sentences_per_second: done as f64 / start.elapsed().as_secs_f64(),
+        sentences_per_second,
         peak_rss_mb: peak_rss_mb(),
     })
 }

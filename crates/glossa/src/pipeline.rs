@@ -831,6 +831,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
             report.sentences_per_second = Some(eval::throughput(
                 t,
                 &suite.speed_texts,
+                eval::SPEED_BATCH,
                 config.eval.speed_seconds,
             )?);
         }
