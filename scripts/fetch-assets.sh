@@ -10,7 +10,16 @@
 #   words     the most frequent words of 40+ languages (wordfreq's small_<lang>.msgpack.gz lists,
 #             data CC BY-SA 4.0), from PyPI wordfreq==3.1.1, under $ASSETS/wordfreq; used by
 #             `corpus.words_per_language` (configs/e5-words.toml).
-# Usage: scripts/fetch-assets.sh [teacher] [corpus] [classify] [words]   (default: teacher corpus)
+#   games     the gettext catalogs of translated Debian games (Wesnoth and its campaigns,
+#             Cataclysm DDA, FreeDroid RPG, Widelands, Freeciv, Warzone 2100, Naev): story,
+#             dialogue and item descriptions, human translations of everyday sentences that
+#             software UI strings lack. Only the .mo files are kept, under $ASSETS/games;
+#             used by configs/e5-games.toml.
+#   fortunes  Debian fortunes-{de,es,it,pl,ru,br}: sayings and jokes written in those languages
+#             (monolingual), arranged as $ASSETS/fortunes/<lang>/<file>; used by
+#             `corpus.fortunes_per_language`.
+# Usage: scripts/fetch-assets.sh [teacher] [corpus] [classify] [words] [games] [fortunes]
+#        (default: teacher corpus)
 # Idempotent: finished steps are skipped. ASSETS (default ./assets) and HF_HOME/HF_HUB_CACHE are honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -122,12 +131,69 @@ PY
   log "word lists -> $out"
 }
 
+# Debian bookworm packages whose catalogs are mostly dialogue and prose, translated into many of
+# the default languages (checked: 17-18k strings per language for Wesnoth, up to 11 MB per
+# language for Cataclysm DDA).
+GAMES="wesnoth-1.16-data wesnoth-1.16-did wesnoth-1.16-dm wesnoth-1.16-dw wesnoth-1.16-ei
+       wesnoth-1.16-httt wesnoth-1.16-l wesnoth-1.16-low wesnoth-1.16-nr wesnoth-1.16-sof
+       wesnoth-1.16-sota wesnoth-1.16-sotbe wesnoth-1.16-thot wesnoth-1.16-trow wesnoth-1.16-tsg
+       wesnoth-1.16-ttb wesnoth-1.16-utbs cataclysm-dda-data freedroidrpg-data widelands-data
+       freeciv-data warzone2100-data naev-data"
+
+fetch_games() {
+  local out="$ASSETS/games" stamp="$ASSETS/games/.complete"
+  if [ -f "$stamp" ]; then log "game catalogs already in $out"; return; fi
+  local tmp; tmp=$(mktemp -d)
+  # shellcheck disable=SC2086
+  set -- $GAMES
+  log "downloading $# Debian game packages (about 1.5 GB; only their .mo files are kept)"
+  if ! apt-cache show wesnoth-1.16-data >/dev/null 2>&1; then apt-get update -qq; fi
+  (cd "$tmp" && apt-get download -qq "$@" 2>&1 | grep -v 'unsandboxed' || true)
+  mkdir -p "$out"
+  for p in "$@"; do
+    local f; f=$(ls "$tmp/${p}_"*.deb 2>/dev/null | head -n1)
+    [ -n "$f" ] || { log "error: package $p was not downloaded"; exit 1; }
+    dpkg-deb --fsys-tarfile "$f" | tar -x -C "$out" --wildcards '*.mo'
+    rm -f "$f"
+  done
+  rm -rf "$tmp"
+  touch "$stamp"
+  log "game catalogs -> $out"
+}
+
+fetch_fortunes() {
+  local out="$ASSETS/fortunes" stamp="$ASSETS/fortunes/.complete"
+  if [ -f "$stamp" ]; then log "fortune databases already in $out"; return; fi
+  local tmp; tmp=$(mktemp -d)
+  local pkgs=(fortunes-de fortunes-es fortunes-it fortunes-pl fortunes-ru fortunes-br)
+  log "downloading ${#pkgs[@]} Debian fortune packages"
+  if ! apt-cache show fortunes-de >/dev/null 2>&1; then apt-get update -qq; fi
+  (cd "$tmp" && apt-get download -qq "${pkgs[@]}" 2>&1 | grep -v 'unsandboxed' || true)
+  for p in "${pkgs[@]}"; do
+    local f; f=$(ls "$tmp/${p}_"*.deb 2>/dev/null | head -n1)
+    [ -n "$f" ] || { log "error: package $p was not downloaded"; exit 1; }
+    dpkg-deb -x "$f" "$tmp/x"
+  done
+  local src="$tmp/x/usr/share/games/fortunes"
+  for l in de es it pl ru; do
+    mkdir -p "$out/$l"
+    find "$src/$l" -maxdepth 1 -type f ! -name '*.dat' -exec cp {} "$out/$l/" \;
+  done
+  # fortunes-br (Brazilian Portuguese) installs one database at the top level.
+  mkdir -p "$out/pt" && cp "$src/brasil" "$out/pt/"
+  rm -rf "$tmp"
+  touch "$stamp"
+  log "fortune databases -> $out"
+}
+
 for w in $what; do
   case $w in
     teacher) fetch_teacher ;;
     corpus) fetch_corpus ;;
     classify) fetch_classify ;;
     words) fetch_words ;;
-    *) log "unknown asset '$w' (expected: teacher, corpus, classify, words)"; exit 2 ;;
+    games) fetch_games ;;
+    fortunes) fetch_fortunes ;;
+    *) log "unknown asset '$w' (expected: teacher, corpus, classify, words, games, fortunes)"; exit 2 ;;
   esac
 done
