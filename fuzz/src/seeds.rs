@@ -359,3 +359,9 @@ pub fn wordfreq_list() -> Seeds {
     list.extend_from_slice("犬".as_bytes());
     vec![("small_en", list)]
 }
+
+/// A fortune database: two entries, one with an attribution, one over CRLF lines.
+pub fn fortune_db() -> Seeds {
+    let db = "Wer zuletzt lacht,\nlacht am besten.\n  -- Sprichwort\n%\r\nЕщё одна\r\nшутка.\r\n%\n";
+    vec![("de", db.as_bytes().to_vec())]
+}

@@ -200,6 +200,18 @@ fn settings_that_cannot_apply_are_refused_before_any_work() {
     );
     let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
     assert_fails_with(&out, &["no-such-lists", "fetch-assets.sh words"]);
+    let missing = dir.path().join("no-such-fortunes");
+    let cfg = tiny_config(
+        dir.path(),
+        "fortunes",
+        &run,
+        &format!(
+            "fortunes_dir = \"{}\"\nfortunes_per_language = 100\n",
+            missing.display()
+        ),
+    );
+    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    assert_fails_with(&out, &["no-such-fortunes", "fetch-assets.sh fortunes"]);
 }
 
 /// Writes a little-endian .mo catalog.

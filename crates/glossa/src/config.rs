@@ -72,6 +72,13 @@ pub struct CorpusConfig {
     /// from those lists, labelled by the teacher and learnt directly, student(word) ≈
     /// teacher(word): the everyday words software strings rarely use. 0: none.
     pub words_per_language: usize,
+    /// Folder of `fortune` databases, `<lang>/<file>` (Debian `fortunes-*`, arranged by
+    /// `scripts/fetch-assets.sh fortunes`).
+    pub fortunes_dir: Option<PathBuf>,
+    /// With a multilingual teacher: at most this many fortune entries per language (sayings,
+    /// jokes, quotations written in that language), labelled by the teacher and learnt
+    /// directly, student(x) ≈ teacher(x). 0: none.
+    pub fortunes_per_language: usize,
     pub min_chars: usize,
     pub max_chars: usize,
     /// Per mille of English texts (and all their translations) held out for dev.
@@ -175,6 +182,8 @@ impl Default for CorpusConfig {
             direct_per_language: 0,
             wordfreq_dir: Some("assets/wordfreq".into()),
             words_per_language: 0,
+            fortunes_dir: Some("assets/fortunes".into()),
+            fortunes_per_language: 0,
             min_chars: 2,
             max_chars: 300,
             dev_permille: 20,

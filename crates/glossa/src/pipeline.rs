@@ -56,6 +56,8 @@ pub struct DistillReport {
     pub english_only: usize,
     /// Frequent words (wordfreq lists, every language) labelled and learnt directly.
     pub words: usize,
+    /// Fortune entries (every language) labelled and learnt directly.
+    pub fortunes: usize,
     /// Distinct English texts labelled by the teacher and used for training.
     pub english_texts: usize,
     /// Training examples per language (English: the English texts themselves).
@@ -414,6 +416,56 @@ fn frequent_words(config: &Config, tests: &TestSetIndex) -> Result<Vec<String>> 
     Ok(out)
 }
 
+/// Up to `fortunes_per_language` entries of each corpus language's fortune databases (within
+/// the corpus's length bounds, test sentences excluded, picked in a fixed hash order): everyday
+/// text the teacher labels itself. A database that is not UTF-8 is named in a warning and
+/// skipped; a language without databases gives none.
+fn fortune_texts(config: &Config, tests: &TestSetIndex) -> Result<Vec<String>> {
+    let per_language = config.corpus.fortunes_per_language;
+    if per_language == 0 {
+        return Ok(Vec::new());
+    }
+    let dir = config
+        .corpus
+        .fortunes_dir
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty())
+        .ok_or_else(|| {
+            Error::msg("corpus.fortunes_per_language is set but corpus.fortunes_dir is not")
+        })?;
+    if !dir.is_dir() {
+        return Err(Error::invalid(
+            dir,
+            "no such folder: corpus.fortunes_per_language needs the fortune databases \
+             (`scripts/fetch-assets.sh fortunes` fetches them)",
+        ));
+    }
+    let (min, max) = (config.corpus.min_chars, config.corpus.max_chars);
+    let mut out = Vec::new();
+    for lang in &config.corpus.languages {
+        let mut texts = Vec::new();
+        for path in crate::data::fortune::database_files(dir, lang)? {
+            match crate::data::fortune::read_database(&path) {
+                Ok(entries) => texts.extend(entries),
+                Err(e) => tracing::warn!("skipped {e}"),
+            }
+        }
+        texts.retain(|t| (min..=max).contains(&t.chars().count()) && !tests.contains(t));
+        texts.sort_by_key(|t| (xxhash_rust::xxh3::xxh3_64(t.as_bytes()), t.clone()));
+        texts.dedup();
+        texts.truncate(per_language);
+        if !texts.is_empty() {
+            tracing::info!(
+                "{} {lang} fortune entries from {}",
+                texts.len(),
+                dir.display()
+            );
+        }
+        out.extend(texts);
+    }
+    Ok(out)
+}
+
 pub fn with_english_only(mut english: Vec<String>, only: &[String]) -> Vec<String> {
     let have: std::collections::HashSet<String> = english.iter().cloned().collect();
     english.extend(only.iter().filter(|t| !have.contains(*t)).cloned());
@@ -648,6 +700,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
     // Loaded once: both the pairs and the English-only sentences are filtered against it.
     let tests = TestSetIndex::load(&config.eval_dir)?;
     let mut words = frequent_words(config, &tests)?;
+    let mut fortunes = fortune_texts(config, &tests)?;
     let (corpus, corpus_report) = timed(&mut seconds, "corpus", || {
         build_corpus_from_config(config, &tests)
     })?;
@@ -699,8 +752,10 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
     let english = with_english_only(english, &direct);
     if let RunTeacher::Precomputed(p) = &teacher {
         words.retain(|w| p.covers(w));
+        fortunes.retain(|t| p.covers(t));
     }
     let english = with_english_only(english, &words);
+    let english = with_english_only(english, &fortunes);
     let dev_pairs = dev_sample(&corpus.dev, config.corpus.dev_pairs_per_language);
     let dev_english = with_english_only(
         select_english(&dev_pairs, usize::MAX),
@@ -869,6 +924,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         corpus: corpus_report,
         english_only: english_only.len(),
         words: words.len(),
+        fortunes: fortunes.len(),
         english_texts: english.len(),
         examples: data.per_language.clone(),
         train_log,
@@ -886,10 +942,11 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
     let notes = vec![
         format!("Teacher: {}. Student: {}.", teacher.name(), student_dir.display()),
         format!(
-            "{} distinct texts labelled ({} of them English-only sentences, {} frequent words); training examples per language: {}.",
+            "{} distinct texts labelled ({} of them English-only sentences, {} frequent words, {} fortune entries); training examples per language: {}.",
             report.english_texts,
             report.english_only,
             report.words,
+            report.fortunes,
             report.examples.iter().map(|(l, n)| format!("{l} {n}")).collect::<Vec<_>>().join(", ")
         ),
     ];
@@ -990,5 +1047,39 @@ mod tests {
             ]
         );
         assert_eq!(data.per_language["de"], 1);
+    }
+
+    #[test]
+    fn fortunes_are_bounded_deduplicated_capped_and_keep_test_sentences_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let de = dir.path().join("de");
+        std::fs::create_dir(&de).unwrap();
+        let long = "Wort ".repeat(80);
+        std::fs::write(
+            de.join("zitate"),
+            format!(
+                "Eins zwei.\n%\nDrei vier.\n%\nEins zwei.\n%\nIch bin müde.\n%\n{long}\n%\nX\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(de.join("alt"), b"Gr\xfc\xdfe\n%\n").unwrap();
+        let mut config = Config::default();
+        config.corpus.languages = vec!["de".into(), "fr".into()];
+        config.corpus.fortunes_dir = Some(dir.path().to_path_buf());
+        config.corpus.fortunes_per_language = 10;
+        let tests = TestSetIndex::from_texts(["ich bin MÜDE"]);
+        let mut texts = fortune_texts(&config, &tests).unwrap();
+        texts.sort();
+        // The Latin-1 file is skipped with a warning, the 400-character entry and the
+        // one-character one fall outside the length bounds, the test sentence is left out.
+        assert_eq!(texts, vec!["Drei vier.", "Eins zwei."]);
+        config.corpus.fortunes_per_language = 1;
+        assert_eq!(fortune_texts(&config, &tests).unwrap().len(), 1);
+        config.corpus.fortunes_dir = Some(dir.path().join("missing"));
+        let msg = fortune_texts(&config, &tests).unwrap_err().to_string();
+        assert!(
+            msg.contains("missing") && msg.contains("fetch-assets.sh fortunes"),
+            "{msg}"
+        );
     }
 }

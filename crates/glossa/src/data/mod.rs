@@ -4,6 +4,7 @@
 pub mod clean;
 pub mod corpus;
 pub mod dictd;
+pub mod fortune;
 pub mod help;
 pub mod labelled;
 pub mod lang;
