@@ -60,6 +60,26 @@ PY
   log "teacher $repo -> $dir/snapshots/$rev"
 }
 
+# Downloads Debian packages into DIR (running apt-get update first when the package lists are
+# missing) and fails naming any package that did not arrive.
+download_debs() {
+  local dir=$1; shift
+  if ! apt-cache show "$1" >/dev/null 2>&1; then
+    log "apt-get update (package lists are missing)"
+    apt-get update -qq
+  fi
+  (cd "$dir" && apt-get download -qq "$@" 2>&1 | grep -v 'unsandboxed' || true)
+  local p
+  for p in "$@"; do deb_of "$dir" "$p" >/dev/null; done
+}
+
+# The downloaded .deb of package P in DIR.
+deb_of() {
+  local f; f=$(ls "$1/${2}_"*.deb 2>/dev/null | head -n1)
+  [ -n "$f" ] || { log "error: package $2 was not downloaded"; exit 1; }
+  printf '%s' "$f"
+}
+
 # LibreOffice ships help for every language below except Arabic (UI catalogs only).
 UI_LANGS="ar de es fr it ja nl pl pt pt-br ru tr zh-cn zh-tw"
 HELP_LANGS="en-us de es fr it ja nl pl pt pt-br ru tr zh-cn zh-tw"
@@ -76,17 +96,9 @@ fetch_corpus() {
   for d in $DICTS; do pkgs+=("dict-freedict-$d"); done
   pkgs+=(wordnet-base)  # English usage examples and definitions
   mkdir -p "$ASSETS/deb-cache" "$debs"
-  if ! apt-cache show libreoffice-help-de >/dev/null 2>&1; then
-    log "apt-get update (package lists are missing)"
-    apt-get update -qq
-  fi
   log "downloading ${#pkgs[@]} Debian packages"
-  (cd "$ASSETS/deb-cache" && apt-get download -qq "${pkgs[@]}" 2>&1 | grep -v 'unsandboxed' || true)
-  for p in "${pkgs[@]}"; do
-    local f; f=$(ls "$ASSETS/deb-cache/${p}_"*.deb 2>/dev/null | head -n1)
-    [ -n "$f" ] || { log "error: package $p was not downloaded"; exit 1; }
-    dpkg-deb -x "$f" "$debs"
-  done
+  download_debs "$ASSETS/deb-cache" "${pkgs[@]}"
+  for p in "${pkgs[@]}"; do dpkg-deb -x "$(deb_of "$ASSETS/deb-cache" "$p")" "$debs"; done
   touch "$stamp"
   log "corpus packages unpacked into $debs"
 }
@@ -147,14 +159,10 @@ fetch_games() {
   # shellcheck disable=SC2086
   set -- $GAMES
   log "downloading $# Debian game packages (about 1.5 GB; only their .mo files are kept)"
-  if ! apt-cache show wesnoth-1.16-data >/dev/null 2>&1; then apt-get update -qq; fi
-  (cd "$tmp" && apt-get download -qq "$@" 2>&1 | grep -v 'unsandboxed' || true)
+  download_debs "$tmp" "$@"
   mkdir -p "$out"
   for p in "$@"; do
-    local f; f=$(ls "$tmp/${p}_"*.deb 2>/dev/null | head -n1)
-    [ -n "$f" ] || { log "error: package $p was not downloaded"; exit 1; }
-    dpkg-deb --fsys-tarfile "$f" | tar -x -C "$out" --wildcards '*.mo'
-    rm -f "$f"
+    dpkg-deb --fsys-tarfile "$(deb_of "$tmp" "$p")" | tar -x -C "$out" --wildcards '*.mo'
   done
   rm -rf "$tmp"
   touch "$stamp"
@@ -167,13 +175,8 @@ fetch_fortunes() {
   local tmp; tmp=$(mktemp -d)
   local pkgs=(fortunes-de fortunes-es fortunes-it fortunes-pl fortunes-ru fortunes-br)
   log "downloading ${#pkgs[@]} Debian fortune packages"
-  if ! apt-cache show fortunes-de >/dev/null 2>&1; then apt-get update -qq; fi
-  (cd "$tmp" && apt-get download -qq "${pkgs[@]}" 2>&1 | grep -v 'unsandboxed' || true)
-  for p in "${pkgs[@]}"; do
-    local f; f=$(ls "$tmp/${p}_"*.deb 2>/dev/null | head -n1)
-    [ -n "$f" ] || { log "error: package $p was not downloaded"; exit 1; }
-    dpkg-deb -x "$f" "$tmp/x"
-  done
+  download_debs "$tmp" "${pkgs[@]}"
+  for p in "${pkgs[@]}"; do dpkg-deb -x "$(deb_of "$tmp" "$p")" "$tmp/x"; done
   local src="$tmp/x/usr/share/games/fortunes"
   for l in de es it pl ru; do
     mkdir -p "$out/$l"

@@ -188,30 +188,27 @@ fn settings_that_cannot_apply_are_refused_before_any_work() {
     );
     let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
     assert_fails_with(&out, &["train.contrastive_weight", "Transformer student"]);
-    let missing = dir.path().join("no-such-lists");
-    let cfg = tiny_config(
-        dir.path(),
-        "words",
-        &run,
-        &format!(
-            "wordfreq_dir = \"{}\"\nwords_per_language = 100\n",
-            missing.display()
+    // A per-language setting whose asset folder is missing.
+    for (name, dir_key, count_key, folder) in [
+        (
+            "words",
+            "wordfreq_dir",
+            "words_per_language",
+            "no-such-lists",
         ),
-    );
-    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
-    assert_fails_with(&out, &["no-such-lists", "fetch-assets.sh words"]);
-    let missing = dir.path().join("no-such-fortunes");
-    let cfg = tiny_config(
-        dir.path(),
-        "fortunes",
-        &run,
-        &format!(
-            "fortunes_dir = \"{}\"\nfortunes_per_language = 100\n",
-            missing.display()
+        (
+            "fortunes",
+            "fortunes_dir",
+            "fortunes_per_language",
+            "no-such-fortunes",
         ),
-    );
-    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
-    assert_fails_with(&out, &["no-such-fortunes", "fetch-assets.sh fortunes"]);
+    ] {
+        let missing = dir.path().join(folder);
+        let rest = format!("{dir_key} = \"{}\"\n{count_key} = 100\n", missing.display());
+        let cfg = tiny_config(dir.path(), name, &run, &rest);
+        let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+        assert_fails_with(&out, &[folder, &format!("fetch-assets.sh {name}")]);
+    }
 }
 
 /// Writes a little-endian .mo catalog.

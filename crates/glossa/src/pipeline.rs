@@ -380,21 +380,11 @@ fn frequent_words(config: &Config, tests: &TestSetIndex) -> Result<Vec<String>> 
     if per_language == 0 {
         return Ok(Vec::new());
     }
-    let dir = config
-        .corpus
-        .wordfreq_dir
-        .as_ref()
-        .filter(|p| !p.as_os_str().is_empty())
-        .ok_or_else(|| {
-            Error::msg("corpus.words_per_language is set but corpus.wordfreq_dir is not")
-        })?;
-    if !dir.is_dir() {
-        return Err(Error::invalid(
-            dir,
-            "no such folder: corpus.words_per_language needs the wordfreq lists \
-             (`scripts/fetch-assets.sh words` fetches them)",
-        ));
-    }
+    let dir = asset_dir(
+        config.corpus.wordfreq_dir.as_deref(),
+        ("words_per_language", "wordfreq_dir"),
+        ("the wordfreq lists", "words"),
+    )?;
     let mut out = Vec::new();
     let languages = std::iter::once("en").chain(config.corpus.languages.iter().map(String::as_str));
     for lang in languages {
@@ -416,6 +406,31 @@ fn frequent_words(config: &Config, tests: &TestSetIndex) -> Result<Vec<String>> 
     Ok(out)
 }
 
+/// The folder `corpus.<setting>` reads, named by `corpus.<dir_setting>`. An error when that is
+/// unset or empty, or when the folder is missing: the message says `what` the folder holds and
+/// which `scripts/fetch-assets.sh` `step` fetches it.
+fn asset_dir<'a>(
+    dir: Option<&'a Path>,
+    (setting, dir_setting): (&str, &str),
+    (what, step): (&str, &str),
+) -> Result<&'a Path> {
+    let dir = dir.filter(|p| !p.as_os_str().is_empty()).ok_or_else(|| {
+        Error::msg(format!(
+            "corpus.{setting} is set but corpus.{dir_setting} is not"
+        ))
+    })?;
+    if !dir.is_dir() {
+        return Err(Error::invalid(
+            dir,
+            format!(
+                "no such folder: corpus.{setting} needs {what} \
+                 (`scripts/fetch-assets.sh {step}` fetches them)"
+            ),
+        ));
+    }
+    Ok(dir)
+}
+
 /// Up to `fortunes_per_language` entries of each corpus language's fortune databases (within
 /// the corpus's length bounds, test sentences excluded, picked in a fixed hash order): everyday
 /// text the teacher labels itself. A database that is not UTF-8 is named in a warning and
@@ -425,21 +440,11 @@ fn fortune_texts(config: &Config, tests: &TestSetIndex) -> Result<Vec<String>> {
     if per_language == 0 {
         return Ok(Vec::new());
     }
-    let dir = config
-        .corpus
-        .fortunes_dir
-        .as_ref()
-        .filter(|p| !p.as_os_str().is_empty())
-        .ok_or_else(|| {
-            Error::msg("corpus.fortunes_per_language is set but corpus.fortunes_dir is not")
-        })?;
-    if !dir.is_dir() {
-        return Err(Error::invalid(
-            dir,
-            "no such folder: corpus.fortunes_per_language needs the fortune databases \
-             (`scripts/fetch-assets.sh fortunes` fetches them)",
-        ));
-    }
+    let dir = asset_dir(
+        config.corpus.fortunes_dir.as_deref(),
+        ("fortunes_per_language", "fortunes_dir"),
+        ("the fortune databases", "fortunes"),
+    )?;
     let (min, max) = (config.corpus.min_chars, config.corpus.max_chars);
     let mut out = Vec::new();
     for lang in &config.corpus.languages {
@@ -451,8 +456,10 @@ fn fortune_texts(config: &Config, tests: &TestSetIndex) -> Result<Vec<String>> {
             }
         }
         texts.retain(|t| (min..=max).contains(&t.chars().count()) && !tests.contains(t));
-        texts.sort_by_key(|t| (xxhash_rust::xxh3::xxh3_64(t.as_bytes()), t.clone()));
+        texts.sort_unstable();
         texts.dedup();
+        // A stable sort keeps hash ties in text order, so the pick stays deterministic.
+        texts.sort_by_cached_key(|t| xxhash_rust::xxh3::xxh3_64(t.as_bytes()));
         texts.truncate(per_language);
         if !texts.is_empty() {
             tracing::info!(
