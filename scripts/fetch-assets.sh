@@ -60,8 +60,9 @@ PY
   log "teacher $repo -> $dir/snapshots/$rev"
 }
 
-# Downloads Debian packages into DIR (running apt-get update first when the package lists are
-# missing) and fails naming any package that did not arrive.
+# Downloads Debian packages into DIR and fails naming any package that did not arrive. The
+# package lists are refreshed (apt-get update) when they are missing, and again when a download
+# fails: lists a few weeks old name versions the archive no longer serves (404).
 download_debs() {
   local dir=$1; shift
   if ! apt-cache show "$1" >/dev/null 2>&1; then
@@ -69,7 +70,13 @@ download_debs() {
     apt-get update -qq
   fi
   (cd "$dir" && apt-get download -qq "$@" 2>&1 | grep -v 'unsandboxed' || true)
-  local p
+  local p missing=()
+  for p in "$@"; do ls "$dir/${p}_"*.deb >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "${#missing[@]} packages did not download (stale package lists?): apt-get update and retry"
+    apt-get update -qq
+    (cd "$dir" && apt-get download -qq "${missing[@]}" 2>&1 | grep -v 'unsandboxed' || true)
+  fi
   for p in "$@"; do deb_of "$dir" "$p" >/dev/null; done
 }
 

@@ -3,7 +3,7 @@
 //! file of the cache.
 #![no_main]
 
-use glossa::cache::LabelCache;
+use glossa::teacher::cache::LabelCache;
 use glossa::Error;
 use glossa_fuzz::seeds::{CACHE_DIM, CACHE_FINGERPRINT, CACHE_MODEL, CACHE_TEXTS};
 use glossa_fuzz::{check_error, check_named, parts, scratch, seeds, write_files, write_seeds};

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use glossa::classify::LinearHead;
+use glossa::recipes::classify::LinearHead;
 use glossa_fuzz::{check_named, seeds, write_seeds};
 use libfuzzer_sys::fuzz_target;
 

@@ -2,7 +2,7 @@
 //! `config.json`: it loads as a static student and embeds, or the error names the file.
 #![no_main]
 
-use glossa::student::model2vec;
+use glossa::interop::model2vec;
 use glossa_fuzz::{check_named, scratch, seeds, write_files, write_seeds};
 use libfuzzer_sys::fuzz_target;
 

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use glossa::model::ModelDir;
+use glossa::hub::ModelDir;
 use glossa::teacher::{self, Teacher};
 use glossa::{Encoder, Error};
 use glossa_fuzz::seeds::{teacher_weights, TEACHER_TOKENIZER};

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use glossa::cache::LabelCache;
-use glossa::classify::LinearHead;
+use glossa::teacher::cache::LabelCache;
+use glossa::recipes::classify::LinearHead;
 use glossa::data::{mo, Pair};
 use glossa::student::{SubwordConfig, SubwordStudent};
 use glossa::Embeddings;

@@ -2,11 +2,77 @@
 //! batch size. Each case runs in its own child process (`RAYON_NUM_THREADS` set there, which
 //! both rayon and candle honour), so its peak RSS is its own and thread pools start clean.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Models to measure (student dir, teacher dir or HF repo id); repeat the flag.
+    #[arg(long, required_unless_present = "write_inputs")]
+    model: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "short,long")]
+    input: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "32,128")]
+    batch: Vec<usize>,
+    /// Seconds timed per case, after a warm-up batch.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    #[arg(long, default_value = "../shared/eval")]
+    eval_dir: PathBuf,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Internal: run a single case in this process and print it as JSON.
+    #[arg(long, hide = true)]
+    case: bool,
+    /// Write the inputs, one text a line, to DIR/short.txt and DIR/long.txt and stop (so
+    /// other engines can be timed on the same texts: scripts/bench-reference.sh).
+    #[arg(long, value_name = "DIR")]
+    write_inputs: Option<PathBuf>,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    if let Some(dir) = &args.write_inputs {
+        return write_inputs(dir, &args.eval_dir);
+    }
+    if args.case {
+        let (model, input) = (&args.model[0], &args.input[0]);
+        let result = run_case(model, input, args.batch[0], args.seconds, &args.eval_dir)?;
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    let cases = run_all(
+        &args.model,
+        &args.threads,
+        &args.input,
+        &args.batch,
+        args.seconds,
+        &args.eval_dir,
+    )?;
+    print!("{}", table(&cases));
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_vec_pretty(&cases)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes the inputs to `dir`/short.txt and `dir`/long.txt, one text a line.
+fn write_inputs(dir: &Path, eval_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for kind in ["short", "long"] {
+        let path = dir.join(format!("{kind}.txt"));
+        let mut text = inputs(eval_dir, kind)?.join("\n");
+        text.push('\n');
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Case {
@@ -70,7 +136,7 @@ pub fn run_case(
     seconds: f64,
     eval_dir: &Path,
 ) -> Result<Case> {
-    let encoder = glossa::pipeline::load_encoder(model)?;
+    let encoder = glossa::interop::load_encoder(model)?;
     let texts = inputs(eval_dir, input)?;
     let sentences_per_second = glossa::eval::throughput(&*encoder, &texts, batch, seconds)?;
     Ok(Case {

@@ -1,15 +1,55 @@
 //! `glossa classify …`: the classification path's commands.
 
 use std::io::{BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use glossa::classify::{self, Classifier, ClassifierRow, ClassifyReport};
-use glossa::config::Config;
+use clap::Subcommand;
+use glossa::recipes::classify::{self, Classifier, ClassifierRow, ClassifyReport};
+use glossa::recipes::config::Config;
+
+use crate::distill::RunArgs;
+use crate::progress::Bars;
+
+#[derive(Subcommand)]
+pub enum ClassifyCommand {
+    /// Train the classifier head on the teacher's embeddings of the train language's labelled
+    /// texts; score it on every language.
+    TrainTeacher {
+        /// TOML config with a [classify] section (see configs/classify.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Teacher head → soft labels → student classifiers (hard labels and the KD grid) → table.
+    Distill(RunArgs),
+    /// Score a saved classifier on a language<TAB>label<TAB>text file.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Print the predicted label of each line of standard input.
+    Predict {
+        #[arg(long)]
+        model: PathBuf,
+    },
+}
+
+pub fn run(command: ClassifyCommand) -> Result<()> {
+    match command {
+        ClassifyCommand::TrainTeacher { config } => train_teacher(&Config::load(&config)?),
+        ClassifyCommand::Distill(args) => distill(&args.load()?),
+        ClassifyCommand::Eval { model, data } => eval(&model, &data),
+        ClassifyCommand::Predict { model } => {
+            predict(&model, std::io::stdin().lock(), std::io::stdout().lock())
+        }
+    }
+}
 
 /// `classify train-teacher`: the English head on the teacher, scored zero-shot and in-language.
 pub fn train_teacher(config: &Config) -> Result<()> {
-    let tc = classify::train_teacher(config)?;
+    let tc = classify::train_teacher(config, &Bars)?;
     let report = ClassifyReport {
         data: tc.set.report.clone(),
         train_language: config.classify.train_language.clone(),
@@ -31,7 +71,7 @@ pub fn train_teacher(config: &Config) -> Result<()> {
 
 /// `classify distill`: teacher head, the students of the ablation, the table.
 pub fn distill(config: &Config) -> Result<()> {
-    let report = classify::distill(config)?;
+    let report = classify::distill(config, &Bars)?;
     println!("\nlabels: {}", report.data.labels.join(", "));
     println!(
         "transfer set: {} English texts, {} examples; English labelled texts repeated {}×",

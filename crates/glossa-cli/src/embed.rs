@@ -5,7 +5,27 @@ use std::io::{BufRead, Write};
 use anyhow::{bail, Result};
 use glossa::Encoder;
 
-pub fn run(
+#[derive(clap::Args)]
+pub struct EmbedArgs {
+    #[arg(long)]
+    model: String,
+    /// Sentences per batch.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+}
+
+/// Embeds standard input into standard output.
+pub fn run(args: EmbedArgs) -> Result<()> {
+    let encoder = glossa::interop::load_encoder(&args.model)?;
+    embed(
+        encoder.as_ref(),
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+        args.batch,
+    )
+}
+
+pub fn embed(
     encoder: &dyn Encoder,
     mut input: impl BufRead,
     mut output: impl Write,

@@ -55,7 +55,7 @@ fn shared() -> PathBuf {
 }
 
 fn teacher_dir() -> PathBuf {
-    glossa::model::resolve(TEACHER)
+    glossa::hub::resolve(TEACHER)
         .expect("teacher in the HF cache: run scripts/fetch-assets.sh teacher")
         .dir
 }

@@ -9,28 +9,22 @@
 //! Every model that turns text into vectors implements [`Encoder`], so evaluation, the `embed`
 //! command and any server never care which model they hold.
 
-pub mod cache;
-pub mod checkpoint;
-pub mod classify;
-pub mod config;
 pub mod data;
 pub mod encoder;
 pub mod error;
 pub mod eval;
-pub mod export;
+pub mod hub;
+pub mod interop;
 pub mod kernels;
 pub mod linalg;
-pub mod loss;
-pub mod model;
-pub mod pipeline;
-pub mod report;
+pub mod progress;
+pub mod recipes;
 pub mod rng;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod student;
 pub mod teacher;
 pub mod train;
-pub mod train_transformer;
 
 pub use encoder::{Embeddings, Encoder};
 pub use error::{Error, Result};

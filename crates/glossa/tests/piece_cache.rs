@@ -36,7 +36,7 @@ fn tatoeba_lines() -> Option<Vec<String>> {
 
 /// The `tokenizer.json` of a teacher in the Hugging Face cache (what `scripts/test.sh` fetches).
 fn teacher_tokenizer(repo: &str) -> String {
-    glossa::model::resolve(repo)
+    glossa::hub::resolve(repo)
         .map(|m| m.file("tokenizer.json").display().to_string())
         .unwrap_or_else(|e| format!("{repo} (not in the cache: {e})"))
 }

@@ -9,6 +9,7 @@ pub mod help;
 pub mod labelled;
 pub mod lang;
 pub mod mo;
+pub mod select;
 pub mod testsets;
 pub mod tsv;
 pub mod wordfreq;

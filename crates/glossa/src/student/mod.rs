@@ -1,7 +1,6 @@
 //! The students: small models trained to reproduce the teacher's embeddings.
 
 pub mod features;
-pub mod model2vec;
 pub mod pieces;
 pub mod subword;
 pub mod table;
@@ -52,4 +51,19 @@ pub fn load_student(dir: &Path) -> Result<Box<dyn Encoder>> {
             ),
         )),
     }
+}
+
+/// Writes a copy of the student in `model` to `out` with its weights in `precision` (a
+/// Transformer student takes int8 only); a classifier's labels travel with it.
+pub fn quantize(model: &Path, out: &Path, precision: Precision) -> Result<()> {
+    if student_format(model)? == transformer::FORMAT {
+        TransformerStudent::load(model)?.save_as(out, precision)?;
+    } else {
+        SubwordStudent::load(model)?.save_as(out, precision)?;
+    }
+    let labels = model.join("labels.json");
+    if labels.is_file() {
+        std::fs::copy(&labels, out.join("labels.json")).map_err(|e| Error::io(&labels, e))?;
+    }
+    Ok(())
 }

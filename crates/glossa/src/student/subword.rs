@@ -595,7 +595,7 @@ impl SubwordStudent {
     pub fn set_source(&mut self, dir: &Path) {
         self.name = dir.display().to_string();
         self.size_on_disk = Some(
-            crate::model::ModelDir {
+            crate::hub::ModelDir {
                 name: String::new(),
                 dir: dir.to_path_buf(),
             }

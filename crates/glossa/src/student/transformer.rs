@@ -1,6 +1,6 @@
 //! The Transformer student: a BERT with fewer layers (and optionally a narrower hidden size) than
 //! its teacher, initialised from a chosen subset of the teacher's layers (DistilBERT takes every
-//! other one) or from scratch, and trained with candle's autodiff (`crate::train_transformer`).
+//! other one) or from scratch, and trained with candle's autodiff (`crate::train::autodiff`).
 //!
 //! The forward pass is its own, not the teacher's (`teacher::bert`): that one uses fused,
 //! gradient-free kernels (`candle_nn::ops::layer_norm`, `softmax_last_dim`), so nothing behind
@@ -24,7 +24,7 @@ use tokenizers::{PaddingParams, Tokenizer};
 
 use super::table::Precision;
 use super::STUDENT_FILE;
-use crate::model::ModelDir;
+use crate::hub::ModelDir;
 use crate::{Embeddings, Encoder, Error, Result};
 
 pub const FORMAT: &str = "glossa-transformer/1";

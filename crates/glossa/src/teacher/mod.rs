@@ -8,6 +8,7 @@
 //! every text as sentence-transformers' `encode` does.
 
 pub mod bert;
+pub mod cache;
 pub mod fast;
 pub mod ops;
 pub mod precomputed;
@@ -20,7 +21,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::model::{resolve, ModelDir};
+use crate::hub::{resolve, ModelDir};
 use crate::{Embeddings, Encoder, Error, Result};
 use bert::{Bert, BertConfig};
 use fast::FastBert;

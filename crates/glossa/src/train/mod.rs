@@ -8,6 +8,11 @@
 //! parallel but collected in order; rows are then split across threads by `row % shards`, and each
 //! shard sums its rows' gradients in example order, so every row sees the same float additions.
 
+pub mod autodiff;
+pub mod checkpoint;
+pub mod loss;
+pub mod pairs;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,10 +20,10 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::TensorRef;
-use crate::loss::mse_with_grad;
 use crate::rng::Rng;
 use crate::student::SubwordStudent;
+use crate::train::checkpoint::TensorRef;
+use crate::train::loss::mse_with_grad;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +45,7 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// Weight of a translation-ranking term added to the MSE (embedding distillation only):
     /// InfoNCE of the student's vector against its own target and the batch's other targets
-    /// ([`crate::loss::info_nce`]). 0: MSE alone, the reference recipe.
+    /// ([`crate::train::loss::info_nce`]). 0: MSE alone, the reference recipe.
     pub contrastive_weight: f32,
     /// Temperature τ of that term's softmax over cosines.
     pub contrastive_temperature: f32,
@@ -79,7 +84,7 @@ pub enum Objective<'a> {
     Mse,
     /// Hinton distillation for a classifier: the target rows are the teacher's logits, and
     /// `labels[row]` is that row's hard label. The loss is α · T²·KL(softmax(t/T) ‖ softmax(s/T))
-    /// + (1 − α) · cross-entropy(s, label) (see [`crate::loss::distillation`]).
+    /// + (1 − α) · cross-entropy(s, label) (see [`crate::train::loss::distillation`]).
     Distill {
         temperature: f32,
         alpha: f32,
@@ -97,7 +102,7 @@ impl Objective<'_> {
                 temperature,
                 alpha,
                 labels,
-            } => crate::loss::distillation(
+            } => crate::train::loss::distillation(
                 output,
                 target,
                 Some(labels[row as usize] as usize),
@@ -223,7 +228,7 @@ fn example_grad(
     let mut loss = objective.loss_and_grad(&output, row, target, &mut out_grad);
     if let Some(r) = ranking {
         loss += r.weight
-            * crate::loss::info_nce(
+            * crate::train::loss::info_nce(
                 &output,
                 &r.unit,
                 r.slot_of[&row],
@@ -262,6 +267,20 @@ struct Adam {
     step: u64,
 }
 
+impl Adam {
+    /// Zero moments for every weight of `student`.
+    fn for_student(student: &SubwordStudent) -> Self {
+        let projection = student.projection.as_ref().map_or(0, Vec::len);
+        Adam {
+            m: vec![0.0; student.table.len()],
+            v: vec![0.0; student.table.len()],
+            pm: vec![0.0; projection],
+            pv: vec![0.0; projection],
+            step: 0,
+        }
+    }
+}
+
 /// Raw access to table rows from several threads. Sound only while each thread touches a
 /// disjoint set of rows: shard k owns the rows with `row % shards == k`.
 #[derive(Clone, Copy)]
@@ -288,7 +307,7 @@ fn learning_rate(cfg: &TrainConfig, step: usize, total: usize) -> f32 {
 /// Progress reported after each batch: (step, total steps, running mean loss).
 pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize, f32);
 
-/// Where and how often a training run saves its state (see [`crate::checkpoint`]).
+/// Where and how often a training run saves its state (see [`crate::train::checkpoint`]).
 #[derive(Debug, Clone)]
 pub struct Checkpointing {
     pub path: PathBuf,
@@ -371,7 +390,7 @@ fn save_checkpoint(
         tensors.push(TensorRef::F32("pm", &adam.pm));
         tensors.push(TensorRef::F32("pv", &adam.pv));
     }
-    crate::checkpoint::write(&ck.path, &tensors, state)
+    crate::train::checkpoint::write(&ck.path, &tensors, state)
 }
 
 /// Restores weights, moments and order from a checkpoint; returns its state.
@@ -382,7 +401,7 @@ fn restore_checkpoint(
     adam: &mut Adam,
     order: &mut [u32],
 ) -> Result<TrainState> {
-    let loaded = crate::checkpoint::read::<TrainState>(&ck.path)?;
+    let loaded = crate::train::checkpoint::read::<TrainState>(&ck.path)?;
     if loaded.state.fingerprint != fingerprint {
         return Err(Error::invalid(
             &ck.path,
@@ -402,6 +421,8 @@ fn restore_checkpoint(
     Ok(loaded.state)
 }
 
+/// Trains `student` toward `train`'s targets with sparse Adam, checkpointing as `checkpoint`
+/// says; returns one log per epoch.
 pub fn train(
     student: &mut SubwordStudent,
     train: &Dataset,
@@ -410,6 +431,86 @@ pub fn train(
     checkpoint: Option<&Checkpointing>,
     on_step: OnStep,
 ) -> Result<Vec<EpochLog>> {
+    let ranked = check_inputs(student, train, cfg)?;
+    let features = Features::of(student, train.texts);
+    let dev_features = dev.map(|d| Features::of(student, d.texts));
+    let dim = student.config.dim;
+    let mut adam = Adam::for_student(student);
+    let batch = cfg.batch_size.max(1);
+    let steps_per_epoch = train.examples.len().div_ceil(batch);
+    let total = steps_per_epoch * cfg.epochs;
+    // The epoch's order, as indices into the examples (what a checkpoint stores).
+    let mut order: Vec<u32> = (0..train.examples.len() as u32).collect();
+    let (mut state, mut last_checkpoint) = start_or_resume(
+        checkpoint, student, train, cfg, &mut adam, &mut order, total,
+    )?;
+    let shards = rayon::current_num_threads().max(1) * 2;
+    while state.epoch < cfg.epochs {
+        let epoch = state.epoch;
+        let started = Instant::now();
+        if !state.shuffled {
+            state.rng.shuffle(&mut order);
+            state.shuffled = true;
+            state.loss_sum = 0.0;
+        }
+        for (i, chunk) in order.chunks(batch).enumerate().skip(state.next_batch) {
+            let step = epoch * steps_per_epoch + i;
+            let lr = learning_rate(cfg, step, total);
+            let ranking = ranked.then(|| BatchTargets::of(train, chunk, cfg));
+            let grads = batch_grads(student, train, &features, chunk, ranking.as_ref());
+            let batch_loss: f32 =
+                grads.iter().map(|(g, _)| g.loss).sum::<f32>() / chunk.len() as f32;
+            if !batch_loss.is_finite() {
+                return Err(diverged(
+                    batch_loss,
+                    epoch,
+                    step,
+                    checkpoint,
+                    last_checkpoint,
+                ));
+            }
+            state.loss_sum += batch_loss as f64 * chunk.len() as f64;
+            adam.step += 1;
+            let weight = chunk
+                .iter()
+                .map(|&idx| train.examples[idx as usize].weight)
+                .sum::<f32>();
+            apply_sparse(student, &mut adam, &grads, weight, lr, cfg, shards, dim);
+            let last_in_epoch = i + 1 == steps_per_epoch;
+            if let Some(ck) = checkpoint.filter(|c| c.every > 0) {
+                if (step + 1) % ck.every == 0 && !last_in_epoch {
+                    state.next_batch = i + 1;
+                    state.adam_step = adam.step;
+                    save_checkpoint(ck, student, &adam, &order, &state)?;
+                    last_checkpoint = Some(step + 1);
+                }
+            }
+            on_step(
+                step + 1,
+                total,
+                (state.loss_sum / ((i * batch + chunk.len()) as f64)) as f32,
+            );
+        }
+        let dev_loss = match (dev, &dev_features) {
+            (Some(d), Some(f)) => Some(mean_loss(student, d, f)),
+            _ => None,
+        };
+        state.end_epoch(
+            order.len(),
+            started.elapsed().as_secs_f64(),
+            dev_loss,
+            &adam,
+        );
+        if let Some(ck) = checkpoint {
+            save_checkpoint(ck, student, &adam, &order, &state)?;
+            last_checkpoint = Some(adam.step as usize);
+        }
+    }
+    Ok(state.logs)
+}
+
+/// Refuses data and settings training cannot use; returns whether the ranking term is on.
+fn check_inputs(student: &SubwordStudent, train: &Dataset, cfg: &TrainConfig) -> Result<bool> {
     if train.examples.is_empty() {
         return Err(Error::msg("no training examples"));
     }
@@ -434,25 +535,42 @@ pub fn train(
             )));
         }
     }
-    let features = Features::of(student, train.texts);
-    let dev_features = dev.map(|d| Features::of(student, d.texts));
-    let dim = student.config.dim;
-    let mut adam = Adam {
-        m: vec![0.0; student.table.len()],
-        v: vec![0.0; student.table.len()],
-        pm: vec![0.0; student.projection.as_ref().map_or(0, Vec::len)],
-        pv: vec![0.0; student.projection.as_ref().map_or(0, Vec::len)],
-        step: 0,
-    };
-    let batch = cfg.batch_size.max(1);
-    let steps_per_epoch = train.examples.len().div_ceil(batch);
-    let total = steps_per_epoch * cfg.epochs;
-    // The epoch's order, as indices into the examples (what a checkpoint stores).
-    let mut order: Vec<u32> = (0..train.examples.len() as u32).collect();
+    Ok(ranked)
+}
+
+/// A fresh training state, or the checkpoint's when `checkpoint` says to resume; also the
+/// step of the last checkpoint written, if any.
+fn start_or_resume(
+    checkpoint: Option<&Checkpointing>,
+    student: &mut SubwordStudent,
+    train: &Dataset,
+    cfg: &TrainConfig,
+    adam: &mut Adam,
+    order: &mut [u32],
+    total: usize,
+) -> Result<(TrainState, Option<usize>)> {
     // Hashing every target and text costs a pass over the data: only a checkpointed run needs it.
     let fingerprint = checkpoint.map_or_else(String::new, |_| fingerprint(student, train, cfg));
-    let mut state = TrainState {
-        fingerprint: fingerprint.clone(),
+    if let Some(ck) = checkpoint.filter(|c| c.resume && c.path.exists()) {
+        let state = restore_checkpoint(ck, &fingerprint, student, adam, order)?;
+        adam.step = state.adam_step;
+        tracing::info!(
+            "resuming from {} at epoch {}, step {} of {total}",
+            ck.path.display(),
+            state.epoch + 1,
+            state.adam_step
+        );
+        let at = Some(state.adam_step as usize);
+        return Ok((state, at));
+    }
+    if let Some(ck) = checkpoint.filter(|c| c.path.exists()) {
+        tracing::warn!(
+            "{} exists; starting afresh (pass --resume to continue from it)",
+            ck.path.display()
+        );
+    }
+    let state = TrainState {
+        fingerprint,
         epoch: 0,
         next_batch: 0,
         shuffled: false,
@@ -461,120 +579,80 @@ pub fn train(
         loss_sum: 0.0,
         logs: Vec::new(),
     };
-    let mut last_checkpoint: Option<usize> = None;
-    if let Some(ck) = checkpoint.filter(|c| c.resume && c.path.exists()) {
-        state = restore_checkpoint(ck, &fingerprint, student, &mut adam, &mut order)?;
-        adam.step = state.adam_step;
-        last_checkpoint = Some(state.adam_step as usize);
-        tracing::info!(
-            "resuming from {} at epoch {}, step {} of {total}",
-            ck.path.display(),
-            state.epoch + 1,
-            state.adam_step
-        );
-    } else if let Some(ck) = checkpoint.filter(|c| c.path.exists()) {
-        tracing::warn!(
-            "{} exists; starting afresh (pass --resume to continue from it)",
-            ck.path.display()
-        );
-    }
-    let shards = rayon::current_num_threads().max(1) * 2;
-    while state.epoch < cfg.epochs {
-        let epoch = state.epoch;
-        let started = Instant::now();
-        if !state.shuffled {
-            state.rng.shuffle(&mut order);
-            state.shuffled = true;
-            state.loss_sum = 0.0;
-        }
-        for (i, chunk) in order.chunks(batch).enumerate().skip(state.next_batch) {
-            let step = epoch * steps_per_epoch + i;
-            let lr = learning_rate(cfg, step, total);
-            let ranking = ranked.then(|| BatchTargets::of(train, chunk, cfg));
-            let grads: Vec<(ExampleGrad, &[u32])> = chunk
-                .par_iter()
-                .with_min_len(8)
-                .map(|&idx| {
-                    let ex = &train.examples[idx as usize];
-                    let f = features.get(ex.text);
-                    let mut g = example_grad(
-                        student,
-                        f,
-                        train.objective,
-                        ex.target,
-                        train.target(ex.target),
-                        ranking.as_ref(),
-                    );
-                    g.row_grad
-                        .iter_mut()
-                        .chain(g.out_grad.iter_mut())
-                        .for_each(|x| *x *= ex.weight);
-                    (g, f)
-                })
-                .collect();
-            let batch_loss: f32 =
-                grads.iter().map(|(g, _)| g.loss).sum::<f32>() / chunk.len() as f32;
-            if !batch_loss.is_finite() {
-                let resume = match (checkpoint, last_checkpoint) {
-                    (Some(ck), Some(at)) => format!(
-                        "the last good checkpoint is {} (step {at}); lower the learning rate \
-                         and resume from it, or start afresh",
-                        ck.path.display()
-                    ),
-                    _ => "no checkpoint was written yet; lower the learning rate".into(),
-                };
-                return Err(Error::msg(format!(
-                    "loss became {batch_loss} at epoch {} step {}: {resume}",
-                    epoch + 1,
-                    step + 1
-                )));
-            }
-            state.loss_sum += batch_loss as f64 * chunk.len() as f64;
-            adam.step += 1;
-            let weight = chunk
-                .iter()
-                .map(|&idx| train.examples[idx as usize].weight)
-                .sum::<f32>();
-            apply_sparse(student, &mut adam, &grads, weight, lr, cfg, shards, dim);
-            let last_in_epoch = i + 1 == steps_per_epoch;
-            if let Some(ck) = checkpoint.filter(|c| c.every > 0) {
-                if (step + 1) % ck.every == 0 && !last_in_epoch {
-                    state.next_batch = i + 1;
-                    state.adam_step = adam.step;
-                    save_checkpoint(ck, student, &adam, &order, &state)?;
-                    last_checkpoint = Some(step + 1);
-                }
-            }
-            on_step(
-                step + 1,
-                total,
-                (state.loss_sum / ((i * batch + chunk.len()) as f64)) as f32,
+    Ok((state, None))
+}
+
+/// Each example's gradient (scaled by its weight) and features, in parallel.
+fn batch_grads<'f>(
+    student: &SubwordStudent,
+    train: &Dataset,
+    features: &'f Features,
+    chunk: &[u32],
+    ranking: Option<&BatchTargets>,
+) -> Vec<(ExampleGrad, &'f [u32])> {
+    chunk
+        .par_iter()
+        .with_min_len(8)
+        .map(|&idx| {
+            let ex = &train.examples[idx as usize];
+            let f = features.get(ex.text);
+            let mut g = example_grad(
+                student,
+                f,
+                train.objective,
+                ex.target,
+                train.target(ex.target),
+                ranking,
             );
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        let dev_loss = match (dev, &dev_features) {
-            (Some(d), Some(f)) => Some(mean_loss(student, d, f)),
-            _ => None,
-        };
+            g.row_grad
+                .iter_mut()
+                .chain(g.out_grad.iter_mut())
+                .for_each(|x| *x *= ex.weight);
+            (g, f)
+        })
+        .collect()
+}
+
+/// The error for a loss that is no longer finite, naming the checkpoint to go back to.
+fn diverged(
+    loss: f32,
+    epoch: usize,
+    step: usize,
+    checkpoint: Option<&Checkpointing>,
+    last_checkpoint: Option<usize>,
+) -> Error {
+    let resume = match (checkpoint, last_checkpoint) {
+        (Some(ck), Some(at)) => format!(
+            "the last good checkpoint is {} (step {at}); lower the learning rate \
+             and resume from it, or start afresh",
+            ck.path.display()
+        ),
+        _ => "no checkpoint was written yet; lower the learning rate".into(),
+    };
+    Error::msg(format!(
+        "loss became {loss} at epoch {} step {}: {resume}",
+        epoch + 1,
+        step + 1
+    ))
+}
+
+impl TrainState {
+    /// Logs the finished epoch and moves to the next one.
+    fn end_epoch(&mut self, examples: usize, seconds: f64, dev_loss: Option<f32>, adam: &Adam) {
         let log = EpochLog {
-            epoch: epoch + 1,
-            train_loss: (state.loss_sum / order.len() as f64) as f32,
+            epoch: self.epoch + 1,
+            train_loss: (self.loss_sum / examples as f64) as f32,
             dev_loss,
-            examples_per_second: order.len() as f64 / seconds,
+            examples_per_second: examples as f64 / seconds,
             seconds,
         };
         tracing::info!(epoch = log.epoch, train_loss = log.train_loss, dev_loss = ?log.dev_loss, examples_per_second = log.examples_per_second as u64, "epoch done");
-        state.logs.push(log);
-        state.epoch += 1;
-        state.next_batch = 0;
-        state.shuffled = false;
-        state.adam_step = adam.step;
-        if let Some(ck) = checkpoint {
-            save_checkpoint(ck, student, &adam, &order, &state)?;
-            last_checkpoint = Some(adam.step as usize);
-        }
+        self.logs.push(log);
+        self.epoch += 1;
+        self.next_batch = 0;
+        self.shuffled = false;
+        self.adam_step = adam.step;
     }
-    Ok(state.logs)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -762,7 +840,7 @@ mod tests {
                     let mut loss = objective.loss_and_grad(&o, 1, &targets[8..16], &mut grad);
                     if let Some(r) = &ranking {
                         loss += r.weight
-                            * crate::loss::info_nce(
+                            * crate::train::loss::info_nce(
                                 &o,
                                 &r.unit,
                                 r.slot_of[&1],

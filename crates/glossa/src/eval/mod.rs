@@ -1,6 +1,8 @@
 //! Tasks that turn a model into report rows: Tatoeba bitext retrieval, STS (2017 and benchmark)
 //! Spearman correlation, MSE to the teacher, encode throughput and size on disk.
 
+pub mod report;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -341,7 +343,7 @@ pub fn evaluate(
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let got = encoder.encode(&refs)?;
             let mse = (0..got.len())
-                .map(|i| crate::loss::mse(got.row(i), targets.row(i)))
+                .map(|i| crate::train::loss::mse(got.row(i), targets.row(i)))
                 .sum::<f32>()
                 / got.len().max(1) as f32;
             dev_mse.insert(lang.clone(), mse);

@@ -22,10 +22,10 @@ pub struct Config {
     pub student: StudentConfig,
     pub train: TrainConfig,
     /// The Transformer student (`[student] kind = "transformer"`): shape, init and training.
-    pub transformer: crate::train_transformer::TransformerConfig,
+    pub transformer: crate::train::autodiff::TransformerConfig,
     pub eval: EvalConfig,
     /// The classification path (`glossa classify`).
-    pub classify: crate::classify::ClassifyConfig,
+    pub classify: crate::recipes::classify::ClassifyConfig,
     /// Continue training from the run's checkpoints (`--resume`); not part of the file.
     #[serde(skip)]
     pub resume: bool,
@@ -237,22 +237,124 @@ impl Default for EvalConfig {
 }
 
 impl Config {
+    /// Reads a config file; `extends = "base.toml"` (relative to this file) starts from another
+    /// config, so an experiment states only what differs.
     pub fn load(path: &Path) -> Result<Self> {
         let text = crate::error::read_to_string(path)?;
         Self::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(0, |s| {
-                text[..s.start.min(text.len())].matches('\n').count() + 1
-            });
-            Error::parse(path, line, e.message().to_string())
+        let Some(base) = extends_of(text, path)? else {
+            return from_toml_text(text, path);
+        };
+        // The file alone is checked first, so a typo is reported at its own line.
+        from_toml_text(&without_extends_line(text), path)?;
+        let mut chain = vec![path.to_path_buf()];
+        let mut table = load_table(&base, &mut chain)?;
+        merge(&mut table, parse_table(text, path)?);
+        table.remove("extends");
+        table.try_into().map_err(|e: toml::de::Error| {
+            let chain: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
+            Error::invalid(
+                path,
+                format!(
+                    "{} (in the config merged from {})",
+                    e.message(),
+                    chain.join(" ← ")
+                ),
+            )
         })
     }
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serialises")
+    }
+}
+
+fn from_toml_text(text: &str, path: &Path) -> Result<Config> {
+    toml::from_str(text).map_err(|e| toml_error(text, path, e))
+}
+
+fn parse_table(text: &str, path: &Path) -> Result<toml::Table> {
+    text.parse::<toml::Table>()
+        .map_err(|e| toml_error(text, path, e))
+}
+
+fn toml_error(text: &str, path: &Path, e: toml::de::Error) -> Error {
+    let line = e.span().map_or(0, |s| {
+        text[..s.start.min(text.len())].matches('\n').count() + 1
+    });
+    Error::parse(path, line, e.message().to_string())
+}
+
+/// The file named by the top-level `extends` key, relative to `path`'s directory.
+fn extends_of(text: &str, path: &Path) -> Result<Option<PathBuf>> {
+    let table = parse_table(text, path)?;
+    match table.get("extends") {
+        None => Ok(None),
+        Some(toml::Value::String(name)) => {
+            let dir = path.parent().unwrap_or(Path::new(""));
+            Ok(Some(dir.join(name)))
+        }
+        Some(other) => Err(Error::invalid(
+            path,
+            format!("extends must be a file name in quotes, got {other}"),
+        )),
+    }
+}
+
+/// `text` with its `extends = …` line blanked, so line numbers stay those of the file.
+fn without_extends_line(text: &str) -> String {
+    let mut in_table = false;
+    let lines = text.lines().map(|line| {
+        let trimmed = line.trim_start();
+        in_table |= trimmed.starts_with('[');
+        let key = trimmed.split('=').next().unwrap_or("").trim();
+        if !in_table && key == "extends" {
+            ""
+        } else {
+            line
+        }
+    });
+    lines.collect::<Vec<_>>().join("\n")
+}
+
+/// The merged table of `path` and every config it extends, base first.
+fn load_table(path: &Path, chain: &mut Vec<PathBuf>) -> Result<toml::Table> {
+    let id = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let seen = chain
+        .iter()
+        .any(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()) == id);
+    chain.push(path.to_path_buf());
+    if seen {
+        let names: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
+        return Err(Error::invalid(
+            path,
+            format!("configs extend each other in a loop: {}", names.join(" → ")),
+        ));
+    }
+    let text = crate::error::read_to_string(path)?;
+    let own = parse_table(&text, path)?;
+    match extends_of(&text, path)? {
+        None => Ok(own),
+        Some(base) => {
+            let mut table = load_table(&base, chain)?;
+            merge(&mut table, own);
+            Ok(table)
+        }
+    }
+}
+
+/// Overlays `top` on `base`: tables merge key by key, any other value (arrays too) replaces.
+fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge(b, t),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
     }
 }
 
@@ -303,5 +405,61 @@ mod tests {
             err.starts_with("k.toml:2:") && err.contains("lstm"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_config_extends_another_and_states_only_what_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.toml");
+        std::fs::write(
+            &base,
+            "run_dir = \"runs/base\"\n[train]\nepochs = 4\nlr = 0.5\n[corpus]\nlanguages = [\"de\", \"fr\"]\n",
+        )
+        .unwrap();
+        let child = dir.path().join("child.toml");
+        std::fs::write(
+            &child,
+            "extends = \"base.toml\"\nrun_dir = \"runs/child\"\n[train]\nepochs = 8\n[corpus]\nlanguages = [\"ja\"]\n",
+        )
+        .unwrap();
+        let cfg = Config::load(&child).unwrap();
+        assert_eq!(cfg.run_dir, PathBuf::from("runs/child"));
+        assert_eq!(cfg.train.epochs, 8);
+        assert_eq!(cfg.train.lr, 0.5, "kept from the base");
+        assert_eq!(
+            cfg.corpus.languages,
+            vec!["ja"],
+            "arrays replace, never append"
+        );
+        // A typo in the child is reported at its own line.
+        std::fs::write(&child, "extends = \"base.toml\"\n[train]\nepoch = 8\n").unwrap();
+        let err = Config::load(&child).unwrap_err().to_string();
+        assert!(
+            err.contains("child.toml:3:") && err.contains("epoch"),
+            "{err}"
+        );
+        // A loop is named, not followed forever.
+        std::fs::write(&base, "extends = \"child.toml\"\n").unwrap();
+        std::fs::write(&child, "extends = \"base.toml\"\n").unwrap();
+        let err = Config::load(&child).unwrap_err().to_string();
+        assert!(err.contains("loop"), "{err}");
+        // A missing base is named.
+        std::fs::write(&child, "extends = \"gone.toml\"\n").unwrap();
+        let err = Config::load(&child).unwrap_err().to_string();
+        assert!(err.contains("gone.toml"), "{err}");
+    }
+
+    #[test]
+    fn every_shipped_config_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 10, "only {n} configs in {}", dir.display());
     }
 }

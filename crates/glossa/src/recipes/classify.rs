@@ -11,22 +11,27 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::LabelCache;
-use crate::config::Config;
 use crate::data::corpus::is_dev;
 use crate::data::labelled::{load_chatterbot, LabelledReport, LabelledSet, LabelledText};
+use crate::data::select::{select_english, with_english_only};
 use crate::data::testsets::TestSetIndex;
 use crate::data::Pair;
-use crate::loss::hard_cross_entropy;
-use crate::pipeline::{self, TrainingData};
+use crate::progress::Progress;
+use crate::recipes::config::Config;
+use crate::recipes::run::Run;
+use crate::recipes::sources::{build_corpus_from_config, english_only_from_config};
+use crate::recipes::students::train_with_progress;
+use crate::recipes::teacher::label;
 use crate::student::subword::build_vocab;
 use crate::student::{SubwordConfig, SubwordStudent};
+use crate::teacher::cache::LabelCache;
 use crate::teacher::Teacher;
+use crate::train::loss::hard_cross_entropy;
+use crate::train::pairs::TrainingData;
 use crate::train::{EpochLog, Example, Objective, TrainConfig};
 use crate::{Embeddings, Encoder, Error, Result};
 
@@ -401,7 +406,7 @@ pub struct Softness {
 fn softness(logits: &[f32], classes: usize, temperature: f32) -> Softness {
     let (mut top, mut entropy, mut n) = (0.0f64, 0.0f64, 0usize);
     for row in logits.chunks(classes) {
-        let p = crate::loss::softmax(row, temperature);
+        let p = crate::train::loss::softmax(row, temperature);
         top += p.iter().cloned().fold(0.0f32, f32::max) as f64;
         entropy -= p
             .iter()
@@ -484,9 +489,10 @@ fn teacher_embeddings(
     teacher: &Teacher,
     cache: &mut LabelCache,
     set: &LabelledSet,
+    progress: &dyn Progress,
 ) -> Result<Embeddings> {
     let texts: Vec<&str> = set.texts.iter().map(|t| t.text.as_str()).collect();
-    pipeline::label(teacher, cache, &texts, "teacher (labelled)")?;
+    label(teacher, cache, &texts, "teacher (labelled)", progress)?;
     cache.lookup(&texts)
 }
 
@@ -627,17 +633,16 @@ struct TransferSet {
 
 fn transfer_set(
     config: &Config,
-    teacher: &Teacher,
-    cache: &mut LabelCache,
-    head: &LinearHead,
-    set: &LabelledSet,
-    labelled_train: &[usize],
+    tc: &mut TeacherClassifier,
     labelled_logits: &[Vec<f32>],
+    progress: &dyn Progress,
 ) -> Result<TransferSet> {
+    let (teacher, cache, head, set) = (&tc.teacher, &mut tc.cache, &tc.head, &tc.set);
+    let labelled_train = &tc.splits.train[&config.classify.train_language];
     let tests = TestSetIndex::load(&config.eval_dir)?;
     let mut wider = config.clone();
     wider.corpus.languages = transfer_languages(config);
-    let (corpus, _) = pipeline::build_corpus_from_config(&wider, &tests)?;
+    let (corpus, _) = build_corpus_from_config(&wider, &tests)?;
     // The English texts are selected from the corpus languages alone, as `glossa distill`
     // selects them, so the teacher's cached labels cover them.
     let base: BTreeMap<String, Vec<Pair>> = corpus
@@ -646,13 +651,13 @@ fn transfer_set(
         .filter(|(lang, _)| config.corpus.languages.contains(lang))
         .map(|(l, p)| (l.clone(), p.clone()))
         .collect();
-    let (english_only, _) = pipeline::english_only_from_config(config, &tests)?;
-    let english = pipeline::with_english_only(
-        pipeline::select_english(&base, config.corpus.max_english),
+    let (english_only, _) = english_only_from_config(config, &tests)?;
+    let english = with_english_only(
+        select_english(&base, config.corpus.max_english),
         &english_only,
     );
     let refs: Vec<&str> = english.iter().map(String::as_str).collect();
-    pipeline::label(teacher, cache, &refs, "teacher (transfer)")?;
+    label(teacher, cache, &refs, "teacher (transfer)", progress)?;
     let logits = head.logits_all(&cache.lookup(&refs)?);
     let k = head.classes();
     let mut hard_labels: Vec<u32> = logits.chunks(k).map(|l| argmax(l) as u32).collect();
@@ -738,6 +743,7 @@ fn variants(cfg: &ClassifyConfig) -> Vec<Variant> {
 }
 
 fn train_variant(
+    run: &Run,
     cfg: &ClassifyConfig,
     config: &Config,
     head: &LinearHead,
@@ -757,8 +763,8 @@ fn train_variant(
         labels: &transfer.hard_labels,
     };
     let name = variant.name();
-    let logs = pipeline::train_with_progress(
-        config,
+    let logs = train_with_progress(
+        run,
         &cfg.train,
         &mut student,
         &dataset,
@@ -786,7 +792,7 @@ pub struct TeacherClassifier {
     pub head: LinearHead,
 }
 
-pub fn train_teacher(config: &Config) -> Result<TeacherClassifier> {
+pub fn train_teacher(config: &Config, progress: &dyn Progress) -> Result<TeacherClassifier> {
     let cfg = &config.classify;
     let set = load_chatterbot(&cfg.data_dir, cfg.min_languages)?;
     let splits = Splits::new(&set, cfg);
@@ -807,7 +813,7 @@ pub fn train_teacher(config: &Config) -> Result<TeacherClassifier> {
         teacher.fingerprint(),
         teacher.dim(),
     )?;
-    let embeddings = teacher_embeddings(&teacher, &mut cache, &set)?;
+    let embeddings = teacher_embeddings(&teacher, &mut cache, &set, progress)?;
     let head = fit_head(&embeddings, &set, train, &cfg.head);
     let dir = config.run_dir.join("teacher-head");
     head.save(&dir.join("head.safetensors"))?;
@@ -850,90 +856,98 @@ pub fn teacher_rows(tc: &TeacherClassifier, cfg: &ClassifyConfig) -> Vec<Classif
 }
 
 /// `glossa classify distill`: the teacher's head, the students of the ablation, one table.
-pub fn distill(config: &Config) -> Result<ClassifyReport> {
+pub fn distill(config: &Config, progress: &dyn Progress) -> Result<ClassifyReport> {
     let cfg = &config.classify;
-    let run_dir = &config.run_dir;
-    std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
-    crate::error::write_atomic(run_dir.join("config.toml"), config.to_toml().as_bytes())?;
-    let mut seconds = BTreeMap::new();
-    let started = Instant::now();
-    let mut tc = train_teacher(config)?;
-    seconds.insert("teacher head".into(), started.elapsed().as_secs_f64());
+    let run = Run::create(config, progress)?;
+    let mut tc = run.stage("teacher head", || train_teacher(config, progress))?;
     let mut rows = teacher_rows(&tc, cfg);
-
-    let started = Instant::now();
     let labelled_logits: Vec<Vec<f32>> = tc.embeddings.rows().map(|r| tc.head.logits(r)).collect();
-    let transfer = transfer_set(
-        config,
-        &tc.teacher,
-        &mut tc.cache,
-        &tc.head,
-        &tc.set,
-        &tc.splits.train[&cfg.train_language],
-        &labelled_logits,
-    )?;
-    seconds.insert("transfer set".into(), started.elapsed().as_secs_f64());
+    let transfer = run.stage("transfer set", || {
+        transfer_set(config, &mut tc, &labelled_logits, progress)
+    })?;
     tracing::info!(
         "transfer set: {} English texts, {} examples; English labelled texts repeated {}×",
         transfer.english,
         transfer.data.examples.len(),
         transfer.repeats
     );
+    let gold_head = match init_student_dir(cfg) {
+        Some(dir) => embedding_student_rows(cfg, config, &tc, &transfer, dir, &mut rows)?,
+        None => tc.head.clone(),
+    };
+    let train_logs = train_variants(&run, config, &tc, &transfer, &gold_head, &mut rows)?;
+    let report = classify_report(config, &tc, &transfer, rows, train_logs, run.seconds());
+    let json = serde_json::to_vec_pretty(&report).expect("report serialises");
+    run.write("classify.json", &json)?;
+    run.write("classify.txt", render(&report).as_bytes())?;
+    run.remove_checkpoints();
+    Ok(report)
+}
 
-    let mut gold_head = tc.head.clone();
-    if cfg
-        .init_student
-        .as_ref()
-        .is_some_and(|p| !p.as_os_str().is_empty())
-    {
-        let init = initial_student(cfg, config, &tc.head, &transfer.data.texts)?;
-        rows.push(score_row(
-            "student, embedding-distilled + teacher head",
-            &tc.set,
-            &student_logits(&init, &tc.set)?,
-            &tc.splits.test,
-        ));
-        let dir = cfg.init_student.as_ref().expect("checked");
-        let embedder = SubwordStudent::load(dir)?;
-        let texts: Vec<&str> = tc.set.texts.iter().map(|t| t.text.as_str()).collect();
-        let x = embedder.encode(&texts)?;
-        // The gold-only baseline starts from a head fitted on the student's own embeddings of
-        // the English labelled texts, so nothing of the classification teacher reaches it.
-        gold_head = fit_head(
-            &x,
-            &tc.set,
-            &tc.splits.train[&cfg.train_language],
-            &cfg.head,
-        );
-        let (logits, test) = in_language_logits(&x, &tc.set, &tc.splits, cfg);
-        if !test.is_empty() {
-            rows.push(score_row(
-                "student embeddings, in-language heads",
-                &tc.set,
-                &logits,
-                &test,
-            ));
-        }
+/// `classify.init_student`, when it is set.
+fn init_student_dir(cfg: &ClassifyConfig) -> Option<&Path> {
+    cfg.init_student
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+}
+
+/// The rows of the embedding-distilled student given as `init_student` (with the teacher's
+/// head, and with in-language heads on its embeddings); returns the head the gold-only
+/// baseline starts from: one fitted on the student's own embeddings of the English labelled
+/// texts, so nothing of the classification teacher reaches it.
+fn embedding_student_rows(
+    cfg: &ClassifyConfig,
+    config: &Config,
+    tc: &TeacherClassifier,
+    transfer: &TransferSet,
+    dir: &Path,
+    rows: &mut Vec<ClassifierRow>,
+) -> Result<LinearHead> {
+    let init = initial_student(cfg, config, &tc.head, &transfer.data.texts)?;
+    rows.push(score_row(
+        "student, embedding-distilled + teacher head",
+        &tc.set,
+        &student_logits(&init, &tc.set)?,
+        &tc.splits.test,
+    ));
+    let embedder = SubwordStudent::load(dir)?;
+    let texts: Vec<&str> = tc.set.texts.iter().map(|t| t.text.as_str()).collect();
+    let x = embedder.encode(&texts)?;
+    let english_train = &tc.splits.train[&cfg.train_language];
+    let gold_head = fit_head(&x, &tc.set, english_train, &cfg.head);
+    let (logits, test) = in_language_logits(&x, &tc.set, &tc.splits, cfg);
+    if !test.is_empty() {
+        let name = "student embeddings, in-language heads";
+        rows.push(score_row(name, &tc.set, &logits, &test));
     }
+    Ok(gold_head)
+}
 
+/// Trains and scores every variant of the ablation; the shipped one is saved as the run's
+/// student.
+fn train_variants(
+    run: &Run,
+    config: &Config,
+    tc: &TeacherClassifier,
+    transfer: &TransferSet,
+    gold_head: &LinearHead,
+    rows: &mut Vec<ClassifierRow>,
+) -> Result<BTreeMap<String, Vec<EpochLog>>> {
+    let cfg = &config.classify;
     let mut train_logs = BTreeMap::new();
     let shipped = Variant::distill(cfg.temperature, cfg.alpha);
     for variant in variants(cfg) {
-        let started = Instant::now();
         let head = if variant.gold_only {
-            &gold_head
+            gold_head
         } else {
             &tc.head
         };
-        let (student, logs) = train_variant(cfg, config, head, &transfer, variant)?;
         let name = variant.name();
-        seconds.insert(format!("train {name}"), started.elapsed().as_secs_f64());
-        let row = score_row(
-            &name,
-            &tc.set,
-            &student_logits(&student, &tc.set)?,
-            &tc.splits.test,
-        );
+        let (student, logs) = run.stage(&format!("train {name}"), || {
+            train_variant(run, cfg, config, head, transfer, variant)
+        })?;
+        let logits = student_logits(&student, &tc.set)?;
+        let row = score_row(&name, &tc.set, &logits, &tc.splits.test);
         if let Some((acc, f1, n)) = row.mean(|l| l != cfg.train_language) {
             tracing::info!(
                 "{name}: mean non-{} accuracy {acc:.1}, macro-F1 {f1:.1} over {n} languages",
@@ -943,17 +957,29 @@ pub fn distill(config: &Config) -> Result<ClassifyReport> {
         rows.push(row);
         train_logs.insert(name, logs);
         if variant == shipped {
-            save_classifier(&student, &tc.head.labels, &run_dir.join("student"))?;
+            save_classifier(&student, &tc.head.labels, &run.dir().join("student"))?;
         }
     }
+    Ok(train_logs)
+}
 
+/// The report: data, transfer set, the teacher's softness at each temperature, and the rows.
+fn classify_report(
+    config: &Config,
+    tc: &TeacherClassifier,
+    transfer: &TransferSet,
+    rows: Vec<ClassifierRow>,
+    train_logs: BTreeMap<String, Vec<EpochLog>>,
+    seconds: BTreeMap<String, f64>,
+) -> ClassifyReport {
+    let cfg = &config.classify;
     let mut temperatures: Vec<f32> = cfg.ablation_temperatures.clone();
     temperatures.push(cfg.temperature);
     temperatures.sort_by(f32::total_cmp);
     temperatures.dedup();
     let k = tc.head.classes();
     let corpus_logits = &transfer.data.targets[..transfer.english * k];
-    let report = ClassifyReport {
+    ClassifyReport {
         data: tc.set.report.clone(),
         train_language: cfg.train_language.clone(),
         corpus_languages: transfer_languages(config),
@@ -968,14 +994,7 @@ pub fn distill(config: &Config) -> Result<ClassifyReport> {
         rows,
         train_logs,
         seconds,
-    };
-    crate::error::write_atomic(
-        run_dir.join("classify.json"),
-        &serde_json::to_vec_pretty(&report).expect("report serialises"),
-    )?;
-    crate::error::write_atomic(run_dir.join("classify.txt"), render(&report).as_bytes())?;
-    pipeline::remove_checkpoints(config);
-    Ok(report)
+    }
 }
 
 /// A classifier student on disk: the student directory plus `labels.json` (class order).

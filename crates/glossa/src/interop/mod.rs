@@ -1,12 +1,28 @@
-//! Writing other tools' formats.
+//! Other tools' formats: fastText (`.bin`, `.vec`), Model2Vec directories; and [`load_encoder`],
+//! which opens any model directory glossa knows.
 
 pub mod fasttext;
+pub mod model2vec;
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::student::SubwordStudent;
+use crate::student::{is_student_dir, SubwordStudent};
+use crate::teacher::Teacher;
 use crate::{Encoder, Error, Result};
+
+/// Loads whatever `spec` names: a student directory, a Model2Vec directory, a teacher directory,
+/// or a repo id.
+pub fn load_encoder(spec: &str) -> Result<Box<dyn Encoder>> {
+    let path = Path::new(spec);
+    if path.is_dir() && is_student_dir(path) {
+        return crate::student::load_student(path);
+    }
+    if path.is_dir() && model2vec::is_model2vec_dir(path) {
+        return Ok(Box::new(model2vec::read(path)?));
+    }
+    Ok(Box::new(Teacher::load(spec)?))
+}
 
 /// Writes the student's word vectors in fastText's text `.vec` format (a header line
 /// `<count> <dim>`, then `word v1 v2 …`), each word embedded as the student embeds it, so any

@@ -12,7 +12,7 @@ use candle_core::Tensor;
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
 
-use crate::model::ModelDir;
+use crate::hub::ModelDir;
 use crate::rng::Rng;
 use crate::student::transformer::{TransformerShape, TransformerStudent};
 use crate::train::{Dataset, EpochLog, Objective, OnStep};

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::SubwordStudent;
 use crate::error::write_atomic;
+use crate::student::SubwordStudent;
 use crate::{Error, Result};
 
 /// True when `dir` looks like a Model2Vec model (its `config.json` says `model2vec`).

@@ -1,0 +1,70 @@
+//! `glossa eval`: quality (Tatoeba, STS), speed and size of one or more models in one table.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    #[arg(long, required = true)]
+    model: Vec<String>,
+    /// Tatoeba languages, ISO 639-3, comma-separated (e.g. deu,fra,jpn).
+    #[arg(long, value_delimiter = ',')]
+    tatoeba: Vec<String>,
+    /// The five STS2017 tracks.
+    #[arg(long)]
+    sts17: bool,
+    /// STS-benchmark test.
+    #[arg(long)]
+    stsb: bool,
+    #[arg(long, default_value = "../shared/eval")]
+    eval_dir: PathBuf,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Seconds spent timing encode speed (0: skip).
+    #[arg(long, default_value_t = 3.0)]
+    speed_seconds: f64,
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let EvalArgs {
+        model,
+        mut tatoeba,
+        mut sts17,
+        mut stsb,
+        eval_dir,
+        json,
+        speed_seconds,
+    } = args;
+    if tatoeba.is_empty() && !sts17 && !stsb {
+        tatoeba = glossa::recipes::config::EvalConfig::default().tatoeba;
+        (sts17, stsb) = (true, true);
+    }
+    let suite = glossa::eval::Suite::load(&eval_dir, &tatoeba, sts17, stsb)?;
+    let options = glossa::eval::Options {
+        measure_speed: speed_seconds > 0.0,
+        speed_seconds,
+    };
+    let mut reports = Vec::new();
+    for spec in &model {
+        // One model in memory at a time.
+        let encoder = glossa::interop::load_encoder(spec)?;
+        reports.push(glossa::eval::evaluate(
+            spec,
+            encoder.as_ref(),
+            &suite,
+            &options,
+            &|m| tracing::info!("evaluating {m}"),
+        )?);
+    }
+    print!("{}", glossa::eval::render_table(&reports));
+    if let Some(path) = json {
+        let value = match &reports[..] {
+            [one] => serde_json::to_vec_pretty(one)?,
+            many => serde_json::to_vec_pretty(many)?,
+        };
+        std::fs::write(&path, value).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

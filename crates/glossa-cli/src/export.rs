@@ -1,0 +1,88 @@
+//! `glossa export …`: a student in another tool's format.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Subcommand;
+use glossa::student::SubwordStudent;
+
+#[derive(Subcommand)]
+pub enum ExportCommand {
+    /// A static token student as a Model2Vec directory (Python `model2vec`, `model2vec-rs`,
+    /// sentence-transformers' StaticEmbedding).
+    Model2vec {
+        #[arg(long)]
+        model: PathBuf,
+        /// Directory to write (created).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// fastText/word2vec text vectors of the student's vocabulary.
+    Vec {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A supervised fastText model (.bin) whose get_sentence_vector is the student's vector for
+    /// text given as `glossa tokenize` prints it (docs/interop.md).
+    Fasttext {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the vocabulary's word vectors as a .vec text file here.
+        #[arg(long)]
+        vec: Option<PathBuf>,
+    },
+}
+
+pub fn run(command: ExportCommand) -> Result<()> {
+    match command {
+        ExportCommand::Fasttext { model, out, vec } => fasttext(&model, &out, vec.as_deref()),
+        ExportCommand::Model2vec { model, out } => model2vec(&model, &out),
+        ExportCommand::Vec { model, out } => {
+            let student = SubwordStudent::load(&model)?;
+            glossa::interop::write_vec(&student, &out)?;
+            println!(
+                "wrote {} word vectors to {}",
+                student.words().len(),
+                out.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn fasttext(model: &Path, out: &Path, vec: Option<&Path>) -> Result<()> {
+    let student = SubwordStudent::load(model)?;
+    let summary = glossa::interop::fasttext::write_bin(&student, out)?;
+    for w in &summary.warnings {
+        tracing::warn!("{w}");
+    }
+    println!(
+        "wrote {} ({} words + {} buckets, dim {}; {} CJK word rows adjusted)",
+        out.display(),
+        summary.words,
+        summary.buckets,
+        summary.dim,
+        summary.adjusted_words
+    );
+    if let Some(vec) = vec {
+        glossa::interop::write_vec(&student, vec)?;
+        println!("wrote {} word vectors to {}", summary.words, vec.display());
+    }
+    Ok(())
+}
+
+fn model2vec(model: &Path, out: &Path) -> Result<()> {
+    let student = SubwordStudent::load(model)?;
+    glossa::interop::model2vec::write(&student, out)?;
+    println!(
+        "wrote a Model2Vec model of {} tokens × {} to {}",
+        student.rows(),
+        student.config.output_dim,
+        out.display()
+    );
+    Ok(())
+}
