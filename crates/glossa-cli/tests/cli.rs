@@ -1,52 +1,13 @@
 //! The `glossa` binary, driven as a user drives it: real teacher, real files, bad input.
 
 use std::hash::BuildHasher;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+
+mod common;
+
+use common::{assert_fails_with, glossa, stderr};
 
 const TEACHER: &str = "sentence-transformers/all-MiniLM-L6-v2";
-
-fn glossa(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_glossa"))
-        .args(args)
-        .env("GLOSSA_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("glossa runs");
-    // A command that fails early closes its stdin: a broken pipe here is not the test's failure.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
-}
-
-/// Runs glossa with no input and fails the test, with its stderr, unless it succeeds.
-fn glossa_ok(args: &[&str]) -> Output {
-    let out = glossa(args, b"");
-    assert!(out.status.success(), "{}", stderr(&out));
-    out
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Fails with the message, and never with a panic.
-fn assert_fails_with(o: &Output, want: &[&str]) {
-    let err = stderr(o);
-    assert!(
-        !o.status.success(),
-        "expected failure, got success; stderr: {err}"
-    );
-    assert!(
-        !err.contains("panicked"),
-        "panic instead of an error: {err}"
-    );
-    for w in want {
-        assert!(err.contains(w), "stderr lacks {w:?}: {err}");
-    }
-}
 
 fn shared() -> PathBuf {
     std::env::var_os("GLOSSA_SHARED")
@@ -92,25 +53,29 @@ fn embeddings(stdout: &[u8]) -> Vec<Vec<f32>> {
 
 #[test]
 fn embed_writes_one_line_per_input_line_in_order() {
-    let out = glossa(
-        &["embed", "--model", TEACHER, "--batch", "2"],
-        "Hello world\n\n   \nBonjour le monde\r\nlast line without newline".as_bytes(),
-    );
+    let out = glossa(["embed", "--model"])
+        .arg(TEACHER)
+        .args(["--batch", "2"])
+        .stdin("Hello world\n\n   \nBonjour le monde\r\nlast line without newline".as_bytes())
+        .output();
     assert!(out.status.success(), "{}", stderr(&out));
     let vectors = embeddings(&out.stdout);
     assert_eq!(vectors.len(), 5);
     assert!(vectors.iter().all(|v| v.len() == 384));
     // The same sentence alone gives the same vector: order and batching are kept.
-    let alone = glossa(&["embed", "--model", TEACHER], b"Bonjour le monde\n");
+    let alone = glossa(["embed", "--model"])
+        .arg(TEACHER)
+        .stdin(b"Bonjour le monde\n")
+        .output();
     assert!(glossa::encoder::cosine(&embeddings(&alone.stdout)[0], &vectors[3]) > 0.9999);
 }
 
 #[test]
 fn embed_rejects_invalid_utf8_naming_the_line() {
-    let out = glossa(
-        &["embed", "--model", TEACHER],
-        b"fine\nbad \xff\xfe bytes\n",
-    );
+    let out = glossa(["embed", "--model"])
+        .arg(TEACHER)
+        .stdin(b"fine\nbad \xff\xfe bytes\n")
+        .output();
     assert_fails_with(&out, &["stdin:2: invalid UTF-8"]);
 }
 
@@ -120,10 +85,15 @@ fn a_model_with_a_missing_file_is_refused_by_name() {
     for f in ["config.json", "tokenizer.json", "modules.json"] {
         std::fs::copy(teacher_dir().join(f), dir.path().join(f)).unwrap();
     }
-    let out = glossa(&["embed", "--model", dir.path().to_str().unwrap()], b"x\n");
+    let out = glossa(["embed", "--model"])
+        .arg(dir.path())
+        .stdin(b"x\n")
+        .output();
     assert_fails_with(&out, &["missing file", "model.safetensors"]);
 
-    let out = glossa(&["embed", "--model", "nobody/no-such-model"], b"x\n");
+    let out = glossa(["embed", "--model", "nobody/no-such-model"])
+        .stdin(b"x\n")
+        .output();
     assert_fails_with(
         &out,
         &["nobody/no-such-model", "not in the Hugging Face cache"],
@@ -138,7 +108,10 @@ fn an_unknown_architecture_is_refused_by_name() {
         r#"{"model_type": "gpt2", "n_layer": 2}"#,
     )
     .unwrap();
-    let out = glossa(&["embed", "--model", dir.path().to_str().unwrap()], b"x\n");
+    let out = glossa(["embed", "--model"])
+        .arg(dir.path())
+        .stdin(b"x\n")
+        .output();
     assert_fails_with(&out, &["config.json", "unknown architecture 'gpt2'"]);
 }
 
@@ -157,7 +130,7 @@ fn malformed_and_empty_corpora_are_reported_with_file_and_line() {
             "--cache",
             cache.to_str().unwrap(),
         ];
-        assert_fails_with(&glossa(&args, b""), want);
+        assert_fails_with(&glossa(args).output(), want);
     };
     encode_fails_with(
         "Open the file\tDatei öffnen\nno tab on this line\n".as_bytes(),
@@ -172,7 +145,7 @@ fn a_config_typo_is_reported_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, "[train]\nepochs = 1\nlearning_rate = 0.1\n").unwrap();
-    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    let out = glossa(["distill", "--config"]).arg(&cfg).output();
     assert_fails_with(&out, &["c.toml:3", "learning_rate"]);
 }
 
@@ -186,7 +159,7 @@ fn settings_that_cannot_apply_are_refused_before_any_work() {
         &run,
         "[student]\nkind = \"transformer\"\n[train]\ncontrastive_weight = 0.1\n",
     );
-    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    let out = glossa(["distill", "--config"]).arg(&cfg).output();
     assert_fails_with(&out, &["train.contrastive_weight", "Transformer student"]);
     // A per-language setting whose asset folder is missing.
     for (name, dir_key, count_key, folder) in [
@@ -206,7 +179,7 @@ fn settings_that_cannot_apply_are_refused_before_any_work() {
         let missing = dir.path().join(folder);
         let rest = format!("{dir_key} = \"{}\"\n{count_key} = 100\n", missing.display());
         let cfg = tiny_config(dir.path(), name, &run, &rest);
-        let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+        let out = glossa(["distill", "--config"]).arg(&cfg).output();
         assert_fails_with(&out, &[folder, &format!("fetch-assets.sh {name}")]);
     }
 }
@@ -318,7 +291,7 @@ stsb = true
 speed_seconds = 0.2
 "#,
     );
-    let out = glossa_ok(&["distill", "--config", cfg.to_str().unwrap()]);
+    let out = glossa(["distill", "--config"]).arg(&cfg).ok();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("tatoeba deu acc %") && stdout.contains("stsb-test spearman"),
@@ -338,45 +311,40 @@ speed_seconds = 0.2
     );
 
     let student = run.join("student");
-    let out = glossa(
-        &["embed", "--model", student.to_str().unwrap()],
-        "Datei öffnen\n\n".as_bytes(),
-    );
+    let out = glossa(["embed", "--model"])
+        .arg(&student)
+        .stdin("Datei öffnen\n\n".as_bytes())
+        .output();
     assert!(out.status.success(), "{}", stderr(&out));
     let vectors = embeddings(&out.stdout);
     assert_eq!(vectors.len(), 2);
     assert_eq!(vectors[0].len(), 384);
 
-    glossa_ok(&[
-        "eval",
-        "--model",
-        student.to_str().unwrap(),
-        "--tatoeba",
-        "deu",
-        "--eval-dir",
-        eval_dir.to_str().unwrap(),
-        "--speed-seconds",
-        "0",
-    ]);
+    glossa(["eval", "--model"])
+        .arg(&student)
+        .args(["--tatoeba", "deu", "--eval-dir"])
+        .arg(&eval_dir)
+        .args(["--speed-seconds", "0"])
+        .ok();
 
     let bench_json = dir.path().join("bench.json");
-    glossa_ok(&[
-        "bench",
-        "--model",
-        student.to_str().unwrap(),
-        "--threads",
-        "1,2",
-        "--input",
-        "short,long",
-        "--batch",
-        "32",
-        "--seconds",
-        "0.2",
-        "--eval-dir",
-        eval_dir.to_str().unwrap(),
-        "--json",
-        bench_json.to_str().unwrap(),
-    ]);
+    glossa(["bench", "--model"])
+        .arg(&student)
+        .args([
+            "--threads",
+            "1,2",
+            "--input",
+            "short,long",
+            "--batch",
+            "32",
+            "--seconds",
+            "0.2",
+            "--eval-dir",
+        ])
+        .arg(&eval_dir)
+        .arg("--json")
+        .arg(&bench_json)
+        .ok();
     let cases: serde_json::Value = read_json(&bench_json);
     let cases = cases.as_array().unwrap();
     assert_eq!(cases.len(), 4, "2 thread counts × 2 inputs");
@@ -386,22 +354,15 @@ speed_seconds = 0.2
             && c["peak_rss_mb"].as_f64().unwrap() > 0.0));
     assert_eq!(cases[1]["threads"], 1);
     assert_eq!(cases[3]["threads"], 2);
-    let out = glossa(
-        &[
-            "bench",
-            "--model",
-            student.to_str().unwrap(),
-            "--input",
-            "medium",
-            "--eval-dir",
-            eval_dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = glossa(["bench", "--model"])
+        .arg(&student)
+        .args(["--input", "medium", "--eval-dir"])
+        .arg(&eval_dir)
+        .output();
     assert_fails_with(&out, &["unknown input kind 'medium'"]);
 
     // A second run finds every teacher label in the cache.
-    let again = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    let again = glossa(["distill", "--config"]).arg(&cfg).output();
     assert!(again.status.success());
 
     // The empty corpus is an error, not an empty model.
@@ -409,7 +370,7 @@ speed_seconds = 0.2
         .unwrap()
         .replace(r#"languages = ["de", "fr"]"#, r#"languages = ["sv"]"#);
     std::fs::write(&cfg, cfg_text).unwrap();
-    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    let out = glossa(["distill", "--config"]).arg(&cfg).output();
     assert_fails_with(&out, &["the corpus is empty"]);
 }
 
@@ -435,12 +396,7 @@ fn teacher_encode_resumes_after_being_killed() {
         "--cache",
         cache.to_str().unwrap(),
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_glossa"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = glossa(args).spawn();
     // Kill it once some chunks are on disk, but long before all 3000 texts are.
     let keys = || {
         std::fs::read_dir(&cache)
@@ -461,7 +417,7 @@ fn teacher_encode_resumes_after_being_killed() {
         "killed after {done_before} rows"
     );
 
-    let out = glossa(&args, b"");
+    let out = glossa(args).output();
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let encoded: u64 = stdout.split_whitespace().next().unwrap().parse().unwrap();
@@ -559,7 +515,7 @@ batch_size = 4
             data = data.display()
         ),
     );
-    let out = glossa_ok(&["classify", "distill", "--config", cfg.to_str().unwrap()]);
+    let out = glossa(["classify", "distill", "--config"]).arg(&cfg).ok();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("labels: food, greetings, money"),
@@ -584,10 +540,10 @@ batch_size = 4
     assert!(run.join("teacher-head/head.safetensors").is_file());
 
     let student = run.join("student");
-    let out = glossa(
-        &["classify", "predict", "--model", student.to_str().unwrap()],
-        "Guten Morgen\nDie Suppe ist heiß\n".as_bytes(),
-    );
+    let out = glossa(["classify", "predict", "--model"])
+        .arg(&student)
+        .stdin("Guten Morgen\nDie Suppe ist heiß\n".as_bytes())
+        .output();
     assert!(out.status.success(), "{}", stderr(&out));
     let labels: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -601,17 +557,11 @@ batch_size = 4
     let tsv = dir.path().join("test.tsv");
     std::fs::write(&tsv, "de\tfood\tBrot\nde\tgreetings\tHallo\n").unwrap();
     let classify_eval = || {
-        glossa(
-            &[
-                "classify",
-                "eval",
-                "--model",
-                student.to_str().unwrap(),
-                "--data",
-                tsv.to_str().unwrap(),
-            ],
-            b"",
-        )
+        glossa(["classify", "eval", "--model"])
+            .arg(&student)
+            .arg("--data")
+            .arg(&tsv)
+            .output()
     };
     let out = classify_eval();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -626,36 +576,18 @@ batch_size = 4
         "conversations:\n- - [unclosed\n",
     )
     .unwrap();
-    let out = glossa(
-        &[
-            "classify",
-            "train-teacher",
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = glossa(["classify", "train-teacher", "--config"])
+        .arg(&cfg)
+        .output();
     assert_fails_with(&out, &["german/food.yml:", "malformed YAML"]);
     std::fs::write(data.join("german/food.yml"), "").unwrap();
-    let out = glossa(
-        &[
-            "classify",
-            "train-teacher",
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = glossa(["classify", "train-teacher", "--config"])
+        .arg(&cfg)
+        .output();
     assert_fails_with(&out, &["german/food.yml: empty file"]);
-    let out = glossa(
-        &[
-            "classify",
-            "predict",
-            "--model",
-            run.join("teacher-head").to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = glossa(["classify", "predict", "--model"])
+        .arg(run.join("teacher-head"))
+        .output();
     assert_fails_with(&out, &["no labels.json: not a classifier"]);
 }
 
@@ -688,11 +620,9 @@ fn distill_killed_at_a_random_point_resumes_to_the_same_student() {
     let dir = tempfile::tempdir().unwrap();
     tiny_sources(dir.path());
     let whole = dir.path().join("whole");
-    glossa_ok(&[
-        "distill",
-        "--config",
-        resume_config(dir.path(), &whole).to_str().unwrap(),
-    ]);
+    glossa(["distill", "--config"])
+        .arg(resume_config(dir.path(), &whole))
+        .ok();
     assert!(
         !whole.join("checkpoints").exists(),
         "a finished run removes its checkpoints"
@@ -705,13 +635,7 @@ fn distill_killed_at_a_random_point_resumes_to_the_same_student() {
     let delay_ms =
         std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now()) % 600;
     eprintln!("killing {delay_ms} ms after the first checkpoint");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_glossa"))
-        .args(["distill", "--config", cfg.to_str().unwrap()])
-        .env("GLOSSA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = glossa(["distill", "--config"]).arg(&cfg).spawn();
     let started = std::time::Instant::now();
     while !checkpoint.exists() {
         assert!(
@@ -733,7 +657,10 @@ fn distill_killed_at_a_random_point_resumes_to_the_same_student() {
         "killed before the student was saved"
     );
 
-    glossa_ok(&["distill", "--config", cfg.to_str().unwrap(), "--resume"]);
+    glossa(["distill", "--config"])
+        .arg(&cfg)
+        .arg("--resume")
+        .ok();
     let read = |d: &Path| std::fs::read(d.join("student/model.safetensors")).unwrap();
     assert!(
         read(&run) == read(&whole),
@@ -741,14 +668,14 @@ fn distill_killed_at_a_random_point_resumes_to_the_same_student() {
     );
 
     // A damaged checkpoint is refused by name, not used.
-    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    let out = glossa(["distill", "--config"]).arg(&cfg).output();
     assert!(out.status.success());
     std::fs::create_dir_all(run.join("checkpoints")).unwrap();
     std::fs::write(&checkpoint, b"not a checkpoint").unwrap();
-    let out = glossa(
-        &["distill", "--config", cfg.to_str().unwrap(), "--resume"],
-        b"",
-    );
+    let out = glossa(["distill", "--config"])
+        .arg(&cfg)
+        .arg("--resume")
+        .output();
     assert_fails_with(&out, &["student.ckpt", "not a usable checkpoint"]);
 }
 
@@ -777,7 +704,7 @@ random_target_control = false
 speed_seconds = 0.1
 "#,
     );
-    glossa_ok(&["distill", "--config", cfg.to_str().unwrap()]);
+    glossa(["distill", "--config"]).arg(&cfg).ok();
     let report: serde_json::Value = read_json(run.join("report.json"));
     let names = names_of(&report["models"]);
     assert_eq!(names, ["teacher", "student, init only", "student"]);
@@ -788,10 +715,10 @@ speed_seconds = 0.1
 
     let text = "Datei öffnen\nDer Hund schläft.\n\n";
     let embed = |model: &Path| {
-        let out = glossa(
-            &["embed", "--model", model.to_str().unwrap()],
-            text.as_bytes(),
-        );
+        let out = glossa(["embed", "--model"])
+            .arg(&model)
+            .stdin(text.as_bytes())
+            .output();
         assert!(out.status.success(), "{}", stderr(&out));
         embeddings(&out.stdout)
     };
@@ -801,14 +728,11 @@ speed_seconds = 0.1
     // Model2Vec export: the directory loads back (as Python's model2vec would read it) with the
     // same vectors.
     let m2v = dir.path().join("m2v");
-    glossa_ok(&[
-        "export",
-        "model2vec",
-        "--model",
-        student.to_str().unwrap(),
-        "--out",
-        m2v.to_str().unwrap(),
-    ]);
+    glossa(["export", "model2vec", "--model"])
+        .arg(&student)
+        .arg("--out")
+        .arg(&m2v)
+        .ok();
     for (a, b) in ours.iter().zip(embed(&m2v)) {
         let diff = a
             .iter()
@@ -820,32 +744,22 @@ speed_seconds = 0.1
 
     // Quantized to int8, it still embeds nearly the same.
     let q = dir.path().join("int8");
-    glossa_ok(&[
-        "quantize",
-        "--model",
-        student.to_str().unwrap(),
-        "--precision",
-        "int8",
-        "--out",
-        q.to_str().unwrap(),
-    ]);
+    glossa(["quantize", "--model"])
+        .arg(&student)
+        .args(["--precision", "int8", "--out"])
+        .arg(&q)
+        .ok();
     for (a, b) in ours.iter().zip(embed(&q)).take(2) {
         let cos = glossa::encoder::cosine(a, &b);
         assert!(cos > 0.99, "int8 static student: cosine {cos}");
     }
 
     // A fastText export is refused with the reason.
-    let out = glossa(
-        &[
-            "export",
-            "fasttext",
-            "--model",
-            student.to_str().unwrap(),
-            "--out",
-            dir.path().join("x.bin").to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = glossa(["export", "fasttext", "--model"])
+        .arg(&student)
+        .arg("--out")
+        .arg(dir.path().join("x.bin"))
+        .output();
     assert_fails_with(&out, &["static token student", "model2vec"]);
 }
 
@@ -878,14 +792,11 @@ speed_seconds = 0.1
 "#;
     let cfg = tiny_config(dir.path(), "corpus", &run, rest);
     let corpus = dir.path().join("corpus");
-    glossa_ok(&[
-        "corpus",
-        "build",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        corpus.to_str().unwrap(),
-    ]);
+    glossa(["corpus", "build", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&corpus)
+        .ok();
     // "Another model" embedded the English side of the corpus (all but one text, which the
     // run must then leave out): 8 dimensions of arbitrary values.
     let mut english: Vec<String> = std::fs::read_dir(corpus.join("train"))
@@ -914,7 +825,7 @@ speed_seconds = 0.1
         texts.display()
     );
     let cfg = tiny_config(dir.path(), "byo", &run, &(head + rest));
-    let out = glossa_ok(&["distill", "--config", cfg.to_str().unwrap()]);
+    let out = glossa(["distill", "--config"]).arg(&cfg).ok();
     let log = stderr(&out);
     let report: serde_json::Value = read_json(run.join("report.json"));
     assert_eq!(
@@ -923,10 +834,10 @@ speed_seconds = 0.1
         "trained on exactly the texts with vectors"
     );
     assert!(log.contains("the teacher is not scored"), "{log}");
-    let out = glossa(
-        &["embed", "--model", run.join("student").to_str().unwrap()],
-        b"Datei\n",
-    );
+    let out = glossa(["embed", "--model"])
+        .arg(run.join("student"))
+        .stdin(b"Datei\n")
+        .output();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(embeddings(&out.stdout)[0].len(), 8);
 
@@ -937,6 +848,6 @@ speed_seconds = 0.1
         8,
         &vec![0.0; (english.len() + 1) * 8],
     );
-    let out = glossa(&["distill", "--config", cfg.to_str().unwrap()], b"");
+    let out = glossa(["distill", "--config"]).arg(&cfg).output();
     assert_fails_with(&out, &["vectors.npy", "texts.txt", "aligned line by line"]);
 }

@@ -304,31 +304,7 @@ impl LabelledSet {
 /// languages. Texts are deduplicated within a language; one that appears under two kept topics
 /// in the same language is dropped as ambiguous (and counted in the report).
 pub fn load_chatterbot(root: &Path, min_languages: usize) -> Result<LabelledSet> {
-    let mut files: Vec<(String, String, PathBuf)> = Vec::new();
-    for lang_dir in sorted_entries(root)? {
-        if !lang_dir.is_dir() {
-            continue;
-        }
-        let folder = file_name(&lang_dir);
-        for file in sorted_entries(&lang_dir)? {
-            if file.extension().and_then(|e| e.to_str()) != Some("yml") {
-                continue;
-            }
-            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-            files.push((
-                language_code(&folder).to_string(),
-                topic_of(stem).to_string(),
-                file,
-            ));
-        }
-    }
-    if files.is_empty() {
-        return Err(Error::invalid(
-            root,
-            "no `<language>/<topic>.yml` files: expected the chatterbot corpus's data folder \
-             (run scripts/fetch-assets.sh classify)",
-        ));
-    }
+    let files = chatterbot_files(root)?;
     let mut languages_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (lang, topic, _) in &files {
         languages_of.entry(topic).or_default().insert(lang);
@@ -344,23 +320,7 @@ pub fn load_chatterbot(root: &Path, min_languages: usize) -> Result<LabelledSet>
             format!("no topic is present in {min_languages} or more languages"),
         ));
     }
-    // text -> the kept topics it appears under, per language
-    let mut seen: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    let mut order: Vec<(String, String)> = Vec::new();
-    for (lang, topic, path) in &files {
-        let utterances = read_chatterbot_file(path)?;
-        if !kept.contains(topic.as_str()) {
-            continue;
-        }
-        for (text, _) in utterances {
-            let key = (lang.clone(), text);
-            let topics = seen.entry(key.clone()).or_default();
-            if topics.is_empty() {
-                order.push(key);
-            }
-            topics.insert(topic.clone());
-        }
-    }
+    let (seen, order) = topics_of_texts(&files, &kept)?;
     let mut report = LabelledReport {
         files: files.len(),
         labels: kept.iter().map(|t| t.to_string()).collect(),
@@ -389,6 +349,65 @@ pub fn load_chatterbot(root: &Path, min_languages: usize) -> Result<LabelledSet>
         texts.push(LabelledText { lang, label, text });
     }
     Ok(LabelledSet { texts, report })
+}
+
+/// Every `<language>/<topic>.yml` under `root` as (language code, topic, path), sorted.
+fn chatterbot_files(root: &Path) -> Result<Vec<(String, String, PathBuf)>> {
+    let mut files = Vec::new();
+    for lang_dir in sorted_entries(root)? {
+        if !lang_dir.is_dir() {
+            continue;
+        }
+        let folder = file_name(&lang_dir);
+        for file in sorted_entries(&lang_dir)? {
+            if file.extension().and_then(|e| e.to_str()) != Some("yml") {
+                continue;
+            }
+            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            files.push((
+                language_code(&folder).to_string(),
+                topic_of(stem).to_string(),
+                file,
+            ));
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::invalid(
+            root,
+            "no `<language>/<topic>.yml` files: expected the chatterbot corpus's data folder \
+             (run scripts/fetch-assets.sh classify)",
+        ));
+    }
+    Ok(files)
+}
+
+/// (language, text) → the kept topics it appears under, and the keys in first-seen order.
+#[allow(clippy::type_complexity)]
+fn topics_of_texts(
+    files: &[(String, String, PathBuf)],
+    kept: &BTreeSet<&str>,
+) -> Result<(
+    BTreeMap<(String, String), BTreeSet<String>>,
+    Vec<(String, String)>,
+)> {
+    let mut seen: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut order: Vec<(String, String)> = Vec::new();
+    for (lang, topic, path) in files {
+        // Every file is read, kept topic or not, so a broken file is reported either way.
+        let utterances = read_chatterbot_file(path)?;
+        if !kept.contains(topic.as_str()) {
+            continue;
+        }
+        for (text, _) in utterances {
+            let key = (lang.clone(), text);
+            let topics = seen.entry(key.clone()).or_default();
+            if topics.is_empty() {
+                order.push(key);
+            }
+            topics.insert(topic.clone());
+        }
+    }
+    Ok((seen, order))
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -22,88 +22,135 @@ pub struct MoEntry {
 /// Parses a `.mo` file's bytes. `path` is only used to name the file in errors.
 /// Entries whose msgid is empty (the catalog header) are left out.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<MoEntry>> {
-    let bad = |msg: String| Error::invalid(path, format!("not a valid .mo catalog: {msg}"));
-    if bytes.len() < 20 {
-        return Err(bad(format!(
-            "{} bytes is shorter than the 20-byte header",
-            bytes.len()
-        )));
+    let mo = MoFile::open(bytes, path)?;
+    mo.check_charset()?;
+    let mut entries = Vec::with_capacity(mo.count);
+    for i in 0..mo.count {
+        if let Some(entry) = mo.entry(i)? {
+            entries.push(entry);
+        }
     }
-    let little = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) == MAGIC;
-    let big = u32::from_be_bytes(bytes[0..4].try_into().unwrap()) == MAGIC;
-    if !little && !big {
-        return Err(bad("wrong magic number".into()));
+    Ok(entries)
+}
+
+/// A `.mo` file's bytes, its byte order, and where its two string tables are.
+struct MoFile<'a> {
+    bytes: &'a [u8],
+    path: &'a Path,
+    little: bool,
+    count: usize,
+    originals: usize,
+    translations: usize,
+}
+
+impl<'a> MoFile<'a> {
+    /// Reads and checks the header.
+    fn open(bytes: &'a [u8], path: &'a Path) -> Result<Self> {
+        let bad = |msg: String| Error::invalid(path, format!("not a valid .mo catalog: {msg}"));
+        if bytes.len() < 20 {
+            return Err(bad(format!(
+                "{} bytes is shorter than the 20-byte header",
+                bytes.len()
+            )));
+        }
+        let little = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) == MAGIC;
+        let big = u32::from_be_bytes(bytes[0..4].try_into().unwrap()) == MAGIC;
+        if !little && !big {
+            return Err(bad("wrong magic number".into()));
+        }
+        let mut mo = MoFile {
+            bytes,
+            path,
+            little,
+            count: 0,
+            originals: 0,
+            translations: 0,
+        };
+        let revision = mo.word(4)?;
+        if revision >> 16 > 1 {
+            return Err(bad(format!(
+                "unsupported major revision {}",
+                revision >> 16
+            )));
+        }
+        mo.count = mo.word(8)? as usize;
+        mo.originals = mo.word(12)? as usize;
+        mo.translations = mo.word(16)? as usize;
+        // Each table entry is 8 bytes; refuse counts the file cannot hold before allocating.
+        if mo.count > bytes.len() / 8 {
+            return Err(bad(format!(
+                "{} entries cannot fit in {} bytes",
+                mo.count,
+                bytes.len()
+            )));
+        }
+        Ok(mo)
     }
-    let word = |at: usize| -> Result<u32> {
-        let b = bytes
+
+    fn bad(&self, msg: String) -> Error {
+        Error::invalid(self.path, format!("not a valid .mo catalog: {msg}"))
+    }
+
+    /// The 32-bit word at byte `at`, in the file's byte order.
+    fn word(&self, at: usize) -> Result<u32> {
+        let b = self
+            .bytes
             .get(at..at + 4)
-            .ok_or_else(|| bad(format!("offset {at} is past the end")))?;
+            .ok_or_else(|| self.bad(format!("offset {at} is past the end")))?;
         let b: [u8; 4] = b.try_into().unwrap();
-        Ok(if little {
+        Ok(if self.little {
             u32::from_le_bytes(b)
         } else {
             u32::from_be_bytes(b)
         })
-    };
-    let revision = word(4)?;
-    if revision >> 16 > 1 {
-        return Err(bad(format!(
-            "unsupported major revision {}",
-            revision >> 16
-        )));
     }
-    let count = word(8)? as usize;
-    let originals = word(12)? as usize;
-    let translations = word(16)? as usize;
-    // Each table entry is 8 bytes; refuse counts the file cannot hold before allocating.
-    if count > bytes.len() / 8 {
-        return Err(bad(format!(
-            "{count} entries cannot fit in {} bytes",
-            bytes.len()
-        )));
-    }
-    let string = |table: usize, i: usize| -> Result<&[u8]> {
-        let len = word(table + 8 * i)? as usize;
-        let off = word(table + 8 * i + 4)? as usize;
-        bytes
-            .get(
-                off..off
-                    .checked_add(len)
-                    .ok_or_else(|| bad("string length overflows".into()))?,
-            )
-            .ok_or_else(|| bad(format!("string {i} at offset {off}+{len} is past the end")))
-    };
 
-    let header = (0..count)
-        .find_map(|i| {
-            string(originals, i)
-                .ok()
-                .filter(|s| s.is_empty())
-                .map(|_| i)
-        })
-        .map(|i| string(translations, i))
-        .transpose()?;
-    if let Some(charset) = header.and_then(charset_of) {
-        let cs = charset.to_ascii_lowercase();
-        if cs != "utf-8" && cs != "utf8" && cs != "ascii" && cs != "us-ascii" {
-            return Err(Error::invalid(
-                path,
-                format!("unsupported charset '{charset}' (only UTF-8 is read)"),
-            ));
+    /// String `i` of the string table at `table`.
+    fn string(&self, table: usize, i: usize) -> Result<&'a [u8]> {
+        let len = self.word(table + 8 * i)? as usize;
+        let off = self.word(table + 8 * i + 4)? as usize;
+        let end = off
+            .checked_add(len)
+            .ok_or_else(|| self.bad("string length overflows".into()))?;
+        self.bytes
+            .get(off..end)
+            .ok_or_else(|| self.bad(format!("string {i} at offset {off}+{len} is past the end")))
+    }
+
+    /// Refuses a catalog whose header names a charset other than UTF-8 (or ASCII).
+    fn check_charset(&self) -> Result<()> {
+        let header = (0..self.count)
+            .find_map(|i| {
+                self.string(self.originals, i)
+                    .ok()
+                    .filter(|s| s.is_empty())
+                    .map(|_| i)
+            })
+            .map(|i| self.string(self.translations, i))
+            .transpose()?;
+        if let Some(charset) = header.and_then(charset_of) {
+            let cs = charset.to_ascii_lowercase();
+            if cs != "utf-8" && cs != "utf8" && cs != "ascii" && cs != "us-ascii" {
+                return Err(Error::invalid(
+                    self.path,
+                    format!("unsupported charset '{charset}' (only UTF-8 is read)"),
+                ));
+            }
         }
+        Ok(())
     }
 
-    let mut entries = Vec::with_capacity(count);
-    for i in 0..count {
-        let original = string(originals, i)?;
+    /// Entry `i`, or None for the header (empty msgid).
+    fn entry(&self, i: usize) -> Result<Option<MoEntry>> {
+        let original = self.string(self.originals, i)?;
         if original.is_empty() {
-            continue;
+            return Ok(None);
         }
-        let translated = string(translations, i)?;
+        let translated = self.string(self.translations, i)?;
         let text = |b: &[u8], what: &str| -> Result<String> {
-            std::str::from_utf8(b)
-                .map(str::to_owned)
-                .map_err(|_| Error::invalid(path, format!("entry {i}: {what} is not valid UTF-8")))
+            std::str::from_utf8(b).map(str::to_owned).map_err(|_| {
+                Error::invalid(self.path, format!("entry {i}: {what} is not valid UTF-8"))
+            })
         };
         // msgid is "context\x04singular\0plural"; msgstr holds the forms separated by NUL.
         let singular = original.split(|&b| b == 0).next().unwrap_or_default();
@@ -118,13 +165,12 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<MoEntry>> {
             translated.split(|&b| b == 0).next().unwrap_or_default(),
             "msgstr",
         )?;
-        entries.push(MoEntry {
+        Ok(Some(MoEntry {
             context,
             msgid,
             msgstr,
-        });
+        }))
     }
-    Ok(entries)
 }
 
 fn charset_of(header: &[u8]) -> Option<String> {

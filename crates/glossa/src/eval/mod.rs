@@ -462,15 +462,19 @@ pub fn render_table(reports: &[ModelReport]) -> String {
         "size on disk MB".into(),
         col(&|r| r.size_bytes.map(|b| format!("{:.1}", b as f64 / 1e6))),
     ));
-
     let header: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
+    align(&header, rows)
+}
+
+/// Rows of cells under `header`, the metric names left-aligned, every column right-aligned.
+fn align(header: &[String], rows: Vec<(String, Vec<String>)>) -> String {
     let first = rows
         .iter()
         .map(|r| r.0.chars().count())
         .max()
         .unwrap_or(0)
         .max(6);
-    let widths: Vec<usize> = (0..reports.len())
+    let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
                 .map(|r| r.1[i].len())
