@@ -388,6 +388,10 @@ pub fn throughput(
     batch: usize,
     min_seconds: f64,
 ) -> Result<f64> {
+    if texts.is_empty() {
+        // The loop below would never finish a batch.
+        return Err(Error::msg("no texts to time the encoder on"));
+    }
     let batch = batch.max(1);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     encoder.encode(&refs[..refs.len().min(batch)])?;
@@ -525,6 +529,29 @@ pub(crate) fn sample_report(name: &str) -> ModelReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Vectors of ones: enough to time.
+    struct Ones;
+
+    impl Encoder for Ones {
+        fn name(&self) -> String {
+            "ones".into()
+        }
+        fn dim(&self) -> usize {
+            2
+        }
+        fn encode(&self, texts: &[&str]) -> Result<Embeddings> {
+            Ok(Embeddings::new(2, vec![1.0; 2 * texts.len()]))
+        }
+    }
+
+    #[test]
+    fn throughput_of_no_texts_is_an_error_not_a_hang() {
+        let err = throughput(&Ones, &[], 32, 0.0).unwrap_err().to_string();
+        assert!(err.contains("no texts"), "{err}");
+        let speed = throughput(&Ones, &["a".to_string()], 32, 0.0).unwrap();
+        assert!(speed > 0.0);
+    }
 
     #[test]
     fn spearman_handles_ties_and_order() {

@@ -360,7 +360,9 @@ fn evaluate_teacher(
     };
     let log = |msg: &str| tracing::info!("evaluating {msg}");
     let mut report = eval::evaluate("teacher", &cached, suite, &no_speed, &log)?;
-    if let RunTeacher::Model(t) = teacher {
+    // No texts to time (no Tatoeba or STS set): no speed, as for the students.
+    let timed = options.measure_speed && !suite.speed_texts.is_empty();
+    if let (RunTeacher::Model(t), true) = (teacher, timed) {
         report.sentences_per_second = Some(eval::throughput(
             t,
             &suite.speed_texts,
