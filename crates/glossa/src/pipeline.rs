@@ -27,15 +27,17 @@ use crate::train::{self, Dataset, EpochLog, Example};
 use crate::{Embeddings, Encoder, Error, Result};
 
 /// Loads whatever `spec` names: a student directory, a teacher directory, or a repo id.
+/// A repo id may hold any of the three (resolved through the hub cache, downloaded if missing).
 pub fn load_encoder(spec: &str) -> Result<Box<dyn Encoder>> {
-    let path = Path::new(spec);
-    if path.is_dir() && is_student_dir(path) {
+    let model = crate::model::resolve(spec)?;
+    let path = model.dir.as_path();
+    if is_student_dir(path) {
         return crate::student::load_student(path);
     }
-    if path.is_dir() && crate::student::model2vec::is_model2vec_dir(path) {
+    if crate::student::model2vec::is_model2vec_dir(path) {
         return Ok(Box::new(crate::student::model2vec::read(path)?));
     }
-    Ok(Box::new(Teacher::load(spec)?))
+    Ok(Box::new(Teacher::from_dir(model)?))
 }
 
 pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
@@ -964,6 +966,7 @@ pub fn distill(config: &Config) -> Result<DistillReport> {
         &notes,
     );
     crate::error::write_atomic(run_dir.join("report.html"), page.as_bytes())?;
+    crate::model_card::write(&student_dir, config, &report.models)?;
     remove_checkpoints(config);
     Ok(report)
 }
