@@ -1,6 +1,7 @@
 //! The library's modules are layers: a module may use the layers below it and its own, never one
-//! above (docs/design.md). This test reads every `crate::…` path in the sources, so the picture
-//! in the docs stays true as the code changes.
+//! above (docs/design.md). This test reads every `crate::…` path in the sources (up to a file's
+//! `#[cfg(test)]` unit tests, which may build fixtures with any layer), so the picture in the
+//! docs stays true as the code changes.
 
 use std::path::{Path, PathBuf};
 
@@ -98,6 +99,10 @@ fn no_module_imports_a_higher_layer() {
         });
         let text = std::fs::read_to_string(file).unwrap();
         for (n, line) in text.lines().enumerate() {
+            // A file's unit tests (at its end) may build fixtures with higher layers.
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                break;
+            }
             let code = line.split("//").next().unwrap_or("");
             for used in used_modules(code) {
                 let layer = layer_of(&used).unwrap_or_else(|| {

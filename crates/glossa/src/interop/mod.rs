@@ -12,16 +12,18 @@ use crate::teacher::Teacher;
 use crate::{Encoder, Error, Result};
 
 /// Loads whatever `spec` names: a student directory, a Model2Vec directory, a teacher directory,
-/// or a repo id.
+/// or a repo id, which may hold any of them (resolved through the hub cache, downloaded if
+/// missing).
 pub fn load_encoder(spec: &str) -> Result<Box<dyn Encoder>> {
-    let path = Path::new(spec);
-    if path.is_dir() && is_student_dir(path) {
+    let model = crate::hub::resolve(spec)?;
+    let path = model.dir.as_path();
+    if is_student_dir(path) {
         return crate::student::load_student(path);
     }
-    if path.is_dir() && model2vec::is_model2vec_dir(path) {
+    if model2vec::is_model2vec_dir(path) {
         return Ok(Box::new(model2vec::read(path)?));
     }
-    Ok(Box::new(Teacher::load(spec)?))
+    Ok(Box::new(Teacher::from_dir(model)?))
 }
 
 /// Writes the student's word vectors in fastText's text `.vec` format (a header line

@@ -81,6 +81,7 @@ pub fn distill(config: &Config, progress: &dyn Progress) -> Result<DistillReport
         seconds: run.seconds(),
     };
     write_reports(&run, &report, &teacher.name())?;
+    crate::recipes::model_card::write(&run.dir().join("student"), config, &report.models)?;
     run.remove_checkpoints();
     Ok(report)
 }

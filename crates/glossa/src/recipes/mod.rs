@@ -4,6 +4,7 @@
 pub mod classify;
 pub mod config;
 pub mod distill;
+pub mod model_card;
 pub mod run;
 pub mod sources;
 pub mod students;

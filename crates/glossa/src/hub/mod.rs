@@ -1,6 +1,8 @@
 //! Resolving a model reference: a local directory, or a Hugging Face repo id found in the
 //! Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`),
-//! laid out as `models--org--name/snapshots/<rev>/`.
+//! laid out as `models--org--name/snapshots/<rev>/`, or else downloaded there (`download`).
+
+pub mod download;
 
 use std::path::{Path, PathBuf};
 
@@ -63,8 +65,14 @@ pub fn hf_cache() -> hf_hub::Cache {
 }
 
 /// Resolves `spec` to a directory: an existing directory is taken as it is; otherwise `spec` is
-/// read as a repo id (`org/name`) and looked up in the Hugging Face cache.
+/// read as a repo id (`org/name`, or `org/name@revision`), looked up in the Hugging Face cache
+/// and, when missing there, downloaded from the hub (unless `HF_HUB_OFFLINE=1`).
 pub fn resolve(spec: &str) -> Result<ModelDir> {
+    resolve_with(spec, &crate::hub::download::Hub::from_env())
+}
+
+/// [`resolve`] with the hub settings given rather than read from the environment.
+pub fn resolve_with(spec: &str, hub: &crate::hub::download::Hub) -> Result<ModelDir> {
     let path = Path::new(spec);
     if path.is_dir() {
         return Ok(ModelDir {
@@ -72,26 +80,44 @@ pub fn resolve(spec: &str) -> Result<ModelDir> {
             dir: path.to_path_buf(),
         });
     }
+    let (id, revision) = crate::hub::download::split_revision(spec);
     let looks_like_repo =
-        spec.split('/').count() == 2 && !spec.starts_with('.') && !spec.starts_with('/');
+        id.split('/').count() == 2 && !id.starts_with('.') && !id.starts_with('/');
     if !looks_like_repo {
         return Err(Error::model(
             spec,
             "no such directory (and not a Hugging Face repo id like 'org/name')",
         ));
     }
-    let cache = hf_cache();
-    match cache.model(spec.to_string()).get("config.json") {
-        Some(config) => Ok(ModelDir { name: spec.to_string(), dir: config.parent().expect("a file has a parent").to_path_buf() }),
-        None => Err(Error::model(
+    let found = |dir| ModelDir {
+        name: spec.to_string(),
+        dir,
+    };
+    if let Some(dir) = crate::hub::download::cached_snapshot(&hub.cache, id, revision) {
+        return Ok(found(dir));
+    }
+    if hub.offline {
+        return Err(Error::model(
             spec,
             format!(
-                "not a directory, and not in the Hugging Face cache at {} (no network download in this build; \
-                 run scripts/fetch-assets.sh teacher, or pass a model directory)",
-                cache.path().display()
+                "not a directory, and not in the Hugging Face cache at {} (HF_HUB_OFFLINE is set: \
+                 run scripts/fetch-assets.sh teacher, unset HF_HUB_OFFLINE to download it, or \
+                 pass a model directory)",
+                hub.cache.path().display()
             ),
-        )),
+        ));
     }
+    crate::hub::download::download(hub, id, revision)
+        .map(found)
+        .map_err(|e| {
+            Error::model(
+                spec,
+                format!(
+                    "not in the Hugging Face cache at {}, and the download failed: {e}",
+                    hub.cache.path().display()
+                ),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -115,8 +141,25 @@ mod tests {
             snap.join("config.json")
         );
 
-        let err = resolve("no/such-model-anywhere").unwrap_err().to_string();
-        assert!(err.contains("not in the Hugging Face cache"), "{err}");
+        let hub = crate::hub::download::Hub {
+            cache,
+            endpoint: None,
+            token: None,
+            offline: true,
+        };
+        assert_eq!(resolve_with("org/tiny", &hub).unwrap().dir, snap);
+        assert_eq!(
+            resolve_with("org/tiny@abc", &hub).unwrap().dir,
+            snap,
+            "a commit pins"
+        );
+        let err = resolve_with("no/such-model-anywhere", &hub)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not in the Hugging Face cache") && err.contains("HF_HUB_OFFLINE"),
+            "{err}"
+        );
         let err = resolve("./not-here").unwrap_err().to_string();
         assert!(err.contains("no such directory"), "{err}");
     }
