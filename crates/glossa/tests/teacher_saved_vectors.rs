@@ -20,7 +20,13 @@ use glossa::Encoder;
 
 const SAVED: &str = "tests/data/teacher-saved-vectors.json";
 
-const TINY_TEXTS: [&str; 5] = ["t3 t5 t7", "t2", "", "t9 t9 t28 t4 t11 t6 t1 t8 t13", "t20 t3"];
+const TINY_TEXTS: [&str; 5] = [
+    "t3 t5 t7",
+    "t2",
+    "",
+    "t9 t9 t28 t4 t11 t6 t1 t8 t13",
+    "t20 t3",
+];
 
 const REAL_TEXTS: [&str; 3] = [
     "A man is playing a guitar on the stage.",
@@ -32,7 +38,7 @@ const REAL_TEXTS: [&str; 3] = [
 /// under `prefix`, a word-level tokenizer of `t0`…`t28`, and the given pooling.
 fn tiny_model(dir: &Path, model_type: &str, prefix: &str, pooling: &str, normalize: bool) {
     let (v, h, i, p, t) = (29, 20, 33, 42, 2);
-    let shapes = glossa::teacher::bert::tensor_shapes(v, p, t, h, i, 2);
+    let shapes = glossa::bert::tensor_shapes(v, p, t, h, i, 2);
     let mut rng = glossa::rng::Rng::new(17);
     let data: Vec<(String, Vec<usize>, Vec<u8>)> = shapes
         .into_iter()
@@ -97,7 +103,13 @@ fn current_vectors() -> BTreeMap<String, Vec<Vec<f32>>> {
     let mut out = BTreeMap::new();
     let tiny = [
         ("tiny-bert-mean", "bert", "", "mean_tokens", true),
-        ("tiny-xlmr-cls", "xlm-roberta", "roberta.", "cls_token", false),
+        (
+            "tiny-xlmr-cls",
+            "xlm-roberta",
+            "roberta.",
+            "cls_token",
+            false,
+        ),
         ("tiny-bert-max", "bert", "bert.", "max_tokens", true),
     ];
     for (name, model_type, prefix, pooling, normalize) in tiny {
@@ -110,7 +122,10 @@ fn current_vectors() -> BTreeMap<String, Vec<Vec<f32>>> {
         .unwrap();
         out.insert(name.to_string(), rows(&teacher, &TINY_TEXTS));
     }
-    out.insert("all-MiniLM-L6-v2".into(), rows(&common::teacher(), &REAL_TEXTS));
+    out.insert(
+        "all-MiniLM-L6-v2".into(),
+        rows(&common::teacher(), &REAL_TEXTS),
+    );
     let e5 = glossa::teacher::Teacher::load("intfloat/multilingual-e5-small")
         .unwrap_or_else(|e| panic!("{e}\n(the test command runs scripts/convert-e5.sh first)"));
     out.insert("multilingual-e5-small".into(), rows(&e5, &REAL_TEXTS));
@@ -149,7 +164,11 @@ fn the_teacher_reproduces_the_saved_vectors() {
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(w), bits(g), "{name} text {i}: not bit-identical");
             } else {
-                let diff = w.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                let diff = w
+                    .iter()
+                    .zip(g)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
                 assert!(diff < 1e-5, "{name} text {i}: max abs difference {diff}");
             }
         }
