@@ -12,7 +12,7 @@
 
 use candle_core::{DType, Tensor, D};
 
-use super::layers::{Bert, Embeddings, Layer, LayerNorm, Linear};
+use super::layers::{Bert, InputEmbeddings, Layer, LayerNorm, Linear};
 use super::Activation;
 use crate::Result;
 
@@ -44,7 +44,7 @@ impl Activation {
     }
 }
 
-impl Embeddings {
+impl InputEmbeddings {
     /// Token `i` of every sequence is at position `offset + i` (sequences are padded on the
     /// right; padding gets other positions than in Hugging Face's code, but is masked out).
     fn forward(&self, ids: &Tensor, offset: usize) -> candle_core::Result<Tensor> {

@@ -60,7 +60,7 @@ impl LayerNorm {
     }
 }
 
-pub struct Embeddings {
+pub struct InputEmbeddings {
     /// (vocab_size, hidden)
     pub word: Tensor,
     /// (max_position_embeddings, hidden)
@@ -70,10 +70,10 @@ pub struct Embeddings {
     pub norm: LayerNorm,
 }
 
-impl Embeddings {
+impl InputEmbeddings {
     pub fn load(vb: &VarBuilder, cfg: &Config) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
-        Ok(Embeddings {
+        Ok(InputEmbeddings {
             word: vb.pp(names::WORD).get((cfg.vocab_size, h), "weight")?,
             position: vb
                 .pp(names::POSITION)
@@ -116,7 +116,7 @@ impl Layer {
 }
 
 pub struct Bert {
-    pub embeddings: Embeddings,
+    pub embeddings: InputEmbeddings,
     pub layers: Vec<Layer>,
     pub config: Config,
 }
@@ -125,7 +125,7 @@ impl Bert {
     /// The encoder of `cfg`'s shape from `vb`, under any of the roots [`model_root`] knows.
     pub fn load(vb: VarBuilder, cfg: &Config) -> candle_core::Result<Self> {
         let vb = model_root(vb);
-        let embeddings = Embeddings::load(&vb, cfg)?;
+        let embeddings = InputEmbeddings::load(&vb, cfg)?;
         // Not `with_capacity(num_hidden_layers)`: the count comes from config.json, and a huge
         // one must end at the first missing layer's weights, not in a failed allocation.
         let mut layers = Vec::new();
@@ -137,6 +137,54 @@ impl Bert {
             layers,
             config: cfg.clone(),
         })
+    }
+
+    /// Every tensor under its Hugging Face name (no prefix), in [`tensor_shapes`]' order.
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let e = &self.embeddings;
+        let mut out = vec![
+            (format!("{}.weight", names::WORD), e.word.clone()),
+            (format!("{}.weight", names::POSITION), e.position.clone()),
+            (
+                format!("{}.weight", names::TOKEN_TYPE),
+                e.token_type.clone(),
+            ),
+            (
+                format!("{}.weight", names::EMBEDDING_NORM),
+                e.norm.weight.clone(),
+            ),
+            (
+                format!("{}.bias", names::EMBEDDING_NORM),
+                e.norm.bias.clone(),
+            ),
+        ];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let prefix = names::layer(i);
+            for (part, weight, bias) in layer.parts() {
+                out.push((format!("{prefix}.{part}.weight"), weight.clone()));
+                out.push((format!("{prefix}.{part}.bias"), bias.clone()));
+            }
+        }
+        out
+    }
+}
+
+impl Layer {
+    /// Each part's name, weight and bias, in [`tensor_shapes`]' order.
+    fn parts(&self) -> [(&'static str, &Tensor, &Tensor); 8] {
+        let (q, k, v) = (&self.query, &self.key, &self.value);
+        let (a, an) = (&self.attention_out, &self.attention_norm);
+        let (i, o, on) = (&self.intermediate, &self.output, &self.output_norm);
+        [
+            (names::QUERY, &q.weight, &q.bias),
+            (names::KEY, &k.weight, &k.bias),
+            (names::VALUE, &v.weight, &v.bias),
+            (names::ATTENTION_OUT, &a.weight, &a.bias),
+            (names::ATTENTION_NORM, &an.weight, &an.bias),
+            (names::INTERMEDIATE, &i.weight, &i.bias),
+            (names::OUTPUT, &o.weight, &o.bias),
+            (names::OUTPUT_NORM, &on.weight, &on.bias),
+        ]
     }
 }
 
@@ -230,6 +278,13 @@ mod tests {
         };
         let bert = load(all.clone()).unwrap();
         assert_eq!(bert.layers.len(), 2);
+        // And the loaded layers name their tensors back the same way, in the same order.
+        let named: Vec<(String, Vec<usize>)> = bert
+            .named_tensors()
+            .into_iter()
+            .map(|(name, t)| (name, t.dims().to_vec()))
+            .collect();
+        assert_eq!(named, shapes);
         for (name, _) in &shapes {
             let mut fewer = all.clone();
             fewer.remove(name);

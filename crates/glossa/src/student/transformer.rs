@@ -27,7 +27,7 @@ use tokenizers::{PaddingParams, Tokenizer};
 
 use super::table::Precision;
 use super::STUDENT_FILE;
-use crate::bert::layers::Linear;
+use crate::bert::layers::{names, InputEmbeddings, Layer, Linear};
 use crate::bert::Bert;
 use crate::model::ModelDir;
 use crate::{Embeddings, Encoder, Error, Result};
@@ -267,47 +267,8 @@ impl TransformerStudent {
             .validate()
             .map_err(|e| Error::invalid(&config_path, e))?;
         let weights_path = dir.required("model.safetensors")?;
-        let bytes = crate::error::read(&weights_path)?;
-        let file = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::invalid(&weights_path, format!("not a safetensors file: {e}")))?;
-        // Same prefixes as the teacher: none (sentence-transformers), `bert.` or `roberta.`.
-        let names: std::collections::HashSet<String> =
-            file.names().into_iter().map(str::to_string).collect();
-        let prefix = ["", "bert.", "roberta."]
-            .into_iter()
-            .find(|p| names.contains(&format!("{p}embeddings.word_embeddings.weight")))
-            .unwrap_or("");
-        let mut weights = BTreeMap::new();
-        for (name, dims) in shape.tensors() {
-            // Student layer i is teacher layer layers[i]; old checkpoints say gamma/beta.
-            let source = match name.strip_prefix("encoder.layer.") {
-                Some(rest) => {
-                    let (i, tail) = rest.split_once('.').expect("layer names have a tail");
-                    let i: usize = i.parse().expect("layer index");
-                    format!("encoder.layer.{}.{tail}", layers[i])
-                }
-                None => name.clone(),
-            };
-            let candidates = [
-                format!("{prefix}{source}"),
-                format!(
-                    "{prefix}{}",
-                    source.replace("LayerNorm.weight", "LayerNorm.gamma")
-                ),
-                format!(
-                    "{prefix}{}",
-                    source.replace("LayerNorm.bias", "LayerNorm.beta")
-                ),
-            ];
-            let found = candidates
-                .iter()
-                .find(|c| names.contains(*c))
-                .ok_or_else(|| {
-                    Error::invalid(&weights_path, format!("missing tensor '{}'", candidates[0]))
-                })?;
-            let view = file.tensor(found).expect("listed");
-            weights.insert(name, tensor_of(&view, found, &dims, &weights_path)?);
-        }
+        let picked = teacher_layers(&weights_path, &config, layers)?;
+        let weights: BTreeMap<String, Tensor> = picked.named_tensors().into_iter().collect();
         let mut student = Self::assemble(shape, weights, &dir.required("tokenizer.json")?)?;
         student.side_files = TOKENIZER_SIDE_FILES
             .iter()
@@ -717,6 +678,29 @@ impl TransformerStudent {
         );
         Ok(student)
     }
+}
+
+/// The teacher's embeddings and its layers `layers`, in that order (student layer i is teacher
+/// layer `layers[i]`), read through the encoder's own loader: the same names, prefixes and
+/// old gamma/beta layer norms as the teacher.
+fn teacher_layers(weights: &Path, config: &crate::bert::Config, layers: &[usize]) -> Result<Bert> {
+    // SAFETY: the file is mapped read-only, and every tensor is copied out of it before this
+    // returns.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &cpu()) }
+        .map_err(|e| Error::invalid(weights, format!("cannot read weights: {e}")))?;
+    let vb = crate::bert::model_root(vb);
+    let mismatch = |e| Error::invalid(weights, format!("does not match config.json: {e}"));
+    let embeddings = InputEmbeddings::load(&vb, config).map_err(mismatch)?;
+    let layers = layers
+        .iter()
+        .map(|&l| Layer::load(vb.pp(names::layer(l)), config))
+        .collect::<candle_core::Result<_>>()
+        .map_err(mismatch)?;
+    Ok(Bert {
+        embeddings,
+        layers,
+        config: config.clone(),
+    })
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
