@@ -21,8 +21,8 @@ use crate::bert::FastBert;
 use crate::model::{resolve, ModelDir};
 use crate::{Embeddings, Encoder, Error, Result};
 
-/// The teacher reads `config.json` with the encoder's own parser; re-exported for the fuzz
-/// target and the students that size themselves from a teacher.
+/// The teacher's `config.json` check is the encoder's own parser (re-exported here, where the
+/// fuzz target `teacher_config` and the other teacher files' parsers are).
 pub use crate::bert::{parse_config, Pooling};
 
 pub struct Teacher {
