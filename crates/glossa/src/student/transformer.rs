@@ -404,14 +404,10 @@ impl TransformerStudent {
             .collect();
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &cpu());
         let s = &self.shape;
-        let projection = match s.has_projection() {
-            true => Some(Linear::load(
-                vb.pp(PROJECTION),
-                s.hidden_size,
-                s.output_dim,
-            )?),
-            false => None,
-        };
+        let projection = s
+            .has_projection()
+            .then(|| Linear::load(vb.pp(PROJECTION), s.hidden_size, s.output_dim))
+            .transpose()?;
         Ok(Network {
             bert: Bert::load(vb, &s.bert_config())?,
             projection,
