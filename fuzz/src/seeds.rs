@@ -267,7 +267,7 @@ pub fn teacher_weights() -> &'static [u8] {
     static WEIGHTS: OnceLock<Vec<u8>> = OnceLock::new();
     WEIGHTS.get_or_init(|| {
         let (v, h, i, p, t) = (8, 4, 8, 16, 2);
-        let shapes = glossa::teacher::bert::tensor_shapes(v, p, t, h, i, 1);
+        let shapes = glossa::bert::tensor_shapes(v, p, t, h, i, 1);
         let data: Vec<Vec<u8>> = shapes
             .iter()
             .enumerate()

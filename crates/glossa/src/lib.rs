@@ -9,6 +9,7 @@
 //! Every model that turns text into vectors implements [`Encoder`], so evaluation, the `embed`
 //! command and any server never care which model they hold.
 
+pub mod bert;
 pub mod data;
 pub mod encoder;
 pub mod error;

@@ -2,10 +2,10 @@
 //! its teacher, initialised from a chosen subset of the teacher's layers (DistilBERT takes every
 //! other one) or from scratch, and trained with candle's autodiff (`crate::train::autodiff`).
 //!
-//! The forward pass is its own, not the teacher's (`teacher::bert`): that one uses fused,
-//! gradient-free kernels (`candle_nn::ops::layer_norm`, `softmax_last_dim`), so nothing behind
-//! them would train. Here every op has a backward: layer norm from mean/sub/sqr/sqrt/div,
-//! softmax from max/exp/sum/div, GELU as `gelu_erf` (the erf form BERT and PyTorch use).
+//! The network is the teacher's ([`crate::bert`]): the same typed layers under the same tensor
+//! names, run through their autodiff forward ([`crate::bert::autodiff`]), where every op has a
+//! backward. The weights are kept by name (the file format's view); a forward pass builds the
+//! typed layers over those very tensors.
 //!
 //! A saved student directory is also a sentence-transformers directory (`config.json`,
 //! `model.safetensors` under Hugging Face's BERT tensor names, the tokenizer files, `modules.json`
@@ -17,13 +17,18 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarBuilder;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenizers::{PaddingParams, Tokenizer};
 
 use super::table::Precision;
 use super::STUDENT_FILE;
+use crate::bert::layers::{names, InputEmbeddings, Layer, Linear};
+use crate::bert::Bert;
 use crate::hub::ModelDir;
 use crate::{Embeddings, Encoder, Error, Result};
 
@@ -31,6 +36,9 @@ pub const FORMAT: &str = "glossa-transformer/1";
 
 /// Where the projection to the teacher's width lives: sentence-transformers' `Dense` module.
 const DENSE_DIR: &str = "2_Dense";
+/// The projection's tensors, `projection.weight` / `projection.bias` (saved as the `Dense`
+/// module's `linear.*`).
+const PROJECTION: &str = "projection";
 /// The tensor whose gradient is zero by construction (see [`TransformerShape::trainable`]).
 const KEY_BIAS: &str = "attention.self.key.bias";
 /// Tokenizer side files copied from the teacher when it has them (Hugging Face's
@@ -69,7 +77,7 @@ impl TransformerShape {
     /// Every tensor with its shape, in a fixed order. Names are Hugging Face's BERT names; the
     /// projection, when there is one, is `projection.weight` / `projection.bias`.
     pub fn tensors(&self) -> Vec<(String, Vec<usize>)> {
-        let mut out = crate::teacher::bert::tensor_shapes(
+        let mut out = crate::bert::tensor_shapes(
             self.vocab_size,
             self.max_position_embeddings,
             self.type_vocab_size,
@@ -79,12 +87,30 @@ impl TransformerShape {
         );
         if self.has_projection() {
             out.push((
-                "projection.weight".into(),
+                format!("{PROJECTION}.weight"),
                 vec![self.output_dim, self.hidden_size],
             ));
-            out.push(("projection.bias".into(), vec![self.output_dim]));
+            out.push((format!("{PROJECTION}.bias"), vec![self.output_dim]));
         }
         out
+    }
+
+    /// The encoder's configuration. Its activation is BERT's GELU, the one `config.json` is
+    /// written with (a teacher with another is refused when its config is read).
+    pub fn bert_config(&self) -> crate::bert::Config {
+        crate::bert::Config {
+            vocab_size: self.vocab_size,
+            hidden_size: self.hidden_size,
+            num_hidden_layers: self.num_layers,
+            num_attention_heads: self.num_heads,
+            intermediate_size: self.intermediate_size,
+            max_position_embeddings: self.max_position_embeddings,
+            type_vocab_size: self.type_vocab_size,
+            layer_norm_eps: self.layer_norm_eps,
+            hidden_act: crate::bert::Activation::GeluErf,
+            pad_token_id: self.pad_token_id,
+            position_offset: self.position_offset,
+        }
     }
 
     pub fn has_projection(&self) -> bool {
@@ -180,13 +206,31 @@ fn cpu() -> Device {
     Device::Cpu
 }
 
+/// The student's network: the BERT encoder (`crate::bert`, run through its autodiff forward),
+/// mean pooling, and the projection to the teacher's width when there is one.
+struct Network {
+    bert: Bert,
+    projection: Option<Linear>,
+}
+
+impl Network {
+    fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let states = self.bert.forward(ids, mask)?;
+        let pooled = crate::bert::mean_pool(&states, mask)?;
+        match &self.projection {
+            Some(projection) => Ok(projection.forward(&pooled)?),
+            None => Ok(pooled),
+        }
+    }
+}
+
 impl TransformerStudent {
     /// A student whose layer `i` is the teacher's layer `layers[i]`, with the teacher's
     /// embeddings, tokenizer and width. `max_tokens` caps the teacher's own limit.
     pub fn from_teacher(dir: &ModelDir, layers: &[usize], max_tokens: usize) -> Result<Self> {
         let config_path = dir.required("config.json")?;
         let text = crate::error::read_to_string(&config_path)?;
-        let config = crate::teacher::parse_config(&text, &config_path)?;
+        let config = crate::bert::parse_config(&text, &config_path)?;
         if layers.is_empty() {
             return Err(Error::msg("a Transformer student needs at least one layer"));
         }
@@ -223,47 +267,8 @@ impl TransformerStudent {
             .validate()
             .map_err(|e| Error::invalid(&config_path, e))?;
         let weights_path = dir.required("model.safetensors")?;
-        let bytes = crate::error::read(&weights_path)?;
-        let file = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::invalid(&weights_path, format!("not a safetensors file: {e}")))?;
-        // Same prefixes as the teacher: none (sentence-transformers), `bert.` or `roberta.`.
-        let names: std::collections::HashSet<String> =
-            file.names().into_iter().map(str::to_string).collect();
-        let prefix = ["", "bert.", "roberta."]
-            .into_iter()
-            .find(|p| names.contains(&format!("{p}embeddings.word_embeddings.weight")))
-            .unwrap_or("");
-        let mut weights = BTreeMap::new();
-        for (name, dims) in shape.tensors() {
-            // Student layer i is teacher layer layers[i]; old checkpoints say gamma/beta.
-            let source = match name.strip_prefix("encoder.layer.") {
-                Some(rest) => {
-                    let (i, tail) = rest.split_once('.').expect("layer names have a tail");
-                    let i: usize = i.parse().expect("layer index");
-                    format!("encoder.layer.{}.{tail}", layers[i])
-                }
-                None => name.clone(),
-            };
-            let candidates = [
-                format!("{prefix}{source}"),
-                format!(
-                    "{prefix}{}",
-                    source.replace("LayerNorm.weight", "LayerNorm.gamma")
-                ),
-                format!(
-                    "{prefix}{}",
-                    source.replace("LayerNorm.bias", "LayerNorm.beta")
-                ),
-            ];
-            let found = candidates
-                .iter()
-                .find(|c| names.contains(*c))
-                .ok_or_else(|| {
-                    Error::invalid(&weights_path, format!("missing tensor '{}'", candidates[0]))
-                })?;
-            let view = file.tensor(found).expect("listed");
-            weights.insert(name, tensor_of(&view, found, &dims, &weights_path)?);
-        }
+        let picked = teacher_layers(&weights_path, &config, layers)?;
+        let weights: BTreeMap<String, Tensor> = picked.named_tensors().into_iter().collect();
         let mut student = Self::assemble(shape, weights, &dir.required("tokenizer.json")?)?;
         student.side_files = TOKENIZER_SIDE_FILES
             .iter()
@@ -389,81 +394,31 @@ impl TransformerStudent {
         ))
     }
 
-    fn w(&self, name: &str) -> candle_core::Result<&Tensor> {
-        self.weights
-            .get(name)
-            .ok_or_else(|| candle_core::Error::Msg(format!("no tensor '{name}'")))
-    }
-
-    fn linear(&self, x: &Tensor, name: &str) -> candle_core::Result<Tensor> {
-        x.matmul(&self.w(&format!("{name}.weight"))?.t()?)?
-            .broadcast_add(self.w(&format!("{name}.bias"))?)
-    }
-
-    /// Layer norm from differentiable ops (candle's fused one has no backward).
-    fn layer_norm(&self, x: &Tensor, name: &str) -> candle_core::Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + self.shape.layer_norm_eps)?.sqrt()?)?;
-        normed
-            .broadcast_mul(self.w(&format!("{name}.weight"))?)?
-            .broadcast_add(self.w(&format!("{name}.bias"))?)
+    /// The network over the current weights: the same tensors, so while training (when they
+    /// are the tensors of `Var`s) a forward pass through it records the graph.
+    fn network(&self) -> Result<Network> {
+        let tensors: HashMap<String, Tensor> = self
+            .weights
+            .iter()
+            .map(|(name, t)| (name.clone(), t.clone()))
+            .collect();
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &cpu());
+        let s = &self.shape;
+        let projection = s
+            .has_projection()
+            .then(|| Linear::load(vb.pp(PROJECTION), s.hidden_size, s.output_dim))
+            .transpose()?;
+        Ok(Network {
+            bert: Bert::load(vb, &s.bert_config())?,
+            projection,
+        })
     }
 
     /// Sentence vectors (batch, output_dim) before normalisation: mean of the token states over
     /// `mask` (batch, seq; f32 1/0), projected when the student is narrower than its teacher.
     /// Differentiable when the weights are `Var`s.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (b, l) = ids.dims2()?;
-        let s = &self.shape;
-        let h = s.hidden_size;
-        let words = self
-            .w("embeddings.word_embeddings.weight")?
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, l, h))?;
-        let positions =
-            self.w("embeddings.position_embeddings.weight")?
-                .narrow(0, s.position_offset, l)?;
-        let types = self
-            .w("embeddings.token_type_embeddings.weight")?
-            .narrow(0, 0, 1)?;
-        let x = words.broadcast_add(&positions)?.broadcast_add(&types)?;
-        let mut x = self.layer_norm(&x.reshape((b * l, h))?, "embeddings.LayerNorm")?;
-        // Additive mask: 0 for tokens, a large negative number for padding.
-        let bias = ((mask - 1.0)? * 1e30)?.reshape((b, 1, 1, l))?;
-        let (heads, hd) = (s.num_heads, h / s.num_heads);
-        let scale = 1.0 / (hd as f64).sqrt();
-        for i in 0..s.num_layers {
-            let p = format!("encoder.layer.{i}");
-            let split = |name: &str| -> candle_core::Result<Tensor> {
-                self.linear(&x, &format!("{p}.attention.self.{name}"))?
-                    .reshape((b, l, heads, hd))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let (q, k, v) = (split("query")?, split("key")?, split("value")?);
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-            let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * l, h))?;
-            let attended = self.layer_norm(
-                &(self.linear(&context, &format!("{p}.attention.output.dense"))? + &x)?,
-                &format!("{p}.attention.output.LayerNorm"),
-            )?;
-            let inner = self
-                .linear(&attended, &format!("{p}.intermediate.dense"))?
-                .gelu_erf()?;
-            x = self.layer_norm(
-                &(self.linear(&inner, &format!("{p}.output.dense"))? + attended)?,
-                &format!("{p}.output.LayerNorm"),
-            )?;
-        }
-        let pooled = crate::teacher::bert::mean_pool(&x.reshape((b, l, h))?, mask)?;
-        if s.has_projection() {
-            Ok(self.linear(&pooled, "projection")?)
-        } else {
-            Ok(pooled)
-        }
+        self.network()?.forward(ids, mask)
     }
 
     /// Writes the student (f32): a sentence-transformers directory plus `student.json`.
@@ -721,6 +676,29 @@ impl TransformerStudent {
     }
 }
 
+/// The teacher's embeddings and its layers `layers`, in that order (student layer i is teacher
+/// layer `layers[i]`), read through the encoder's own loader: the same names, prefixes and
+/// old gamma/beta layer norms as the teacher.
+fn teacher_layers(weights: &Path, config: &crate::bert::Config, layers: &[usize]) -> Result<Bert> {
+    // SAFETY: the file is mapped read-only, and every tensor is copied out of it before this
+    // returns.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &cpu()) }
+        .map_err(|e| Error::invalid(weights, format!("cannot read weights: {e}")))?;
+    let vb = crate::bert::model_root(vb);
+    let mismatch = |e| Error::invalid(weights, format!("does not match config.json: {e}"));
+    let embeddings = InputEmbeddings::load(&vb, config).map_err(mismatch)?;
+    let layers = layers
+        .iter()
+        .map(|&l| Layer::load(vb.pp(names::layer(l)), config))
+        .collect::<candle_core::Result<_>>()
+        .map_err(mismatch)?;
+    Ok(Bert {
+        embeddings,
+        layers,
+        config: config.clone(),
+    })
+}
+
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -819,12 +797,16 @@ impl Encoder for TransformerStudent {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let chunks: Vec<&[usize]> = order.chunks(self.batch_size.max(1)).collect();
+        let network = self.network()?;
         let pooled: Vec<Vec<Vec<f32>>> = chunks
             .par_iter()
             .map(|chunk| {
                 let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
                 let (ids, mask) = self.batch_tensors(&batch)?;
-                Ok(self.forward(&ids, &mask)?.to_dtype(DType::F32)?.to_vec2()?)
+                Ok(network
+                    .forward(&ids, &mask)?
+                    .to_dtype(DType::F32)?
+                    .to_vec2()?)
             })
             .collect::<Result<_>>()?;
         let mut out = Embeddings::zeros(texts.len(), self.shape.output_dim);

@@ -1,5 +1,5 @@
 //! The teacher: any BERT-family sentence-transformers model, loaded from a directory or the
-//! Hugging Face cache, run on candle.
+//! Hugging Face cache, run on the fast path of [`crate::bert`].
 //!
 //! What sentence-transformers reads, this reads: `config.json` (architecture), `model.safetensors`,
 //! `tokenizer.json`, `sentence_bert_config.json` (`max_seq_length`), `modules.json` with its
@@ -7,44 +7,28 @@
 //! `config_sentence_transformers.json`'s default prompt (e5's `"query: "`), which is put before
 //! every text as sentence-transformers' `encode` does.
 
-pub mod bert;
 pub mod cache;
-pub mod fast;
-pub mod ops;
 pub mod precomputed;
 
 use std::path::Path;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use crate::bert::FastBert;
 use crate::hub::{resolve, ModelDir};
 use crate::{Embeddings, Encoder, Error, Result};
-use bert::{Bert, BertConfig};
-use fast::FastBert;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pooling {
-    Mean,
-    Cls,
-    Max,
-}
-
-/// Which implementation of the network runs.
-enum Engine {
-    /// Packed f32 buffers and fused kernels (`fast.rs`): the default.
-    Fast(FastBert),
-    /// The plain candle version (`bert.rs`), chosen with `GLOSSA_TEACHER_ENGINE=candle` to
-    /// measure or check the fast one against it.
-    Candle(Bert),
-}
+/// The teacher's `config.json` check is the encoder's own parser (re-exported here, where the
+/// fuzz target `teacher_config` and the other teacher files' parsers are).
+pub use crate::bert::{parse_config, Pooling};
 
 pub struct Teacher {
     dir: ModelDir,
-    model: Engine,
+    model: FastBert,
     tokenizer: Tokenizer,
     pooling: Pooling,
     normalize: bool,
@@ -53,8 +37,7 @@ pub struct Teacher {
     /// Put before every text (the model's default prompt), if it has one.
     prompt: Option<String>,
     fingerprint: String,
-    /// Texts per forward pass (the fast engine cuts runs of about this many texts' tokens; the
-    /// candle engine sorts by length so a batch wastes little padding).
+    /// Texts per forward pass: runs are cut at about this many texts' tokens.
     pub batch_size: usize,
 }
 
@@ -107,11 +90,6 @@ fn default_prompt(dir: &ModelDir) -> Result<Option<String>> {
     }
 }
 
-#[derive(Deserialize)]
-struct Architecture {
-    model_type: Option<String>,
-}
-
 impl Teacher {
     /// Loads a teacher from a directory or a Hugging Face repo id.
     pub fn load(spec: &str) -> Result<Self> {
@@ -124,13 +102,10 @@ impl Teacher {
         let weights = dir.required("model.safetensors")?;
         // SAFETY: the file is mapped read-only; it must not be modified while the teacher lives.
         let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &bert::cpu()) }
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
                 .map_err(|e| Error::invalid(&weights, format!("cannot read weights: {e}")))?;
-        let model = match std::env::var("GLOSSA_TEACHER_ENGINE").as_deref() {
-            Ok("candle") => Bert::load(vb, &config).map(Engine::Candle),
-            _ => FastBert::load(vb, &config).map(Engine::Fast),
-        }
-        .map_err(|e| Error::invalid(&weights, format!("does not match config.json: {e}")))?;
+        let model = FastBert::load(vb, &config)
+            .map_err(|e| Error::invalid(&weights, format!("does not match config.json: {e}")))?;
 
         let (pooling, normalize) = read_modules(&dir)?;
         let max_seq = match dir.file("sentence_bert_config.json") {
@@ -178,57 +153,9 @@ impl Teacher {
     pub fn max_tokens(&self) -> usize {
         self.max_tokens
     }
-
-    /// Pooled vectors, row after row, for a batch of tokenized texts, on the candle engine.
-    fn encode_batch_candle(
-        &self,
-        model: &Bert,
-        encodings: &[&tokenizers::Encoding],
-    ) -> Result<Vec<f32>> {
-        // At least one position: a batch whose texts all tokenize to nothing (a tokenizer that
-        // adds no [CLS]/[SEP]) is one padding position, not an empty axis the kernels refuse.
-        let longest = encodings
-            .iter()
-            .map(|e| e.get_ids().len())
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let mut ids = Vec::with_capacity(encodings.len() * longest);
-        let mut mask = Vec::with_capacity(encodings.len() * longest);
-        for e in encodings {
-            let n = e.get_ids().len();
-            ids.extend_from_slice(e.get_ids());
-            ids.extend(std::iter::repeat_n(0u32, longest - n));
-            mask.extend(std::iter::repeat_n(1u8, n));
-            mask.extend(std::iter::repeat_n(0u8, longest - n));
-        }
-        let device = bert::cpu();
-        let shape = (encodings.len(), longest);
-        let ids = Tensor::from_vec(ids, shape, &device)?;
-        let mask = Tensor::from_vec(mask, shape, &device)?;
-        let states = model.forward(&ids, &mask)?;
-        let pooled = match self.pooling {
-            Pooling::Mean => bert::mean_pool(&states, &mask)?,
-            Pooling::Cls => bert::cls_pool(&states)?,
-            Pooling::Max => bert::max_pool(&states, &mask)?,
-        };
-        Ok(pooled.flatten_all()?.to_vec1()?)
-    }
-
-    /// The candle engine's batching: longest first, so batches hold sentences of similar
-    /// length and little padding; batches in parallel, since candle parallelises matmuls but
-    /// not the element-wise ops.
-    fn chunks_candle(&self, encodings: &[tokenizers::Encoding]) -> Vec<Vec<usize>> {
-        let mut order: Vec<usize> = (0..encodings.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
-        order
-            .chunks(self.batch_size.max(1))
-            .map(<[usize]>::to_vec)
-            .collect()
-    }
 }
 
-/// The fast engine's batching: texts in their order, cut into runs of about equal token counts
+/// Batching: texts in their order, cut into runs of about equal token counts
 /// (the engine packs sequences, so lengths need not match), at least one run per thread so
 /// every core has work even for a single batch, and at most `batch_size` texts' worth of
 /// tokens per run so the buffers stay small.
@@ -272,13 +199,8 @@ impl Encoder for Teacher {
             .encode_batch(inputs, true)
             .map_err(|e| Error::model(&self.dir.name, format!("tokenization failed: {e}")))?;
         let threads = rayon::current_num_threads();
-        let chunks = match &self.model {
-            Engine::Fast(_) => {
-                let lens: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
-                chunks_by_tokens(&lens, self.batch_size, threads)
-            }
-            Engine::Candle(_) => self.chunks_candle(&encodings),
-        };
+        let lens: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
+        let chunks = chunks_by_tokens(&lens, self.batch_size, threads);
         // Fewer runs than threads (one or a few texts): the matmuls use the threads instead.
         let par = if chunks.len() < threads {
             gemm::Parallelism::Rayon(threads)
@@ -287,16 +209,9 @@ impl Encoder for Teacher {
         };
         let pooled: Vec<Vec<f32>> = chunks
             .par_iter()
-            .map(|chunk| match &self.model {
-                Engine::Fast(model) => {
-                    let seqs: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
-                    model.embed(&seqs, self.pooling, par)
-                }
-                Engine::Candle(model) => {
-                    let batch: Vec<&tokenizers::Encoding> =
-                        chunk.iter().map(|&i| &encodings[i]).collect();
-                    self.encode_batch_candle(model, &batch)
-                }
+            .map(|chunk| {
+                let seqs: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
+                self.model.embed(&seqs, self.pooling, par)
             })
             .collect::<Result<_>>()?;
         let mut out = Embeddings::zeros(texts.len(), self.dim);
@@ -323,63 +238,6 @@ impl Encoder for Teacher {
     fn size_on_disk(&self) -> Option<u64> {
         Some(self.dir.size_on_disk())
     }
-}
-
-/// The BERT architecture a `config.json` text describes, checked to be one this teacher runs;
-/// `path` is only used to name the file in errors.
-pub fn parse_config(text: &str, path: &Path) -> Result<BertConfig> {
-    let arch: Architecture = crate::error::parse_json(text, path)?;
-    let roberta = match arch.model_type.as_deref() {
-        Some("bert") => false,
-        Some("xlm-roberta" | "roberta") => true,
-        Some(other) => {
-            return Err(Error::invalid(
-                path,
-                format!(
-                    "unknown architecture '{other}' (model_type); supported: bert, xlm-roberta, \
-                     roberta"
-                ),
-            ))
-        }
-        None => {
-            return Err(Error::invalid(
-                path,
-                "no model_type field: cannot tell the architecture",
-            ))
-        }
-    };
-    let mut config: BertConfig = crate::error::parse_json(text, path)?;
-    if roberta {
-        // (XLM-)RoBERTa numbers positions from after the padding index.
-        config.position_offset = config.pad_token_id as usize + 1;
-        if config.position_offset >= config.max_position_embeddings {
-            return Err(Error::invalid(
-                path,
-                format!(
-                    "pad_token_id {} leaves no position of {} for tokens",
-                    config.pad_token_id, config.max_position_embeddings
-                ),
-            ));
-        }
-    }
-    if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
-        return Err(Error::invalid(
-            path,
-            "hidden_size is not a multiple of num_attention_heads",
-        ));
-    }
-    // A zero here loads (zero-size tensors are valid safetensors) but cannot embed anything.
-    for (field, value) in [
-        ("hidden_size", config.hidden_size),
-        ("vocab_size", config.vocab_size),
-        ("max_position_embeddings", config.max_position_embeddings),
-        ("type_vocab_size", config.type_vocab_size),
-    ] {
-        if value == 0 {
-            return Err(Error::invalid(path, format!("{field} is 0")));
-        }
-    }
-    Ok(config)
 }
 
 /// What a `modules.json` text asks for: the folder of its `Pooling` module's config, if it has
@@ -457,8 +315,8 @@ fn read_modules(dir: &ModelDir) -> Result<(Pooling, bool)> {
     Ok((pooling, normalize))
 }
 
-/// Loads `tokenizer.json` with padding off (batches are padded here, to their longest member —
-/// shipped files may say `Fixed(128)`) and truncation at the model's `max_seq_length`.
+/// Loads `tokenizer.json` with padding off (callers pack or pad batches themselves; shipped
+/// files may say `Fixed(128)`) and truncation at the model's `max_seq_length`.
 pub(crate) fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer> {
     let mut tokenizer = Tokenizer::from_file(path)
         .map_err(|e| Error::invalid(path, format!("cannot load tokenizer: {e}")))?;
@@ -537,7 +395,7 @@ mod tests {
     /// A tiny BERT of [`CONFIG`]'s shape with a word-level tokenizer that adds no special tokens.
     fn tiny_teacher(dir: &Path, config: &str, sbert: Option<&str>) -> Result<Teacher> {
         let (v, h, i, p, t) = (8, 4, 8, 16, 2);
-        let shapes = super::bert::tensor_shapes(v, p, t, h, i, 1);
+        let shapes = crate::bert::tensor_shapes(v, p, t, h, i, 1);
         let data: Vec<Vec<u8>> = shapes
             .iter()
             .enumerate()

@@ -83,8 +83,7 @@ impl Default for TransformerConfig {
 /// A fresh student for `teacher` as `cfg` describes it.
 pub fn new_student(teacher: &ModelDir, cfg: &TransformerConfig) -> Result<TransformerStudent> {
     let config_path = teacher.required("config.json")?;
-    let tc =
-        crate::teacher::parse_config(&crate::error::read_to_string(&config_path)?, &config_path)?;
+    let tc = crate::bert::parse_config(&crate::error::read_to_string(&config_path)?, &config_path)?;
     let mut student = match cfg.init {
         Init::Teacher => {
             if cfg.hidden_size.is_some_and(|h| h != tc.hidden_size)

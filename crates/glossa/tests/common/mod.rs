@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod tiny_bert;
+
 pub const TEACHER: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
 /// `../shared` beside the checkout (override with GLOSSA_SHARED).

@@ -1,14 +1,14 @@
-//! The teacher's encoder forward on plain f32 buffers: the network of [`super::bert::Bert`]
-//! (which stays as the plain candle version it is tested against), computed with
+//! The encoder's forward pass for inference, on plain f32 buffers: the network of
+//! [`super::Bert`] (whose autodiff forward is the oracle it is tested against), computed with
 //!
 //! - no padding: the sequences of a batch are packed one after another, so every matmul row is a
-//!   real token and attention runs per sequence (the candle path pads each batch to its longest
-//!   member and masks);
+//!   real token and attention runs per sequence (the autodiff path pads each batch to its
+//!   longest member and masks);
 //! - fused passes: biases are written into the output before the matmul accumulates onto it,
 //!   residuals are accumulated onto in place, the attention scale rides on the matmul, GELU and
-//!   layer norm run in place ([`super::ops`]);
+//!   layer norm run in place ([`crate::kernels::transformer`]);
 //! - the `gemm` crate (what candle calls underneath) on contiguous buffers, without candle's
-//!   per-op tensor allocations, strided copies and transposes;
+//!   per-op tensor allocations, strided copies and transposes ([`crate::kernels::matmul`]);
 //! - one set of buffers per forward call, reused by every layer.
 //!
 //! Profile and measurements: docs/performance.md.
@@ -17,9 +17,10 @@ use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use gemm::Parallelism;
 
-use super::bert::BertConfig;
-use super::ops;
-use super::Pooling;
+use super::layers::{Bert, Layer, LayerNorm, Linear};
+use super::{Activation, Config, Pooling};
+use crate::kernels::matmul::{matmul, In, Out};
+use crate::kernels::transformer as ops;
 use crate::{Error, Result};
 
 /// y = x·W + b with W stored transposed, (in, out) row-major, so rows of x meet columns of W.
@@ -36,7 +37,7 @@ struct Norm {
     eps: f32,
 }
 
-struct Layer {
+struct FastLayer {
     /// Q, K and V in one matmul: columns [0, h) are Q, [h, 2h) K, [2h, 3h) V.
     qkv: Dense,
     attention_out: Dense,
@@ -55,7 +56,8 @@ pub struct FastBert {
     /// Row 0 of the token-type table: every token is of type 0.
     token_type: Vec<f32>,
     embedding_norm: Norm,
-    layers: Vec<Layer>,
+    layers: Vec<FastLayer>,
+    activation: Activation,
     hidden: usize,
     heads: usize,
     intermediate: usize,
@@ -68,10 +70,8 @@ fn vec1(t: Tensor) -> candle_core::Result<Vec<f32>> {
 }
 
 impl Dense {
-    fn load(vb: &VarBuilder, name: &str, inp: usize, out: usize) -> candle_core::Result<Self> {
-        let weight = vb.pp(name).get((out, inp), "weight")?;
-        let bias = vb.pp(name).get(out, "bias")?;
-        Self::from_parts(&weight, &bias)
+    fn new(linear: &Linear) -> candle_core::Result<Self> {
+        Self::from_parts(&linear.weight, &linear.bias)
     }
 
     /// From a PyTorch (out, in) weight and its bias.
@@ -112,15 +112,11 @@ impl Dense {
 }
 
 impl Norm {
-    fn load(vb: &VarBuilder, name: &str, size: usize, eps: f64) -> candle_core::Result<Self> {
-        let vb = vb.pp(name);
-        // Old checkpoints name the parameters gamma/beta.
-        let weight = vb.get(size, "weight").or_else(|_| vb.get(size, "gamma"))?;
-        let bias = vb.get(size, "bias").or_else(|_| vb.get(size, "beta"))?;
+    fn new(norm: &LayerNorm) -> candle_core::Result<Self> {
         Ok(Norm {
-            weight: vec1(weight)?,
-            bias: vec1(bias)?,
-            eps: eps as f32,
+            weight: vec1(norm.weight.clone())?,
+            bias: vec1(norm.bias.clone())?,
+            eps: norm.eps as f32,
         })
     }
 
@@ -129,138 +125,44 @@ impl Norm {
     }
 }
 
-/// A matrix operand: `rows × cols` values of `data`, element (r, c) at `r·rs + c·cs`.
-struct In<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-}
-
-impl<'a> In<'a> {
-    fn new(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
-        // The last element must be inside the slice: gemm reads through raw pointers.
-        if rows > 0 && cols > 0 {
-            assert!((rows - 1) * rs + (cols - 1) * cs < data.len());
-        }
-        In {
-            data,
-            rows,
-            cols,
-            rs,
-            cs,
-        }
-    }
-}
-
-/// The destination: row-major with row stride `rs`; `accumulate` adds to what is there.
-struct Out<'a> {
-    data: &'a mut [f32],
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    accumulate: bool,
-}
-
-impl<'a> Out<'a> {
-    fn new(data: &'a mut [f32], rows: usize, cols: usize, rs: usize, accumulate: bool) -> Self {
-        if rows > 0 && cols > 0 {
-            assert!((rows - 1) * rs + cols - 1 < data.len());
-        }
-        Out {
-            data,
-            rows,
-            cols,
-            rs,
-            accumulate,
-        }
-    }
-}
-
-/// dst (+)= scale · lhs·rhs
-fn matmul(dst: Out, lhs: In, rhs: In, scale: f32, par: Parallelism) {
-    assert!(lhs.rows == dst.rows && rhs.cols == dst.cols && lhs.cols == rhs.rows);
-    let (m, n, k) = (dst.rows, dst.cols, lhs.cols);
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: every operand's extent was checked against its slice (In::new, Out::new), the
-    // destination is borrowed mutably so it aliases no input, and the shapes agree (above).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.data.as_mut_ptr(),
-            1,
-            dst.rs as isize,
-            dst.accumulate,
-            lhs.data.as_ptr(),
-            lhs.cs as isize,
-            lhs.rs as isize,
-            rhs.data.as_ptr(),
-            rhs.cs as isize,
-            rhs.rs as isize,
-            1.0,
-            scale,
-            false,
-            false,
-            false,
-            par,
-        )
+impl FastLayer {
+    fn new(layer: &Layer) -> candle_core::Result<Self> {
+        let (q, k, v) = (&layer.query, &layer.key, &layer.value);
+        let weight = Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?;
+        let bias = Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?;
+        Ok(FastLayer {
+            qkv: Dense::from_parts(&weight, &bias)?,
+            attention_out: Dense::new(&layer.attention_out)?,
+            attention_norm: Norm::new(&layer.attention_norm)?,
+            intermediate: Dense::new(&layer.intermediate)?,
+            output: Dense::new(&layer.output)?,
+            output_norm: Norm::new(&layer.output_norm)?,
+        })
     }
 }
 
 impl FastBert {
-    pub fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
-        let vb = super::bert::model_root(vb);
-        let h = cfg.hidden_size;
-        let emb = vb.pp("embeddings");
-        let word = emb.get((cfg.vocab_size, h), "word_embeddings.weight")?;
-        let position = vec1(emb.get(
-            (cfg.max_position_embeddings, h),
-            "position_embeddings.weight",
-        )?)?;
-        let token_type = emb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?;
-        let token_type = vec1(token_type.narrow(0, 0, 1)?)?;
-        let embedding_norm = Norm::load(&emb, "LayerNorm", h, cfg.layer_norm_eps)?;
-        // Not `with_capacity(num_hidden_layers)`: the count comes from config.json, and a huge
-        // one must end at the first missing layer's weights, not in a failed allocation.
-        let mut layers = Vec::new();
-        for i in 0..cfg.num_hidden_layers {
-            let l = vb.pp(format!("encoder.layer.{i}"));
-            let a = l.pp("attention.self");
-            let get = |name: &str| -> candle_core::Result<(Tensor, Tensor)> {
-                Ok((
-                    a.pp(name).get((h, h), "weight")?,
-                    a.pp(name).get(h, "bias")?,
-                ))
-            };
-            let (q, k, v) = (get("query")?, get("key")?, get("value")?);
-            let weight = Tensor::cat(&[&q.0, &k.0, &v.0], 0)?;
-            let bias = Tensor::cat(&[&q.1, &k.1, &v.1], 0)?;
-            layers.push(Layer {
-                qkv: Dense::from_parts(&weight, &bias)?,
-                attention_out: Dense::load(&l, "attention.output.dense", h, h)?,
-                attention_norm: Norm::load(
-                    &l,
-                    "attention.output.LayerNorm",
-                    h,
-                    cfg.layer_norm_eps,
-                )?,
-                intermediate: Dense::load(&l, "intermediate.dense", h, cfg.intermediate_size)?,
-                output: Dense::load(&l, "output.dense", cfg.intermediate_size, h)?,
-                output_norm: Norm::load(&l, "output.LayerNorm", h, cfg.layer_norm_eps)?,
-            });
-        }
+    /// Loads the encoder's typed layers ([`Bert::load`]) and repacks them.
+    pub fn load(vb: VarBuilder, cfg: &Config) -> candle_core::Result<Self> {
+        Self::new(&Bert::load(vb, cfg)?)
+    }
+
+    /// The same network as `bert`, on buffers of its own (the word table is shared).
+    pub fn new(bert: &Bert) -> candle_core::Result<Self> {
+        let cfg = &bert.config;
+        let emb = &bert.embeddings;
         Ok(FastBert {
-            word,
-            position,
-            token_type,
-            embedding_norm,
-            layers,
-            hidden: h,
+            word: emb.word.clone(),
+            position: vec1(emb.position.clone())?,
+            token_type: vec1(emb.token_type.narrow(0, 0, 1)?)?,
+            embedding_norm: Norm::new(&emb.norm)?,
+            layers: bert
+                .layers
+                .iter()
+                .map(FastLayer::new)
+                .collect::<candle_core::Result<_>>()?,
+            activation: cfg.hidden_act,
+            hidden: cfg.hidden_size,
             heads: cfg.num_attention_heads,
             intermediate: cfg.intermediate_size,
             position_offset: cfg.position_offset,
@@ -383,7 +285,9 @@ impl FastBert {
             layer.attention_out.forward_onto(&context, &mut x, par);
             layer.attention_norm.forward(&mut x);
             layer.intermediate.forward(&x, &mut inner, par);
-            ops::gelu_erf(&mut inner);
+            match self.activation {
+                Activation::GeluErf => ops::gelu_erf(&mut inner),
+            }
             layer.output.forward_onto(&inner, &mut x, par);
             layer.output_norm.forward(&mut x);
         }
@@ -393,15 +297,15 @@ impl FastBert {
 
 #[cfg(test)]
 mod tests {
-    use super::super::bert::{self, Bert};
+    use super::super::autodiff;
     use super::*;
-    use candle_core::DType;
+    use candle_core::{DType, Device};
     use std::collections::HashMap;
 
     /// Random weights of a BERT with odd sizes (no dimension a multiple of a vector width),
     /// under `prefix`.
-    fn weights(cfg: &BertConfig, prefix: &str) -> HashMap<String, Tensor> {
-        let dev = bert::cpu();
+    fn weights(cfg: &Config, prefix: &str) -> HashMap<String, Tensor> {
+        let dev = Device::Cpu;
         let mut rng = crate::rng::Rng::new(3);
         let mut rand = |shape: &[usize]| {
             let n: usize = shape.iter().product();
@@ -446,8 +350,8 @@ mod tests {
         w
     }
 
-    fn config(hidden: usize, heads: usize, inter: usize, offset: usize) -> BertConfig {
-        BertConfig {
+    fn config(hidden: usize, heads: usize, inter: usize, offset: usize) -> Config {
+        Config {
             vocab_size: 29,
             hidden_size: hidden,
             num_hidden_layers: 2,
@@ -456,18 +360,18 @@ mod tests {
             max_position_embeddings: 40 + offset,
             type_vocab_size: 2,
             layer_norm_eps: 1e-12,
-            hidden_act: "gelu".into(),
+            hidden_act: Activation::GeluErf,
             pad_token_id: 1,
             position_offset: offset,
         }
     }
 
-    /// The fast engine against the candle one on random weights and sequences of odd, mixed
-    /// lengths (the candle path pads and masks them, the fast one packs them), for every pooling,
-    /// BERT and XLM-R positions, serial and parallel matmuls.
+    /// The fast path against its oracle, the autodiff forward, on random weights and sequences
+    /// of odd, mixed lengths (the autodiff path pads and masks them, the fast one packs them),
+    /// for every pooling, BERT and XLM-R positions, serial and parallel matmuls.
     #[test]
-    fn fast_engine_matches_the_candle_engine() {
-        let dev = bert::cpu();
+    fn fast_path_matches_the_autodiff_oracle() {
+        let dev = Device::Cpu;
         let lens = [1usize, 7, 13, 2, 33, 5, 17];
         let mut rng = crate::rng::Rng::new(9);
         let seqs: Vec<Vec<u32>> = lens
@@ -497,9 +401,9 @@ mod tests {
             let states = plain.forward(&ids, &mask).unwrap();
             for pooling in [Pooling::Mean, Pooling::Cls, Pooling::Max] {
                 let want = match pooling {
-                    Pooling::Mean => bert::mean_pool(&states, &mask),
-                    Pooling::Cls => bert::cls_pool(&states),
-                    Pooling::Max => bert::max_pool(&states, &mask),
+                    Pooling::Mean => autodiff::mean_pool(&states, &mask),
+                    Pooling::Cls => autodiff::cls_pool(&states),
+                    Pooling::Max => autodiff::max_pool(&states, &mask),
                 }
                 .unwrap()
                 .flatten_all()
@@ -525,7 +429,7 @@ mod tests {
 
     #[test]
     fn empty_and_overlong_sequences() {
-        let dev = bert::cpu();
+        let dev = Device::Cpu;
         let cfg = config(15, 3, 37, 0);
         let fast = FastBert::load(
             VarBuilder::from_tensors(weights(&cfg, ""), DType::F32, &dev),

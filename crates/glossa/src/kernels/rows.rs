@@ -1,57 +1,4 @@
-//! The student's hot loops, compiled for the widest vector unit the CPU has (AVX-512, AVX2 or
-//! baseline SSE2), chosen once at run time: a binary built for any x86-64 still uses the machine
-//! it runs on. Every kernel is element-wise (no reordered sums), so all paths give bit-identical
-//! results and training stays reproducible across machines.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Avx512,
-    Avx2,
-    Baseline,
-}
-
-/// The instruction set the kernels use on this machine.
-pub fn level() -> Level {
-    static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                return Level::Avx512;
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return Level::Avx2;
-            }
-        }
-        Level::Baseline
-    })
-}
-
-/// Defines `pub fn $name` that runs `$body` compiled for the best available instruction set.
-macro_rules! dispatched {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident : $ty:ty),*) $(-> $ret:ty)? $body:block) => {
-        $(#[$doc])*
-        pub fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn generic($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f")]
-                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
-                match $crate::kernels::level() {
-                    // SAFETY: level() checked that the CPU has these features.
-                    $crate::kernels::Level::Avx512 => return unsafe { avx512($($arg),*) },
-                    $crate::kernels::Level::Avx2 => return unsafe { avx2($($arg),*) },
-                    $crate::kernels::Level::Baseline => {}
-                }
-            }
-            generic($($arg),*)
-        }
-    };
-}
-pub(crate) use dispatched;
+//! Row kernels: a row added, scaled or dotted into another, from f32, f16 or int8 storage.
 
 dispatched! {
     /// `dst += src`
@@ -142,49 +89,6 @@ unsafe fn add_f16_f16c(dst: &mut [f32], h: &[u8]) {
     add_f16_scalar(&mut dst[full..], &h[2 * full..]);
 }
 
-/// One Adam step's constants, computed once per step rather than once per row.
-#[derive(Debug, Clone, Copy)]
-pub struct AdamStep {
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    /// lr / (1 − β1ᵗ)
-    pub step_size: f32,
-    /// 1 / sqrt(1 − β2ᵗ)
-    pub inv_c2_sqrt: f32,
-}
-
-impl AdamStep {
-    pub fn new(lr: f32, beta1: f32, beta2: f32, eps: f32, step: u64) -> Self {
-        let c1 = 1.0 - beta1.powi(step as i32);
-        let c2 = 1.0 - beta2.powi(step as i32);
-        AdamStep {
-            beta1,
-            beta2,
-            eps,
-            step_size: lr / c1,
-            inv_c2_sqrt: 1.0 / c2.sqrt(),
-        }
-    }
-}
-
-dispatched! {
-    /// Adam on one parameter slice with its moments.
-    fn adam(param: &mut [f32], m: &mut [f32], v: &mut [f32], grad: &[f32], h: &AdamStep) {
-        let n = param.len();
-        assert!(m.len() == n && v.len() == n && grad.len() == n);
-        let (b1, b2, one_b1, one_b2) = (h.beta1, h.beta2, 1.0 - h.beta1, 1.0 - h.beta2);
-        for i in 0..n {
-            let g = grad[i];
-            let mi = b1 * m[i] + one_b1 * g;
-            let vi = b2 * v[i] + one_b2 * (g * g);
-            m[i] = mi;
-            v[i] = vi;
-            param[i] -= h.step_size * mi / (vi.sqrt() * h.inv_c2_sqrt + h.eps);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,24 +138,6 @@ mod tests {
             axpy(&mut got, 0.37, &b);
             let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + 0.37 * y).collect();
             assert_eq!(got, want, "axpy n={n}");
-
-            let h = AdamStep::new(0.01, 0.9, 0.999, 1e-8, 3);
-            let (mut p, mut m, mut v) = (
-                a.clone(),
-                random(n, &mut rng),
-                random(n, &mut rng)
-                    .iter()
-                    .map(|x| x.abs())
-                    .collect::<Vec<_>>(),
-            );
-            let (mut p2, mut m2, mut v2) = (p.clone(), m.clone(), v.clone());
-            adam(&mut p, &mut m, &mut v, &b, &h);
-            for i in 0..n {
-                m2[i] = 0.9 * m2[i] + (1.0 - 0.9) * b[i];
-                v2[i] = 0.999 * v2[i] + (1.0 - 0.999) * (b[i] * b[i]);
-                p2[i] -= h.step_size * m2[i] / (v2[i].sqrt() * h.inv_c2_sqrt + h.eps);
-            }
-            assert_eq!((p, m, v), (p2, m2, v2), "adam n={n}");
 
             let q: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).collect();
             let mut got = a.clone();

@@ -1,15 +1,12 @@
-//! The teacher's element-wise and row kernels on plain f32 slices, each one pass over memory and
-//! allocation-free, compiled for the widest vector unit the CPU has (the run-time dispatch of
-//! [`crate::kernels`]).
+//! The BERT encoder's element-wise and row kernels on plain f32 slices ([`crate::bert::fast`]),
+//! each one pass over memory and allocation-free, under the run-time dispatch of this module.
 //!
 //! Why not candle's ops: on this project's machine candle's `gelu_erf` (a scalar f64 `erf` per
 //! value) cost as much as the largest matmul, and each of softmax, layer norm, bias and residual
 //! adds was its own pass with its own fresh tensor. Here `erf` and `exp` are branch-free
 //! polynomials the compiler vectorises, and reductions keep 16 partial sums so they vectorise too
-//! (Rust does not reorder float sums on its own). The plain versions these are tested against
-//! are the candle ops (`teacher::bert`) and the scalar loops in the tests below.
-
-use crate::kernels::dispatched;
+//! (Rust does not reorder float sums on its own). They are tested against the plain f64 loops
+//! below, and the encoder built on them against its autodiff form (`bert::autodiff`).
 
 /// Partial sums kept by the reductions: one AVX-512 register, or two AVX2 ones.
 const LANES: usize = 16;
@@ -260,7 +257,7 @@ mod tests {
         }
     }
 
-    /// Masked scores (a large negative number, as the candle path adds for padding) get
+    /// Masked scores (a large negative number, as the autodiff path adds for padding) get
     /// probability 0, and a row of equal values is uniform.
     #[test]
     fn softmax_handles_masked_and_flat_rows() {
