@@ -67,7 +67,7 @@ pub fn pick_pairs(text: &str, path: &Path, n: usize) -> Result<Vec<(String, Stri
         pairs.push((Sha1::digest(line.as_bytes()).into(), en, xx));
     }
     // Stable, so equal lines keep their file order (the order of hex digests is that of bytes).
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    pairs.sort_by_key(|p| p.0);
     let (mut seen_en, mut seen_xx) = (HashSet::new(), HashSet::new());
     let mut kept = Vec::new();
     for (_, en, xx) in pairs {
@@ -88,7 +88,11 @@ pub fn pick_pairs(text: &str, path: &Path, n: usize) -> Result<Vec<(String, Stri
 /// Writes the dev retrieval set of `corpus` (a run's `corpus` folder) under `out/tatoeba`, at
 /// most `per_language` pairs per language. Returns (ISO 639-3 code, pairs written) in file-name
 /// order. Files of languages Tatoeba lacks are passed over.
-pub fn write_devset(corpus: &Path, out: &Path, per_language: usize) -> Result<Vec<(&'static str, usize)>> {
+pub fn write_devset(
+    corpus: &Path,
+    out: &Path,
+    per_language: usize,
+) -> Result<Vec<(&'static str, usize)>> {
     if per_language == 0 {
         return Err(Error::msg("pairs per language must be at least 1"));
     }
@@ -162,7 +166,10 @@ mod tests {
         let err = pick_pairs("a\tb\na\tb\tc\n", Path::new("x/de.tsv"), 10)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("x/de.tsv") && err.contains('2') && err.contains("found 3"), "{err}");
+        assert!(
+            err.contains("x/de.tsv") && err.contains('2') && err.contains("found 3"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -180,9 +187,11 @@ mod tests {
         let pairs: Vec<(&str, &str)> = en.lines().zip(de.lines()).collect();
         assert_eq!(pairs.len(), 2);
         assert!(pairs.contains(&("Open", "Öffnen")) && pairs.contains(&("Close", "Schließen")));
-        assert!(!out.join("tatoeba").read_dir().unwrap().any(|e| {
-            e.unwrap().file_name().to_string_lossy().contains("xx")
-        }));
+        assert!(!out
+            .join("tatoeba")
+            .read_dir()
+            .unwrap()
+            .any(|e| { e.unwrap().file_name().to_string_lossy().contains("xx") }));
         let err = write_devset(&dir.path().join("nothing"), &out, 10).unwrap_err();
         assert!(err.to_string().contains("nothing/dev"), "{err}");
     }

