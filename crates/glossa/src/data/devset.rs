@@ -6,7 +6,8 @@
 //! are taken in a fixed order (the sha1 of the line) and a pair whose English or translation
 //! repeats, ignoring case, is passed over: retrieval needs each side distinct. The output is
 //! `OUT/tatoeba/tatoeba.<iso3>-eng.<iso3>` and `….eng`, line i of one the translation of line i
-//! of the other — byte for byte what `scripts/dev-retrieval-set.py` wrote before.
+//! of the other: byte for byte what the former `scripts/dev-retrieval-set.py` wrote (compared on
+//! corpora of 62k and 246k real pairs, at 50, 1000 and unlimited pairs per language).
 
 use std::collections::HashSet;
 use std::path::Path;
