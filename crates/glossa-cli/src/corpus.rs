@@ -16,11 +16,15 @@ pub enum CorpusCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// A dev retrieval set: held-out pairs of a built corpus, for choosing settings without
+    /// touching the test sets.
+    Devset(crate::convert::DevsetArgs),
 }
 
 pub fn run(command: CorpusCommand) -> Result<()> {
     match command {
         CorpusCommand::Build { config, out } => build(&config, &out),
+        CorpusCommand::Devset(args) => crate::convert::devset(&args),
     }
 }
 

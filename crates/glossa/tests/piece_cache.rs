@@ -3,7 +3,8 @@
 //! their English sides), read twice (the first pass fills the cache, the second reads it), with
 //! both tokenizers the static students use: XLM-R's SentencePiece Unigram (multilingual-e5-small's)
 //! and MiniLM's BERT WordPiece, read from the teachers the test command fetches (the static
-//! students save those same files). Skips, saying so, where those files are absent.
+//! students save those same files). Both the tokenizers and the Tatoeba files are required: a
+//! missing one fails the test, naming what to run.
 
 use std::path::{Path, PathBuf};
 
@@ -13,12 +14,18 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn tatoeba_lines() -> Option<Vec<String>> {
+fn tatoeba_lines() -> Vec<String> {
     let eval = std::env::var_os("GLOSSA_EVAL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("../shared/eval"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(eval.join("tatoeba"))
-        .ok()?
+    let dir = eval.join("tatoeba");
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\n(the evaluation sets are required: set GLOSSA_EVAL_DIR)",
+            dir.display()
+        )
+    });
+    let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
@@ -28,25 +35,25 @@ fn tatoeba_lines() -> Option<Vec<String>> {
     files.sort();
     let mut lines = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).ok()?;
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         lines.extend(text.lines().map(str::to_owned));
     }
-    Some(lines)
+    lines
 }
 
 /// The `tokenizer.json` of a teacher in the Hugging Face cache (what `scripts/test.sh` fetches).
-fn teacher_tokenizer(repo: &str) -> String {
+fn teacher_tokenizer(repo: &str) -> PathBuf {
     glossa::hub::resolve(repo)
-        .map(|m| m.file("tokenizer.json").display().to_string())
-        .unwrap_or_else(|e| format!("{repo} (not in the cache: {e})"))
+        .map(|m| m.file("tokenizer.json"))
+        .unwrap_or_else(|e| {
+            panic!("{e}\n(the test command runs scripts/fetch-assets.sh teacher and scripts/convert-e5.sh)")
+        })
 }
 
-fn check(tokenizer_file: &str, lines: &[String]) {
-    let path = root().join(tokenizer_file);
-    let Ok(mut tokenizer) = tokenizers::Tokenizer::from_file(&path) else {
-        eprintln!("skipped: no tokenizer at {}", path.display());
-        return;
-    };
+fn check(path: &Path, lines: &[String]) {
+    let mut tokenizer = tokenizers::Tokenizer::from_file(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let tokenizer_file = path.display();
     // As SubwordStudent::load sets it.
     tokenizer.with_padding(None);
     tokenizer.with_truncation(None).unwrap();
@@ -85,10 +92,7 @@ fn check(tokenizer_file: &str, lines: &[String]) {
 
 #[test]
 fn piece_cache_gives_the_tokenizers_ids_on_every_tatoeba_line() {
-    let Some(lines) = tatoeba_lines() else {
-        eprintln!("skipped: no Tatoeba files (set GLOSSA_EVAL_DIR)");
-        return;
-    };
+    let lines = tatoeba_lines();
     assert!(lines.len() > 100_000);
     check(&teacher_tokenizer("intfloat/multilingual-e5-small"), &lines);
     check(

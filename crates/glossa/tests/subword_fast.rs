@@ -1,12 +1,15 @@
-//! The shipped fastText-style student (runs/default/student) on every Tatoeba line: its
-//! features are exactly those of the original algorithm (re-implemented here from the public
-//! pieces: a String per token, `char_ngrams`, `fasttext_hash`), and `encode` (allocation-free,
-//! word sums cached) gives the vectors of `embed` (the plain path) up to float rounding.
-//! Skips, saying so, where the student or the Tatoeba files are absent.
+//! A fastText-style subword student on every Tatoeba line: its features are exactly those of
+//! the original algorithm (re-implemented here from the public pieces: a String per token,
+//! `char_ngrams`, `fasttext_hash`), and `encode` (allocation-free, word sums cached) gives the
+//! vectors of `embed` (the plain path) up to float rounding. The student is built here, with the
+//! default config's text processing and a vocabulary counted on the same lines, and saved and
+//! loaded so `encode` runs on a read-only table as a shipped student does; its weights are random,
+//! which both paths share. The Tatoeba files are required (../shared/eval, or GLOSSA_EVAL_DIR).
 
 use std::path::{Path, PathBuf};
 
 use glossa::student::features::{char_ngrams, fasttext_hash, TokenKind};
+use glossa::student::subword::{build_vocab, SubwordConfig};
 use glossa::student::SubwordStudent;
 use glossa::Encoder;
 
@@ -76,20 +79,18 @@ fn features_original(s: &SubwordStudent, text: &str) -> Vec<u32> {
     out
 }
 
-#[test]
-fn default_student_features_and_vectors_equal_the_original_path_on_every_tatoeba_line() {
-    let dir = root().join("runs/default/student");
-    let Ok(student) = SubwordStudent::load(&dir) else {
-        eprintln!("skipped: no student at {}", dir.display());
-        return;
-    };
+/// Every line of the Tatoeba files; their absence is a failure, not a skip.
+fn tatoeba_lines() -> Vec<String> {
     let eval = std::env::var_os("GLOSSA_EVAL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("../shared/eval"));
-    let Ok(entries) = std::fs::read_dir(eval.join("tatoeba")) else {
-        eprintln!("skipped: no Tatoeba files (set GLOSSA_EVAL_DIR)");
-        return;
-    };
+    let dir = eval.join("tatoeba");
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\n(the evaluation sets are required: set GLOSSA_EVAL_DIR)",
+            dir.display()
+        )
+    });
     let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     let mut lines = Vec::new();
@@ -104,6 +105,34 @@ fn default_student_features_and_vectors_equal_the_original_path_on_every_tatoeba
                 .map(str::to_owned),
         );
     }
+    lines
+}
+
+/// A subword student shaped like the default one (configs/default.toml's text processing, a
+/// smaller table), saved and loaded back.
+fn student(lines: &[String], dir: &Path) -> SubwordStudent {
+    let config = SubwordConfig {
+        dim: 64,
+        output_dim: 64,
+        buckets: 20_000,
+        minn: 3,
+        maxn: 6,
+        lowercase: true,
+    };
+    let words = build_vocab(lines.iter().map(String::as_str), true, 2, 100_000);
+    assert!(words.len() > 10_000, "{} words", words.len());
+    SubwordStudent::new(config, words, 42)
+        .unwrap()
+        .save(dir)
+        .unwrap();
+    SubwordStudent::load(dir).unwrap()
+}
+
+#[test]
+fn subword_student_features_and_vectors_equal_the_original_path_on_every_tatoeba_line() {
+    let lines = tatoeba_lines();
+    let dir = tempfile::tempdir().unwrap();
+    let student = student(&lines, dir.path());
     assert!(lines.len() > 100_000, "{} lines", lines.len());
     for line in &lines {
         let mut got = Vec::new();

@@ -3,6 +3,7 @@
 
 pub mod clean;
 pub mod corpus;
+pub mod devset;
 pub mod dictd;
 pub mod fortune;
 pub mod help;

