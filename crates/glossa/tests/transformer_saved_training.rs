@@ -14,8 +14,8 @@ mod common;
 use std::path::Path;
 
 use glossa::hub::ModelDir;
-use glossa::train::{Dataset, Example, Objective};
 use glossa::train::autodiff::{new_student, train, Init, TransformerConfig};
+use glossa::train::{Dataset, Example, Objective};
 use glossa::Encoder;
 
 const SAVED: &str = "tests/data/transformer-saved-training.json";

@@ -12,8 +12,8 @@ use std::path::Path;
 use yaml_rust2::yaml::{Array, Hash};
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
-use crate::recipes::config::{Config, StudentKind};
 use crate::eval::ModelReport;
+use crate::recipes::config::{Config, StudentKind};
 use crate::{Error, Result};
 
 /// What a card states about a run, gathered from its config and reports.

@@ -445,136 +445,9 @@ impl SubwordStudent {
     pub fn load(dir: &Path) -> Result<Self> {
         let config_path = dir.join(STUDENT_FILE);
         let saved: SavedConfig = crate::error::read_json(&config_path)?;
-        let (words, tokenizer) = match saved.format.as_str() {
-            FORMAT => {
-                let vocab_path = dir.join("vocab.txt");
-                let vocab_text = crate::error::read_to_string(&vocab_path)?;
-                let words: Vec<String> = vocab_text.lines().map(str::to_owned).collect();
-                if words.len() != saved.words {
-                    return Err(Error::invalid(
-                        &vocab_path,
-                        format!(
-                            "{} words, but {STUDENT_FILE} says {}",
-                            words.len(),
-                            saved.words
-                        ),
-                    ));
-                }
-                validate(&saved.config, words.len())
-                    .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
-                (words, None)
-            }
-            STATIC_FORMAT => {
-                let path = dir.join(TOKENIZER_FILE);
-                if !path.is_file() {
-                    return Err(Error::invalid(
-                        &path,
-                        "missing: a static student needs the tokenizer it was trained with",
-                    ));
-                }
-                let mut tokenizer = tokenizers::Tokenizer::from_file(&path)
-                    .map_err(|e| Error::invalid(&path, format!("cannot load tokenizer: {e}")))?;
-                tokenizer.with_padding(None);
-                tokenizer.with_truncation(None).map_err(|e| {
-                    Error::invalid(&path, format!("cannot turn off truncation: {e}"))
-                })?;
-                let words = token_list(&tokenizer);
-                if words.len() != saved.words {
-                    return Err(Error::invalid(
-                        &path,
-                        format!(
-                            "the tokenizer has {} tokens, but {STUDENT_FILE} says the table has {} rows",
-                            words.len(),
-                            saved.words
-                        ),
-                    ));
-                }
-                validate_static(&saved.config, words.len())
-                    .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
-                (words, Some(tokenizer))
-            }
-            other => {
-                return Err(Error::invalid(
-                    &config_path,
-                    format!("format '{other}' is not {FORMAT} or {STATIC_FORMAT}"),
-                ))
-            }
-        };
-        let weights_path = dir.join("model.safetensors");
-        if let Some(want) = &saved.checksum {
-            verify_checksum(&weights_path, want)?;
-        }
-        // Only the header is parsed here; the table itself is mapped, not read.
-        let (header_len, metadata) = read_header(&weights_path)?;
-        let rows = words.len() + saved.config.buckets;
-        let precision = table_precision(&metadata, &weights_path)?;
-        let (start, len) = tensor_span(
-            &metadata,
-            &weights_path,
-            "embeddings",
-            &[rows, saved.config.dim],
-            precision,
-        )?;
-        // Offsets count from the end of the header; one near usize::MAX must not wrap around.
-        let data_at = |start: usize| {
-            (8 + header_len).checked_add(start).ok_or_else(|| {
-                Error::invalid(
-                    &weights_path,
-                    format!("tensor data offset {start} is past the end of the file"),
-                )
-            })
-        };
-        let table = match precision {
-            Precision::F32 => super::table::Table::map(&weights_path, data_at(start)?, len)?,
-            _ => {
-                let scales = if precision == Precision::Int8 {
-                    let (s, n) = tensor_span(
-                        &metadata,
-                        &weights_path,
-                        "embeddings_scale",
-                        &[rows],
-                        Precision::F32,
-                    )?;
-                    super::table::Table::map(&weights_path, data_at(s)?, n)?.to_vec()
-                } else {
-                    Vec::new()
-                };
-                super::table::Table::map_quantized(
-                    &weights_path,
-                    data_at(start)?,
-                    len,
-                    saved.config.dim,
-                    precision,
-                    scales,
-                )?
-            }
-        };
-        let projection = if saved.config.dim != saved.config.output_dim {
-            let (start, len) = tensor_span(
-                &metadata,
-                &weights_path,
-                "projection",
-                &[saved.config.dim, saved.config.output_dim],
-                Precision::F32,
-            )?;
-            Some(super::table::Table::map(&weights_path, data_at(start)?, len)?.to_vec())
-        } else {
-            None
-        };
-        let featurizer = match tokenizer {
-            Some(tokenizer) => Featurizer::Tokens {
-                unknown: unknown_token(&tokenizer),
-                pieces: PieceCache::new(&tokenizer),
-                tokenizer: Box::new(tokenizer),
-            },
-            None => Featurizer::Subword(
-                words
-                    .iter()
-                    .enumerate()
-                    .map(|(i, w)| (w.clone(), i as u32))
-                    .collect(),
-            ),
-        };
+        let (words, tokenizer) = read_vocabulary(dir, &saved)?;
+        let (table, projection) = map_weights(&dir.join("model.safetensors"), &saved, words.len())?;
+        let featurizer = featurizer_of(&words, tokenizer);
         let mut student = SubwordStudent {
             word_sums: WordSums::new(saved.config.dim),
             config: saved.config.clone(),
@@ -590,7 +463,162 @@ impl SubwordStudent {
         student.set_source(dir);
         Ok(student)
     }
+}
 
+/// The rows' words (subword student) or the tokenizer and its tokens (static student), checked
+/// against `student.json`.
+fn read_vocabulary(
+    dir: &Path,
+    saved: &SavedConfig,
+) -> Result<(Vec<String>, Option<tokenizers::Tokenizer>)> {
+    let config_path = dir.join(STUDENT_FILE);
+    let out = match saved.format.as_str() {
+        FORMAT => {
+            let vocab_path = dir.join("vocab.txt");
+            let vocab_text = crate::error::read_to_string(&vocab_path)?;
+            let words: Vec<String> = vocab_text.lines().map(str::to_owned).collect();
+            if words.len() != saved.words {
+                return Err(Error::invalid(
+                    &vocab_path,
+                    format!(
+                        "{} words, but {STUDENT_FILE} says {}",
+                        words.len(),
+                        saved.words
+                    ),
+                ));
+            }
+            validate(&saved.config, words.len())
+                .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
+            (words, None)
+        }
+        STATIC_FORMAT => {
+            let path = dir.join(TOKENIZER_FILE);
+            if !path.is_file() {
+                return Err(Error::invalid(
+                    &path,
+                    "missing: a static student needs the tokenizer it was trained with",
+                ));
+            }
+            let mut tokenizer = tokenizers::Tokenizer::from_file(&path)
+                .map_err(|e| Error::invalid(&path, format!("cannot load tokenizer: {e}")))?;
+            tokenizer.with_padding(None);
+            tokenizer
+                .with_truncation(None)
+                .map_err(|e| Error::invalid(&path, format!("cannot turn off truncation: {e}")))?;
+            let words = token_list(&tokenizer);
+            if words.len() != saved.words {
+                return Err(Error::invalid(
+                    &path,
+                    format!(
+                        "the tokenizer has {} tokens, but {STUDENT_FILE} says the table has {} rows",
+                        words.len(),
+                        saved.words
+                    ),
+                ));
+            }
+            validate_static(&saved.config, words.len())
+                .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
+            (words, Some(tokenizer))
+        }
+        other => {
+            return Err(Error::invalid(
+                &config_path,
+                format!("format '{other}' is not {FORMAT} or {STATIC_FORMAT}"),
+            ))
+        }
+    };
+    Ok(out)
+}
+
+/// The table (mapped, or dequantized for f16 and int8) and the projection of `weights_path`,
+/// after its checksum and header are checked.
+fn map_weights(
+    weights_path: &Path,
+    saved: &SavedConfig,
+    words: usize,
+) -> Result<(super::table::Table, Option<Vec<f32>>)> {
+    if let Some(want) = &saved.checksum {
+        verify_checksum(weights_path, want)?;
+    }
+    // Only the header is parsed here; the table itself is mapped, not read.
+    let (header_len, metadata) = read_header(weights_path)?;
+    let rows = words + saved.config.buckets;
+    let precision = table_precision(&metadata, weights_path)?;
+    let (start, len) = tensor_span(
+        &metadata,
+        weights_path,
+        "embeddings",
+        &[rows, saved.config.dim],
+        precision,
+    )?;
+    // Offsets count from the end of the header; one near usize::MAX must not wrap around.
+    let data_at = |start: usize| {
+        (8 + header_len).checked_add(start).ok_or_else(|| {
+            Error::invalid(
+                weights_path,
+                format!("tensor data offset {start} is past the end of the file"),
+            )
+        })
+    };
+    let table = match precision {
+        Precision::F32 => super::table::Table::map(weights_path, data_at(start)?, len)?,
+        _ => {
+            let scales = if precision == Precision::Int8 {
+                let (s, n) = tensor_span(
+                    &metadata,
+                    weights_path,
+                    "embeddings_scale",
+                    &[rows],
+                    Precision::F32,
+                )?;
+                super::table::Table::map(weights_path, data_at(s)?, n)?.to_vec()
+            } else {
+                Vec::new()
+            };
+            super::table::Table::map_quantized(
+                weights_path,
+                data_at(start)?,
+                len,
+                saved.config.dim,
+                precision,
+                scales,
+            )?
+        }
+    };
+    let projection = if saved.config.dim != saved.config.output_dim {
+        let (start, len) = tensor_span(
+            &metadata,
+            weights_path,
+            "projection",
+            &[saved.config.dim, saved.config.output_dim],
+            Precision::F32,
+        )?;
+        Some(super::table::Table::map(weights_path, data_at(start)?, len)?.to_vec())
+    } else {
+        None
+    };
+    Ok((table, projection))
+}
+
+/// How texts become rows: the tokenizer's ids, or words and character n-grams.
+fn featurizer_of(words: &[String], tokenizer: Option<tokenizers::Tokenizer>) -> Featurizer {
+    match tokenizer {
+        Some(tokenizer) => Featurizer::Tokens {
+            unknown: unknown_token(&tokenizer),
+            pieces: PieceCache::new(&tokenizer),
+            tokenizer: Box::new(tokenizer),
+        },
+        None => Featurizer::Subword(
+            words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.clone(), i as u32))
+                .collect(),
+        ),
+    }
+}
+
+impl SubwordStudent {
     /// Names the student after the directory it was read from, whose size it reports.
     pub fn set_source(&mut self, dir: &Path) {
         self.name = dir.display().to_string();
