@@ -2,8 +2,8 @@
 //! with a deadline.
 //!
 //! At the cap, a new connection takes the place of the oldest *idle* one (no request being
-//! handled: a keep-alive connection between requests, or one that has not finished its head),
-//! so idle sockets cannot lock out clients that have something to ask. When every connection
+//! handled, and the socket read dry: a keep-alive connection between requests, or one that has
+//! not finished its head), so idle sockets cannot lock out clients that have something to ask. When every connection
 //! is busy, the new one is answered 503 with `Retry-After` and closed.
 //!
 //! Shutdown: the first stop stops accepting and asks each connection to close once its request
@@ -54,30 +54,87 @@ struct Entry {
 
 /// Open connections by id; ids grow, so the first idle entry is the oldest.
 #[derive(Default)]
-struct Registry(Mutex<BTreeMap<u64, Entry>>);
+struct Registry {
+    conns: Mutex<BTreeMap<u64, Entry>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
 
 impl Registry {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Entry>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Makes room for one more connection: true if there was room or an idle one was evicted.
-    fn make_room(&self, max: usize) -> bool {
+    /// Registers a new connection if there is room, or an idle one to evict; its id, state and
+    /// eviction signal.
+    fn admit(&self, max: usize) -> Option<(u64, Arc<ConnState>, Arc<Notify>)> {
         let mut conns = self.lock();
-        if conns.len() < max {
-            return true;
+        if conns.len() >= max && !evict_one(&mut conns) {
+            return None;
         }
-        let Some(id) = conns
-            .iter()
-            .find(|(_, e)| e.state.is_idle())
-            .map(|(&id, _)| id)
-        else {
-            return false;
+        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (state, evict) = (Arc::new(ConnState::default()), Arc::new(Notify::new()));
+        let entry = Entry {
+            state: state.clone(),
+            evict: evict.clone(),
         };
-        if let Some(victim) = conns.remove(&id) {
-            victim.evict.notify_one();
+        conns.insert(id, entry);
+        Some((id, state, evict))
+    }
+}
+
+/// Closes the oldest idle connection, if there is one.
+fn evict_one(conns: &mut BTreeMap<u64, Entry>) -> bool {
+    let Some(id) = conns
+        .iter()
+        .find(|(_, e)| e.state.is_evictable())
+        .map(|(&id, _)| id)
+    else {
+        return false;
+    };
+    if let Some(victim) = conns.remove(&id) {
+        victim.evict.notify_one();
+    }
+    true
+}
+
+/// How long a connection over the cap waits for one to become evictable (a fresh connection is
+/// not, until its socket has been read dry) before it is answered 503.
+const ROOM_WAIT: Duration = Duration::from_millis(100);
+
+/// What a new connection needs to be served.
+struct Admit {
+    registry: Arc<Registry>,
+    router: Router,
+    metrics: Arc<Metrics>,
+    options: ConnOptions,
+    closing: watch::Receiver<bool>,
+}
+
+impl Admit {
+    fn try_admit(&self) -> Option<Connection> {
+        let (id, state, evict) = self.registry.admit(self.options.max_connections)?;
+        Some(Connection {
+            id,
+            state,
+            evict,
+            registry: self.registry.clone(),
+            router: self.router.clone(),
+            metrics: self.metrics.clone(),
+            timeouts: self.options.timeouts,
+            closing: self.closing.clone(),
+        })
+    }
+
+    async fn wait_for_room(self, stream: TcpStream) {
+        let deadline = tokio::time::Instant::now() + ROOM_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if let Some(conn) = self.try_admit() {
+                return conn.run(stream).await;
+            }
         }
-        true
+        self.metrics.record_connection_closed("over_capacity");
+        refuse(stream, self.options.timeouts, self.metrics).await;
     }
 }
 
@@ -92,7 +149,6 @@ pub async fn accept_loop(
     let registry = Arc::new(Registry::default());
     let (closing, closing_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let mut next_id = 0u64;
     let mut last_accept_error = None;
     loop {
         while tasks.try_join_next().is_some() {}
@@ -107,21 +163,17 @@ pub async fn accept_loop(
             _ = stop.recv() => break,
         };
         let _ = stream.set_nodelay(true);
-        if !registry.make_room(options.max_connections) {
-            metrics.record_connection_closed("over_capacity");
-            tasks.spawn(refuse(stream, options.timeouts, metrics.clone()));
-            continue;
-        }
-        next_id += 1;
-        let conn = Connection {
-            id: next_id,
+        let admit = Admit {
             registry: registry.clone(),
             router: router.clone(),
             metrics: metrics.clone(),
-            timeouts: options.timeouts,
+            options,
             closing: closing_rx.clone(),
         };
-        tasks.spawn(conn.run(stream));
+        match admit.try_admit() {
+            Some(conn) => tasks.spawn(conn.run(stream)),
+            None => tasks.spawn(admit.wait_for_room(stream)),
+        };
     }
     drop(listener);
     let _ = closing.send(true);
@@ -192,6 +244,8 @@ async fn refuse(mut stream: TcpStream, timeouts: Timeouts, metrics: Arc<Metrics>
 
 struct Connection {
     id: u64,
+    state: Arc<ConnState>,
+    evict: Arc<Notify>,
     registry: Arc<Registry>,
     router: Router,
     metrics: Arc<Metrics>,
@@ -202,15 +256,7 @@ struct Connection {
 impl Connection {
     async fn run(self, stream: TcpStream) {
         let _open = self.metrics.connection_opened();
-        let state = Arc::new(ConnState::default());
-        let evict = Arc::new(Notify::new());
-        self.registry.lock().insert(
-            self.id,
-            Entry {
-                state: state.clone(),
-                evict: evict.clone(),
-            },
-        );
+        let (state, evict) = (self.state.clone(), self.evict.clone());
         let io = GuardedStream::new(stream, state.clone(), self.timeouts, self.metrics.clone());
         let service = RouterService {
             router: self.router.clone(),

@@ -266,9 +266,10 @@ fn open_file_limit() -> Option<usize> {
 /// Turns SIGTERM and Ctrl-C into [`Control::Stop`] and SIGHUP into [`Control::Reload`], for as
 /// long as the server runs.
 async fn forward_signals(control: mpsc::Sender<Control>) {
+    let mut signals = Signals::new();
     let mut stops = 0;
     loop {
-        let command = next_signal().await;
+        let command = signals.next().await;
         if command == Control::Stop {
             stops += 1;
             if stops == 1 {
@@ -285,31 +286,59 @@ async fn forward_signals(control: mpsc::Sender<Control>) {
     }
 }
 
+/// The signal streams, registered once so that none is missed between two waits.
 #[cfg(unix)]
-async fn next_signal() -> Control {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Registered once per wait: tokio keeps the handler installed, so no signal is lost between
-    // two waits (it is delivered to the next listener).
-    let wait = |kind: SignalKind| async move {
-        match signal(kind) {
-            Ok(mut s) => {
-                s.recv().await;
+struct Signals(Vec<(Option<tokio::signal::unix::Signal>, Control)>);
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        let kinds = [
+            (SignalKind::terminate(), Control::Stop),
+            (SignalKind::interrupt(), Control::Stop),
+            (SignalKind::hangup(), Control::Reload),
+        ];
+        Signals(
+            kinds
+                .into_iter()
+                .map(|(kind, command)| {
+                    let stream = signal(kind)
+                        .inspect_err(|e| {
+                            tracing::warn!("cannot listen for signal {}: {e}", kind.as_raw_value())
+                        })
+                        .ok();
+                    (stream, command)
+                })
+                .collect(),
+        )
+    }
+
+    async fn next(&mut self) -> Control {
+        std::future::poll_fn(|cx| {
+            for (stream, command) in &mut self.0 {
+                if let Some(stream) = stream {
+                    if stream.poll_recv(cx).is_ready() {
+                        return std::task::Poll::Ready(*command);
+                    }
+                }
             }
-            Err(e) => {
-                tracing::warn!("cannot listen for signal {}: {e}", kind.as_raw_value());
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = wait(SignalKind::terminate()) => Control::Stop,
-        () = wait(SignalKind::interrupt()) => Control::Stop,
-        () = wait(SignalKind::hangup()) => Control::Reload,
+            std::task::Poll::Pending
+        })
+        .await
     }
 }
 
 #[cfg(not(unix))]
-async fn next_signal() -> Control {
-    let _ = tokio::signal::ctrl_c().await;
-    Control::Stop
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> Self {
+        Signals
+    }
+    async fn next(&mut self) -> Control {
+        let _ = tokio::signal::ctrl_c().await;
+        Control::Stop
+    }
 }

@@ -46,6 +46,9 @@ pub struct Timeouts {
 pub struct ConnState {
     in_service: AtomicUsize,
     unflushed: AtomicBool,
+    /// The last read found nothing to read: the connection is waiting on its client (a fresh
+    /// one whose head is already in the socket's buffer is not, until it has been read).
+    starved: AtomicBool,
 }
 
 impl ConnState {
@@ -59,6 +62,11 @@ impl ConnState {
     /// No request being handled and nothing of a response left to write.
     pub fn is_idle(&self) -> bool {
         self.in_service.load(Ordering::SeqCst) == 0 && !self.unflushed.load(Ordering::SeqCst)
+    }
+
+    /// Idle and waiting on its client: closing it loses no request that has arrived.
+    pub fn is_evictable(&self) -> bool {
+        self.is_idle() && self.starved.load(Ordering::SeqCst)
     }
 }
 
@@ -137,6 +145,7 @@ impl AsyncRead for GuardedStream {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
+                this.state.starved.store(false, Ordering::SeqCst);
                 if buf.filled().len() > before {
                     if this.state.is_idle() {
                         this.head_since.get_or_insert_with(Instant::now);
@@ -147,6 +156,7 @@ impl AsyncRead for GuardedStream {
                 Poll::Ready(result)
             }
             Poll::Pending => {
+                this.state.starved.store(true, Ordering::SeqCst);
                 let Some((deadline, reason)) = this.read_deadline() else {
                     return Poll::Pending;
                 };
