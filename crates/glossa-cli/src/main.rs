@@ -450,8 +450,7 @@ fn run(cli: Cli) -> Result<()> {
             // A classifier's labels travel with it.
             let labels = model.join("labels.json");
             if labels.is_file() {
-                std::fs::copy(&labels, out.join("labels.json"))
-                    .with_context(|| format!("copying {}", labels.display()))?;
+                glossa::io::write_atomic(out.join("labels.json"), &glossa::error::read(&labels)?)?;
             }
             let size = |d: &std::path::Path| {
                 std::fs::metadata(d.join("model.safetensors")).map_or(0, |m| m.len())

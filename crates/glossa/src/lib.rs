@@ -17,6 +17,7 @@ pub mod data;
 pub mod encoder;
 pub mod error;
 pub mod eval;
+pub mod io;
 pub mod export;
 pub mod kernels;
 pub mod linalg;

@@ -369,6 +369,10 @@ impl SubwordStudent {
     /// Saves with the table stored at `precision` (f16, or int8 with a scale per row in the
     /// tensor `embeddings_scale`); the projection stays f32.
     pub fn save_as(&self, dir: &Path, precision: Precision) -> Result<()> {
+        if self.size_on_disk.is_some() {
+            // Loaded from a directory (named after it): never rewritten in place.
+            crate::io::refuse_same(Path::new(&self.name), dir)?;
+        }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         match &self.featurizer {
             Featurizer::Subword(_) => {

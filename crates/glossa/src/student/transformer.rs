@@ -475,6 +475,10 @@ impl TransformerStudent {
     /// largest |value| / 127) in a tensor `<name>_scale`; vectors (biases, layer-norm gains)
     /// stay f32. Only the f32 form is a sentence-transformers directory; f16 is not offered.
     pub fn save_as(&self, dir: &Path, precision: Precision) -> Result<()> {
+        if self.size_on_disk.is_some() {
+            // Loaded from a directory (named after it): never rewritten in place.
+            crate::io::refuse_same(Path::new(&self.name), dir)?;
+        }
         if precision == Precision::F16 {
             return Err(Error::msg(
                 "the Transformer student is stored as f32 or int8 (f16 is not implemented)",
