@@ -13,6 +13,7 @@ mod eval;
 mod export;
 mod progress;
 mod quantize;
+mod serve;
 mod teacher;
 mod tokenize;
 
@@ -26,8 +27,17 @@ use clap::{Parser, Subcommand};
     about = "Distil a Transformer sentence-embedding teacher into a small, fast multilingual student"
 )]
 struct Cli {
+    /// Log lines as text or as JSON objects (one per line, for log collectors).
+    #[arg(long, global = true, env = "GLOSSA_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -44,31 +54,9 @@ enum Command {
     /// Print each line of standard input as the student's tokens joined by spaces (lowercased
     /// when the student lowercases): the text fastText must be given to see glossa's words.
     Tokenize(tokenize::TokenizeArgs),
-    /// Serve a model over HTTP: OpenAI-compatible POST /v1/embeddings, GET /health, GET /metrics.
-    /// Prints `listening on http://ADDR` first; stops cleanly on SIGTERM or Ctrl-C.
-    Serve {
-        /// Student dir, teacher dir or HF repo id, as `embed` takes.
-        #[arg(long)]
-        model: String,
-        /// Address to listen on; port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: String,
-        /// Inputs per encoder call, merged across concurrent requests.
-        #[arg(long, default_value_t = 256)]
-        max_batch: usize,
-        /// Milliseconds a batch waits for requests that are already arriving.
-        #[arg(long, default_value_t = 1.0)]
-        batch_wait_ms: f64,
-        /// Inputs per request.
-        #[arg(long, default_value_t = 2048)]
-        max_inputs: usize,
-        /// Characters per input.
-        #[arg(long, default_value_t = 8192)]
-        max_input_chars: usize,
-        /// Bytes per request body (default 4 MiB).
-        #[arg(long, default_value_t = 4 << 20)]
-        max_body_bytes: usize,
-    },
+    /// Serve a model over HTTP: OpenAI-compatible POST /v1/embeddings, TEI's /embed and /info,
+    /// GET /health, GET /metrics. Prints `listening on http://ADDR` first.
+    Serve(serve::Args),
     /// Teacher operations.
     Teacher {
         #[command(subcommand)]
@@ -99,17 +87,28 @@ enum Command {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Logs to stderr, filtered by `GLOSSA_LOG`; colours only on a terminal.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GLOSSA_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
     }
 }
 
@@ -120,34 +119,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Tokenize(args) => tokenize::run(args),
-        Command::Serve {
-            model,
-            addr,
-            max_batch,
-            batch_wait_ms,
-            max_inputs,
-            max_input_chars,
-            max_body_bytes,
-        } => {
-            if !(0.0..=10_000.0).contains(&batch_wait_ms) {
-                anyhow::bail!("--batch-wait-ms must be between 0 and 10000, got {batch_wait_ms}");
-            }
-            let options = glossa::serve::Options {
-                max_batch,
-                max_wait: std::time::Duration::from_secs_f64(batch_wait_ms / 1000.0),
-                max_inputs,
-                max_input_chars,
-                max_body_bytes,
-            };
-            let encoder = glossa::interop::load_encoder(&model)?;
-            glossa::serve::run(encoder.into(), &addr, options, |bound| {
-                // The first stdout line, flushed: scripts and tests read the port from it.
-                println!("listening on http://{bound}");
-                let _ = std::io::Write::flush(&mut std::io::stdout());
-                tracing::info!("serving {model} on http://{bound}");
-            })
-            .map_err(Into::into)
-        }
+        Command::Serve(args) => serve::run(args),
         Command::Teacher { command } => teacher::run(command),
         Command::Corpus { command } => corpus::run(command),
         Command::Bench(args) => bench::run(args),

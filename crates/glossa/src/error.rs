@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
+    /// The OS error is part of the message and deliberately not a `source`: printing the chain
+    /// (`{:#}`) would repeat it.
+    #[error("{}: {os_error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        os_error: std::io::Error,
     },
     /// A malformed line or record in a text file.
     #[error("{}:{line}: {msg}", path.display())]
@@ -36,7 +37,7 @@ impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
-            source,
+            os_error: source,
         }
     }
     pub fn parse(path: impl AsRef<Path>, line: usize, msg: impl Into<String>) -> Self {
@@ -97,19 +98,5 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, path: impl AsRef<P
     serde_json::from_str(text).map_err(|e| Error::parse(path, e.line(), e.to_string()))
 }
 
-/// Writes a file atomically: a temporary file beside it, then a rename, so a reader never sees
-/// half a file and an interrupted run leaves the old one intact.
-pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
-    let path = path.as_ref();
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-    }
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
+/// Moved to [`crate::io`], with the rest of the safe writing.
+pub use crate::io::write_atomic;

@@ -16,6 +16,7 @@ pub mod error;
 pub mod eval;
 pub mod hub;
 pub mod interop;
+pub mod io;
 pub mod kernels;
 pub mod linalg;
 pub mod progress;

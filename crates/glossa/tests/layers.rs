@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Top-level modules, lowest layer first; modules on one line share a layer.
 const LAYERS: &[&[&str]] = &[
     &["kernels", "linalg", "rng"],
-    &["error", "progress", "encoder", "hub"],
+    &["error", "io", "progress", "encoder", "hub"],
     &["data"],
     &["bert"],
     &["teacher"],

@@ -4,6 +4,10 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod server;
+
+pub use server::*;
+
 use std::ffi::OsStr;
 use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};

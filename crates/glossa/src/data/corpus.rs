@@ -385,9 +385,9 @@ pub fn write_corpus(dir: &Path, corpus: &Corpus, report: &BuildReport) -> Result
         }
     }
     let json = serde_json::to_vec_pretty(report).expect("report serialises");
-    crate::error::write_atomic(dir.join("report.json"), &json)?;
+    crate::io::write_atomic(dir.join("report.json"), &json)?;
     let json = serde_json::to_vec_pretty(&sums).expect("checksums serialise");
-    crate::error::write_atomic(dir.join(CHECKSUMS), &json)
+    crate::io::write_atomic(dir.join(CHECKSUMS), &json)
 }
 
 /// Reads `<dir>/<split>/<lang>.tsv` for each language; a missing language file is an error, and

@@ -121,8 +121,8 @@ pub fn write_devset(
             kept.iter().map(|p| format!("{}\n", pick(p))).collect()
         };
         let file = |ext: &str| tatoeba.join(format!("tatoeba.{code}-eng.{ext}"));
-        crate::error::write_atomic(file(code), side(|p| &p.1).as_bytes())?;
-        crate::error::write_atomic(file("eng"), side(|p| &p.0).as_bytes())?;
+        crate::io::write_atomic(file(code), side(|p| &p.1).as_bytes())?;
+        crate::io::write_atomic(file("eng"), side(|p| &p.0).as_bytes())?;
         written.push((code, kept.len()));
     }
     Ok(written)

@@ -74,7 +74,7 @@ pub fn write_pairs(path: &Path, pairs: &[Pair]) -> Result<()> {
     for p in pairs {
         writeln!(out, "{}\t{}", flat(&p.en), flat(&p.xx)).expect("writing to memory");
     }
-    crate::error::write_atomic(path, &out)
+    crate::io::write_atomic(path, &out)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! output row. The end-of-line token `</s>` that fastText appends to every line is left out of
 //! the dictionary, so it adds no feature (fastText skips an unknown `</s>` entirely).
 
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::student::features::{char_ngrams, fasttext_hash, tokenize, TokenKind};
@@ -161,10 +161,10 @@ pub fn write_bin(student: &SubwordStudent, path: &Path) -> Result<ExportSummary>
         t: 1e-4,
     };
 
-    let tmp = path.with_extension("bin.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    let io = |e| Error::io(&tmp, e);
+    // Checked before the first byte (a directory or device is refused), written to a temporary
+    // file that an error or Ctrl-C removes, renamed into place once complete.
+    let mut out = crate::io::AtomicFile::create(path, &[])?;
+    let io = |e| Error::io(path, e);
     let mut header = Vec::new();
     put_i32(&mut header, MAGIC);
     put_i32(&mut header, VERSION);
@@ -247,11 +247,7 @@ pub fn write_bin(student: &SubwordStudent, path: &Path) -> Result<ExportSummary>
     put_i64(&mut tail, config.output_dim as i64);
     tail.resize(tail.len() + config.output_dim * 4, 0);
     out.write_all(&tail).map_err(io)?;
-    out.into_inner()
-        .map_err(|e| Error::io(&tmp, e.into_error()))?
-        .sync_all()
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    out.commit()?;
     Ok(ExportSummary {
         words: words.len(),
         buckets: config.buckets,

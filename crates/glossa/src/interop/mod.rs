@@ -31,8 +31,9 @@ pub fn load_encoder(spec: &str) -> Result<Box<dyn Encoder>> {
 /// tool that reads word2vec/fastText text vectors can use them.
 pub fn write_vec(student: &SubwordStudent, path: &Path) -> Result<()> {
     let words = student.words();
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut out = std::io::BufWriter::new(file);
+    // Written whole or not at all: an interrupted export leaves no file whose header promises
+    // rows it lacks.
+    let mut out = crate::io::AtomicFile::create(path, &[])?;
     let io = |e| Error::io(path, e);
     writeln!(out, "{} {}", words.len(), student.dim()).map_err(io)?;
     for chunk in words.chunks(1024) {
@@ -46,7 +47,7 @@ pub fn write_vec(student: &SubwordStudent, path: &Path) -> Result<()> {
             writeln!(out).map_err(io)?;
         }
     }
-    out.flush().map_err(io)
+    out.commit()
 }
 
 #[cfg(test)]

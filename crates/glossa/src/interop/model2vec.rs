@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::error::write_atomic;
+use crate::io::write_atomic;
 use crate::student::SubwordStudent;
 use crate::{Error, Result};
 

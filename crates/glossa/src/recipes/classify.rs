@@ -187,7 +187,7 @@ impl LinearHead {
         )]);
         let data = safetensors::serialize([("weight", view)], Some(metadata))
             .map_err(|e| Error::invalid(path, e.to_string()))?;
-        crate::error::write_atomic(path, &data)
+        crate::io::write_atomic(path, &data)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -1000,7 +1000,7 @@ fn classify_report(
 /// A classifier student on disk: the student directory plus `labels.json` (class order).
 pub fn save_classifier(student: &SubwordStudent, labels: &[String], dir: &Path) -> Result<()> {
     student.save(dir)?;
-    crate::error::write_atomic(
+    crate::io::write_atomic(
         dir.join("labels.json"),
         &serde_json::to_vec_pretty(labels).expect("labels serialise"),
     )

@@ -395,7 +395,7 @@ pub fn license_in_card(readme: &Path) -> Option<String> {
 /// Writes `dir/README.md` for a finished run (atomically).
 pub fn write(dir: &Path, config: &Config, models: &[ModelReport]) -> Result<()> {
     let card = ModelCard::of_run(config, models);
-    crate::error::write_atomic(dir.join("README.md"), card.render().as_bytes())
+    crate::io::write_atomic(dir.join("README.md"), card.render().as_bytes())
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ impl<'a> Run<'a> {
 
     /// Writes `bytes` to the run directory's file `name`, atomically.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        crate::error::write_atomic(self.dir.join(name), bytes)
+        crate::io::write_atomic(self.dir.join(name), bytes)
     }
 
     /// Where the training of model `what` keeps its checkpoint, every `every` steps.

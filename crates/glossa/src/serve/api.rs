@@ -87,17 +87,47 @@ struct ErrorDetail<'a> {
     code: &'a str,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
+/// The error code a response carries, for `/metrics` (set by [`ApiError`]'s responses).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
+/// Seconds a client told 429 (queue full) or 503 (too many connections) should wait.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+impl ApiError {
+    fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
             error: ErrorDetail {
                 message: &self.message,
                 kind: self.kind(),
                 param: self.param.as_deref(),
                 code: self.code,
             },
-        };
-        json_response(self.status, &body)
+        }
+    }
+
+    /// The JSON body alone, for answers written below the router.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.body()).expect("error bodies serialise")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = json_response(self.status, &self.body());
+        with_error_code(&mut response, self.status, self.code);
+        response
+    }
+}
+
+/// Marks `response` as the error `code`, adding `Retry-After` where waiting helps.
+pub fn with_error_code(response: &mut Response, status: StatusCode, code: &'static str) {
+    response.extensions_mut().insert(ErrorCode(code));
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+        );
     }
 }
 
@@ -142,22 +172,27 @@ pub fn parse_request(body: &[u8], limits: &Limits) -> Result<EmbeddingRequest, A
     check_model(fields.get("model"))?;
     check_dimensions(fields.get("dimensions"), limits.dim)?;
     let format = parse_encoding_format(fields.get("encoding_format"))?;
-    let texts = parse_input(fields.get("input"), limits)?;
+    let texts = parse_texts(fields.get("input"), "input", limits)?;
     Ok(EmbeddingRequest { texts, format })
 }
 
-/// `input`: one string or a non-empty list of strings, each non-empty and within the limits.
-fn parse_input(value: Option<&Value>, limits: &Limits) -> Result<Vec<String>, ApiError> {
+/// The texts of `field` (OpenAI's `input`, TEI's `inputs`): one string or a non-empty list of
+/// strings, each non-empty and within the limits.
+pub fn parse_texts(
+    value: Option<&Value>,
+    field: &str,
+    limits: &Limits,
+) -> Result<Vec<String>, ApiError> {
     let texts = match value {
         None | Some(Value::Null) => {
             return Err(ApiError::bad_request(
                 "missing_required_parameter",
-                "'input' is required: a string or an array of strings",
+                format!("'{field}' is required: a string or an array of strings"),
             )
-            .about("input"))
+            .about(field))
         }
         Some(Value::String(s)) => {
-            check_text("input".into(), s, limits)?;
+            check_text(field.into(), s, limits)?;
             return Ok(vec![s.clone()]);
         }
         Some(Value::Array(items)) => items,
@@ -165,36 +200,36 @@ fn parse_input(value: Option<&Value>, limits: &Limits) -> Result<Vec<String>, Ap
             return Err(ApiError::bad_request(
                 "invalid_type",
                 format!(
-                    "'input' must be a string or an array of strings, got {}",
+                    "'{field}' must be a string or an array of strings, got {}",
                     describe(other)
                 ),
             )
-            .about("input"))
+            .about(field))
         }
     };
     if texts.is_empty() {
         return Err(ApiError::bad_request(
             "empty_input",
-            "'input' is an empty array: send at least one string",
+            format!("'{field}' is an empty array: send at least one string"),
         )
-        .about("input"));
+        .about(field));
     }
     if texts.len() > limits.max_inputs {
         return Err(ApiError::bad_request(
             "too_many_inputs",
             format!(
-                "'input' has {} items; this server takes at most {} per request",
+                "'{field}' has {} items; this server takes at most {} per request",
                 texts.len(),
                 limits.max_inputs
             ),
         )
-        .about("input"));
+        .about(field));
     }
     texts
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let param = format!("input[{i}]");
+            let param = format!("{field}[{i}]");
             match item {
                 Value::String(s) => check_text(param, s, limits).map(|()| s.clone()),
                 other => Err(ApiError::bad_request(
@@ -295,7 +330,7 @@ fn parse_encoding_format(value: Option<&Value>) -> Result<EncodingFormat, ApiErr
 }
 
 /// A JSON value's type, as an error message says it.
-fn describe(value: &Value) -> &'static str {
+pub fn describe(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

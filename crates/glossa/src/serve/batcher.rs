@@ -5,6 +5,10 @@
 //! queued its texts (still reading or parsing its body). So a lone client pays no wait, and a
 //! busy server fills its batches. The encoders are CPU-bound, so the call runs on a blocking
 //! thread; while it runs, new jobs queue and form the next batch.
+//!
+//! A request announces itself only once its body has arrived, so a client that stalls its
+//! upload never makes a batch wait. The queue is bounded: a request that finds it full is
+//! refused at once (the server answers 429) rather than waiting without limit.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,10 +21,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::metrics::Metrics;
+use super::model::ModelSlot;
 use crate::{Embeddings, Encoder};
-
-/// Jobs that may wait in the queue; past this, requests wait to queue (back-pressure).
-const QUEUE_JOBS: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 pub struct BatchOptions {
@@ -28,6 +30,8 @@ pub struct BatchOptions {
     pub max_batch: usize,
     /// How long a batch waits for requests that are on their way.
     pub max_wait: Duration,
+    /// Requests that may wait for a batch; one more is refused with [`BatchError::Full`].
+    pub max_queue: usize,
 }
 
 /// One request's vectors, in input order, and the tokens its texts hold.
@@ -41,6 +45,8 @@ pub struct Encoded {
 pub enum BatchError {
     /// The batcher has stopped (the server is shutting down).
     Stopped,
+    /// The queue holds `max_queue` requests already: come back later.
+    Full,
     /// The encoder failed or panicked on the batch holding this request.
     Encoder(String),
 }
@@ -71,17 +77,17 @@ impl Drop for Arrival {
 impl Batcher {
     /// Starts the batching task on the current Tokio runtime; it ends when every handle is gone.
     pub fn start(
-        encoder: Arc<dyn Encoder>,
+        model: Arc<ModelSlot>,
         options: BatchOptions,
         metrics: Arc<Metrics>,
     ) -> (Batcher, JoinHandle<()>) {
-        let (queue, jobs) = mpsc::channel(QUEUE_JOBS);
+        let (queue, jobs) = mpsc::channel(options.max_queue.max(1));
         let arriving = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(run(jobs, encoder, options, arriving.clone(), metrics));
+        let task = tokio::spawn(run(jobs, model, options, arriving.clone(), metrics));
         (Batcher { queue, arriving }, task)
     }
 
-    /// Call as soon as a request arrives, before reading its body.
+    /// Call once a request's body has arrived, before parsing it.
     pub fn announce(&self) -> Arrival {
         self.arriving.fetch_add(1, Ordering::SeqCst);
         Arrival {
@@ -96,16 +102,18 @@ impl Batcher {
         // job it may already hold.
         drop(arrival);
         self.queue
-            .send(Job { texts, reply })
-            .await
-            .map_err(|_| BatchError::Stopped)?;
+            .try_send(Job { texts, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => BatchError::Full,
+                mpsc::error::TrySendError::Closed(_) => BatchError::Stopped,
+            })?;
         answer.await.map_err(|_| BatchError::Stopped)?
     }
 }
 
 async fn run(
     mut jobs: mpsc::Receiver<Job>,
-    encoder: Arc<dyn Encoder>,
+    model: Arc<ModelSlot>,
     options: BatchOptions,
     arriving: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
@@ -120,7 +128,8 @@ async fn run(
             },
         };
         let batch = collect(first, &mut jobs, &mut held, &options, &arriving).await;
-        encode_and_reply(batch, &encoder, &metrics).await;
+        // The model current now; a reload during the call applies from the next batch.
+        encode_and_reply(batch, &model.get(), &metrics).await;
     }
 }
 
@@ -297,8 +306,9 @@ mod tests {
             let options = BatchOptions {
                 max_batch: 5,
                 max_wait: Duration::from_millis(1),
+                max_queue: 16,
             };
-            let (batcher, task) = Batcher::start(encoder.clone(), options, metrics.clone());
+            let (batcher, task) = Batcher::start(slot(encoder.clone()), options, metrics.clone());
             // The first request occupies the encoder until the gate opens...
             let first = tokio::spawn({
                 let b = batcher.clone();
@@ -340,7 +350,50 @@ mod tests {
     }
 
     fn queued_jobs(batcher: &Batcher) -> usize {
-        QUEUE_JOBS - batcher.queue.capacity()
+        batcher.queue.max_capacity() - batcher.queue.capacity()
+    }
+
+    fn slot(encoder: Arc<Gated>) -> Arc<ModelSlot> {
+        Arc::new(ModelSlot::new(encoder, None))
+    }
+
+    #[test]
+    fn a_full_queue_refuses_at_once_and_the_queued_requests_still_finish() {
+        let (open, gate) = std::sync::mpsc::channel();
+        let encoder = Arc::new(Gated {
+            calls: Mutex::default(),
+            gate: Mutex::new(Some(gate)),
+        });
+        let metrics = Arc::new(Metrics::new("gated", 2));
+        runtime().block_on(async {
+            let options = BatchOptions {
+                max_batch: 1,
+                max_wait: Duration::from_millis(1),
+                max_queue: 2,
+            };
+            let (batcher, _task) = Batcher::start(slot(encoder.clone()), options, metrics);
+            let spawn = |text: &'static str| {
+                let b = batcher.clone();
+                tokio::spawn(async move { b.embed(texts(&[text]), b.announce()).await })
+            };
+            // One request holds the encoder; two fill the queue behind it.
+            let first = spawn("a");
+            while encoder.gate.lock().unwrap().is_some() {
+                tokio::task::yield_now().await;
+            }
+            let queued = [spawn("b"), spawn("c")];
+            while queued_jobs(&batcher) < 2 {
+                tokio::task::yield_now().await;
+            }
+            let refused = batcher.embed(texts(&["d"]), batcher.announce()).await;
+            assert_eq!(refused.unwrap_err(), BatchError::Full);
+            open.send(()).unwrap();
+            assert_eq!(first.await.unwrap().unwrap().embeddings.len(), 1);
+            for handle in queued {
+                assert_eq!(handle.await.unwrap().unwrap().embeddings.len(), 1);
+            }
+        });
+        assert_eq!(*encoder.calls.lock().unwrap(), vec![1, 1, 1]);
     }
 
     #[test]
@@ -354,8 +407,9 @@ mod tests {
             let options = BatchOptions {
                 max_batch: 64,
                 max_wait: Duration::from_millis(1),
+                max_queue: 16,
             };
-            let (batcher, _task) = Batcher::start(encoder, options, metrics);
+            let (batcher, _task) = Batcher::start(slot(encoder), options, metrics);
             let err = batcher
                 .embed(texts(&["ok", "fail"]), batcher.announce())
                 .await

@@ -18,7 +18,14 @@ const BATCH_BOUNDS: &[f64] = &[
 
 /// The routes the server knows; any other path is counted as "other", so a scan of random
 /// URLs cannot grow the label set without bound.
-pub const ROUTES: &[&str] = &["/v1/embeddings", "/health", "/metrics"];
+pub const ROUTES: &[&str] = &[
+    "/v1/embeddings",
+    "/embed",
+    "/info",
+    "/health",
+    "/metrics",
+    "/admin/reload",
+];
 
 pub fn route_label(path: &str) -> &'static str {
     ROUTES
@@ -74,10 +81,17 @@ impl Histogram {
 /// Everything `/metrics` reports. Shared by the HTTP layer and the batcher.
 #[derive(Debug)]
 pub struct Metrics {
-    model: String,
-    dim: usize,
+    /// The model served and its vector length (a reload may change the name).
+    model: Mutex<(String, usize)>,
     /// (route, status) → responses.
     responses: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// Error code (`input_too_long`, `headers_too_large`, …) → error responses.
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Why the server closed connections (timeouts, eviction, over capacity).
+    closed: Mutex<BTreeMap<&'static str, u64>>,
+    connections_open: AtomicUsize,
+    connections_accepted: AtomicU64,
+    reloads: Mutex<BTreeMap<&'static str, u64>>,
     latency: Mutex<BTreeMap<&'static str, Histogram>>,
     in_flight: AtomicUsize,
     inputs: AtomicU64,
@@ -95,12 +109,25 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Counts a connection as open until dropped.
+pub struct OpenConnection(std::sync::Arc<Metrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Metrics {
     pub fn new(model: impl Into<String>, dim: usize) -> Self {
         Metrics {
-            model: model.into(),
-            dim,
+            model: Mutex::new((model.into(), dim)),
             responses: Mutex::default(),
+            errors: Mutex::default(),
+            closed: Mutex::default(),
+            connections_open: AtomicUsize::new(0),
+            connections_accepted: AtomicU64::new(0),
+            reloads: Mutex::default(),
             latency: Mutex::default(),
             in_flight: AtomicUsize::new(0),
             inputs: AtomicU64::new(0),
@@ -126,6 +153,41 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// An error response with machine-readable `code` (counted besides its status).
+    pub fn record_error_code(&self, code: &'static str) {
+        *lock(&self.errors).entry(code).or_default() += 1;
+    }
+
+    /// An error answered below the router (a head hyper could not parse, a stalled head, a
+    /// connection over the cap): counted as a response and as an error.
+    pub fn record_error(&self, route: &'static str, status: u16, code: &'static str) {
+        *lock(&self.responses).entry((route, status)).or_default() += 1;
+        self.record_error_code(code);
+    }
+
+    pub fn record_connection_closed(&self, reason: &'static str) {
+        *lock(&self.closed).entry(reason).or_default() += 1;
+    }
+
+    /// Counts an open connection until the guard is dropped.
+    pub fn connection_opened(self: &std::sync::Arc<Self>) -> OpenConnection {
+        self.connections_accepted.fetch_add(1, Ordering::Relaxed);
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self.clone())
+    }
+
+    pub fn connections_open(&self) -> usize {
+        self.connections_open.load(Ordering::Relaxed)
+    }
+
+    /// A reload attempt: `outcome` is `ok` or `failed`.
+    pub fn record_reload(&self, outcome: &'static str, model: Option<(String, usize)>) {
+        *lock(&self.reloads).entry(outcome).or_default() += 1;
+        if let Some(model) = model {
+            *lock(&self.model) = model;
+        }
+    }
+
     /// One encoder call of `inputs` texts holding `tokens` tokens.
     pub fn record_batch(&self, inputs: usize, tokens: usize) {
         self.inputs.fetch_add(inputs as u64, Ordering::Relaxed);
@@ -142,11 +204,11 @@ impl Metrics {
             "gauge",
             "The model being served.",
         );
+        let (model, dim) = lock(&self.model).clone();
         let _ = writeln!(
             out,
-            "glossa_model_info{{model=\"{}\",dim=\"{}\"}} 1",
-            escape_label(&self.model),
-            self.dim
+            "glossa_model_info{{model=\"{}\",dim=\"{dim}\"}} 1",
+            escape_label(&model),
         );
         header(
             &mut out,
@@ -209,7 +271,35 @@ impl Metrics {
             "Texts per encoder call, after merging concurrent requests.",
         );
         lock(&self.batches).render(&mut out, "glossa_batch_size", "");
+        self.render_errors_and_connections(&mut out);
         out
+    }
+
+    fn render_errors_and_connections(&self, out: &mut String) {
+        let labelled = [
+            ("glossa_errors_total", "code", "Error responses, by error code.", &self.errors),
+            (
+                "glossa_connections_closed_total",
+                "reason",
+                "Connections the server closed: timeouts, eviction of idle ones at the cap, refusals over it.",
+                &self.closed,
+            ),
+            ("glossa_reloads_total", "outcome", "Model reloads (SIGHUP or POST /admin/reload).", &self.reloads),
+        ];
+        for (name, label, help, counts) in labelled {
+            header(out, name, "counter", help);
+            for (value, n) in lock(counts).iter() {
+                let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+            }
+        }
+        header(out, "glossa_connections_open", "gauge", "Open client connections.");
+        let _ = writeln!(out, "glossa_connections_open {}", self.connections_open());
+        header(out, "glossa_connections_accepted_total", "counter", "Client connections accepted.");
+        let _ = writeln!(
+            out,
+            "glossa_connections_accepted_total {}",
+            self.connections_accepted.load(Ordering::Relaxed)
+        );
     }
 }
 

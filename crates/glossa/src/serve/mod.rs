@@ -1,42 +1,46 @@
-//! `glossa serve`: any [`Encoder`] behind an OpenAI-compatible HTTP API.
+//! `glossa serve`: any [`Encoder`] behind an OpenAI-compatible HTTP API, and TEI's.
 //!
 //! - `POST /v1/embeddings`: OpenAI's request and response (`float` or `base64` vectors, `usage`).
+//! - `POST /embed`, `GET /info`: Hugging Face text-embeddings-inference's ([`tei`]).
 //! - `GET /health`: the model's name and vector length.
-//! - `GET /metrics`: Prometheus counters (requests, inputs, batch sizes, latency, in flight).
+//! - `GET /metrics`: Prometheus counters (requests, errors, inputs, batches, latency,
+//!   connections).
+//! - `POST /admin/reload`: load the model again (as SIGHUP does).
 //!
 //! Concurrent requests are merged into one encoder call ([`batcher`]); the vectors are those
-//! `glossa embed` writes. Every error is JSON in OpenAI's shape. On SIGTERM or Ctrl-C the server
-//! stops accepting connections, finishes the requests it holds, and returns.
+//! `glossa embed` writes. Every error is JSON, those hyper answers on its own included
+//! ([`stream`]). Slow and hostile clients are bounded by timeouts, a connection cap and a
+//! bounded queue ([`listener`], [`stream`], [`batcher`]). On SIGTERM or Ctrl-C the server stops
+//! accepting, finishes what it holds for at most the shutdown timeout, and returns; a second
+//! signal returns at once.
 
+pub mod access;
 pub mod api;
 pub mod batcher;
+pub mod listener;
 pub mod metrics;
+pub mod model;
+pub mod routes;
+pub mod stream;
+pub mod tei;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::body::{Body, HttpBody};
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
-use serde::Serialize;
+use tokio::sync::mpsc;
 
 use crate::{Encoder, Error, Result};
-use api::{ApiError, Limits};
-use batcher::{BatchError, BatchOptions, Batcher};
+use batcher::{BatchOptions, Batcher};
+use listener::{ConnOptions, Drained};
 use metrics::Metrics;
+pub use model::Loader;
+use model::ModelSlot;
+use routes::App;
+use stream::Timeouts;
 
-/// Bytes of an oversized body read and thrown away before answering 413: a client that sends
-/// its whole body before reading the answer (most do) would otherwise see the connection reset
-/// instead of the error. Past this the connection is simply closed.
-const OVERSIZED_BODY_DRAIN: usize = 64 << 20;
-
-#[derive(Debug, Clone, Copy)]
+/// Everything `glossa serve`'s flags set. Not `Debug`: it holds the API key.
+#[derive(Clone)]
 pub struct Options {
     /// Inputs per encoder call, across requests.
     pub max_batch: usize,
@@ -48,6 +52,24 @@ pub struct Options {
     pub max_input_chars: usize,
     /// Bytes per request body.
     pub max_body_bytes: usize,
+    /// Requests waiting for a batch; past this they are answered 429.
+    pub max_queue: usize,
+    /// Open connections; past this the oldest idle one is closed, or the new one answered 503.
+    pub max_connections: usize,
+    /// How long a connection may wait for a request with nothing received.
+    pub keep_alive_timeout: Duration,
+    /// From a request head's first byte to its end.
+    pub head_timeout: Duration,
+    /// From a request's head to the end of its body.
+    pub body_timeout: Duration,
+    /// How long a response write may make no progress (a client that does not read).
+    pub write_timeout: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_timeout: Duration,
+    /// Required as `Authorization: Bearer KEY` on every route but `/health`.
+    pub api_key: Option<String>,
+    /// Origins allowed by CORS (`*` for any); none: no CORS headers.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Options {
@@ -58,33 +80,45 @@ impl Default for Options {
             max_inputs: 2048,
             max_input_chars: 8192,
             max_body_bytes: 4 << 20,
+            max_queue: 1024,
+            max_connections: 1024,
+            keep_alive_timeout: Duration::from_secs(15),
+            head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(15),
+            shutdown_timeout: Duration::from_secs(10),
+            api_key: None,
+            cors_origins: Vec::new(),
         }
     }
 }
 
-struct App {
-    model: String,
-    dim: usize,
-    options: Options,
-    batcher: Batcher,
-    metrics: Arc<Metrics>,
+/// What the signal handler (or an embedding program) tells a running server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// First: stop accepting and drain (up to the shutdown timeout). Second: stop now.
+    Stop,
+    /// Load the model again; the old one serves until the new one is checked.
+    Reload,
 }
 
-/// Binds `addr`, calls `on_listening` with the bound address (port 0 picks a free one), and
-/// serves until SIGTERM or Ctrl-C, on a runtime of its own.
+/// Loads the model with `loader`, binds `addr`, calls `on_listening` with the bound address
+/// (port 0 picks a free one), and serves until SIGTERM or Ctrl-C (SIGHUP reloads), on a
+/// runtime of its own.
 pub fn run(
-    encoder: Arc<dyn Encoder>,
+    loader: Loader,
     addr: &str,
     options: Options,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     check_options(&options)?;
+    let encoder = loader()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("glossa-serve")
         .build()
         .map_err(|e| Error::msg(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| Error::msg(format!("cannot listen on {addr}: {e}")))?;
@@ -92,38 +126,84 @@ pub fn run(
             .local_addr()
             .map_err(|e| Error::msg(format!("address of the socket bound to {addr}: {e}")))?;
         on_listening(bound);
-        serve(listener, encoder, options, shutdown_signal()).await
-    })
+        let (control, commands) = mpsc::channel(8);
+        tokio::spawn(forward_signals(control));
+        serve(listener, encoder, Some(loader), options, commands).await
+    });
+    // An encoder call still running after a deadline or a second signal is not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    served
 }
 
-/// Serves on `listener` until `shutdown` completes, then finishes the requests in flight.
+/// Serves on `listener` until a [`Control::Stop`] arrives (or `control` closes), then drains.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     encoder: Arc<dyn Encoder>,
+    loader: Option<Loader>,
     options: Options,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    mut control: mpsc::Receiver<Control>,
 ) -> Result<()> {
     check_options(&options)?;
     let metrics = Arc::new(Metrics::new(encoder.name(), encoder.dim()));
+    let model = Arc::new(ModelSlot::new(encoder, loader));
     let batch = BatchOptions {
         max_batch: options.max_batch,
         max_wait: options.max_wait,
+        max_queue: options.max_queue,
     };
-    let (batcher, batching) = Batcher::start(encoder.clone(), batch, metrics.clone());
+    let (batcher, batching) = Batcher::start(model.clone(), batch, metrics.clone());
+    let conn = ConnOptions {
+        max_connections: effective_max_connections(options.max_connections),
+        timeouts: Timeouts {
+            keep_alive: options.keep_alive_timeout,
+            head: options.head_timeout,
+            write: options.write_timeout,
+        },
+        shutdown_timeout: options.shutdown_timeout,
+    };
     let app = Arc::new(App {
-        model: encoder.name(),
-        dim: encoder.dim(),
+        model,
         options,
         batcher,
-        metrics,
+        metrics: metrics.clone(),
     });
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
+    let (stop, stops) = mpsc::channel(2);
+    let accepting = tokio::spawn(listener::accept_loop(
+        listener,
+        routes::router(app.clone()),
+        conn,
+        metrics,
+        stops,
+    ));
+    let commands = tokio::spawn(async move {
+        while let Some(command) = control.recv().await {
+            match command {
+                Control::Stop => {
+                    let _ = stop.send(()).await;
+                }
+                Control::Reload => {
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        let _ = routes::reload_model(&app).await;
+                    });
+                }
+            }
+        }
+        // No one can send a command any more: stop, as a dropped shutdown future would.
+        let _ = stop.send(()).await;
+    });
+    let drained = accepting
         .await
-        .map_err(|e| Error::msg(format!("server failed: {e}")))?;
-    tracing::info!("all requests answered; stopping");
-    // Every connection is closed, so the last batcher handle is gone and its task ends.
-    let _ = batching.await;
+        .map_err(|e| Error::msg(format!("the accept loop failed: {e}")))?;
+    // The command task holds the last handle on the app (and so on the batcher).
+    commands.abort();
+    let _ = commands.await;
+    if drained == Drained::Clean {
+        tracing::info!("all requests answered; stopping");
+        // Every connection is closed and the app is gone, so the batcher's task ends (a reload
+        // still running may hold it a moment).
+        let _ = tokio::time::timeout(Duration::from_secs(1), batching).await;
+    }
     Ok(())
 }
 
@@ -133,230 +213,132 @@ fn check_options(options: &Options) -> Result<()> {
         ("max inputs", options.max_inputs),
         ("max input chars", options.max_input_chars),
         ("max body bytes", options.max_body_bytes),
+        ("max queue", options.max_queue),
+        ("max connections", options.max_connections),
     ] {
         if value == 0 {
             return Err(Error::msg(format!("{name} must be at least 1")));
         }
     }
-    Ok(())
-}
-
-fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/v1/embeddings", post(embeddings))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics_text))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(app.clone(), track))
-        .with_state(app)
-}
-
-/// Counts every response by route and status, its latency, and the requests in flight.
-async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let route = metrics::route_label(request.uri().path());
-    let _in_flight = app.metrics.enter();
-    let start = Instant::now();
-    let response = next.run(request).await;
-    app.metrics
-        .record_response(route, response.status().as_u16(), start.elapsed());
-    response
-}
-
-async fn embeddings(State(app): State<Arc<App>>, request: Request) -> Response {
-    embed_request(&app, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn embed_request(app: &App, request: Request) -> Result<Response, ApiError> {
-    // Announced before the body is read, so a batch forming now waits for these inputs.
-    let arrival = app.batcher.announce();
-    check_content_type(request.headers())?;
-    let (parts, body) = request.into_parts();
-    let body = read_body(&parts.headers, body, app.options.max_body_bytes).await?;
-    let limits = Limits {
-        max_inputs: app.options.max_inputs,
-        max_input_chars: app.options.max_input_chars,
-        dim: app.dim,
-    };
-    let request = api::parse_request(&body, &limits)?;
-    let encoded = app
-        .batcher
-        .embed(request.texts, arrival)
-        .await
-        .map_err(|e| match e {
-            BatchError::Stopped => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the server is shutting down",
-            ),
-            BatchError::Encoder(msg) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "encoder_error",
-                format!("the model failed to encode the input: {msg}"),
-            ),
-        })?;
-    Ok(api::embeddings_response(
-        &encoded,
-        request.format,
-        &app.model,
-    ))
-}
-
-/// JSON, or no Content-Type at all (a bare `curl --data-binary` body is still read); anything
-/// else is answered 415 rather than guessed at.
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let shown = String::from_utf8_lossy(value.as_bytes()).into_owned();
-    let essence = shown
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json" || essence.ends_with("+json") {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-        format!("Content-Type must be application/json, got '{shown}'"),
-    ))
-}
-
-/// The whole body, at most `limit` bytes; a larger one is drained (up to a bound) and refused
-/// with 413.
-async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request_too_large",
-            format!("the request body is larger than this server's limit of {limit} bytes"),
-        )
-    };
-    let declared = declared_length(headers);
-    if declared.is_some_and(|n| n > limit + OVERSIZED_BODY_DRAIN) {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-    let mut seen = 0usize;
-    while let Some(frame) =
-        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
-    {
-        let frame = frame.map_err(|e| {
-            ApiError::bad_request(
-                "body_read_error",
-                format!("could not read the request body: {e}"),
-            )
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        seen += data.len();
-        if seen <= limit {
-            bytes.extend_from_slice(&data);
-        } else if seen > limit + OVERSIZED_BODY_DRAIN {
-            break;
+    for (name, value) in [
+        ("keep-alive timeout", options.keep_alive_timeout),
+        ("head timeout", options.head_timeout),
+        ("body timeout", options.body_timeout),
+        ("write timeout", options.write_timeout),
+    ] {
+        if value.is_zero() {
+            return Err(Error::msg(format!("{name} must be more than 0")));
         }
     }
-    if seen > limit {
-        return Err(too_large());
+    if matches!(options.api_key.as_deref(), Some("")) {
+        return Err(Error::msg("the API key is empty: give a non-empty key, or none"));
     }
-    Ok(bytes)
+    access::check_origins(&options.cors_origins).map_err(Error::msg)
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<usize> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
+/// File descriptors kept for the listener, model files, logs and a reload.
+const RESERVED_FDS: usize = 32;
 
-#[derive(Serialize)]
-struct Health<'a> {
-    status: &'static str,
-    model: &'a str,
-    dim: usize,
-}
-
-async fn health(State(app): State<Arc<App>>) -> Response {
-    api::json_response(
-        StatusCode::OK,
-        &Health {
-            status: "ok",
-            model: &app.model,
-            dim: app.dim,
-        },
-    )
-}
-
-async fn metrics_text(State(app): State<Arc<App>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        app.metrics.render(),
-    )
-        .into_response()
-}
-
-async fn not_found(request: Request) -> Response {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!(
-            "no route {} {}; routes: POST /v1/embeddings, GET /health, GET /metrics",
-            request.method(),
-            request.uri().path()
-        ),
-    )
-    .into_response()
-}
-
-async fn method_not_allowed(request: Request) -> Response {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!(
-            "{} is not allowed on {}; routes: POST /v1/embeddings, GET /health, GET /metrics",
-            request.method(),
-            request.uri().path()
-        ),
-    )
-    .into_response()
-}
-
-/// Completes on SIGTERM (what service managers and `kill` send) or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for Ctrl-C: {e}");
-            std::future::pending::<()>().await;
-        }
+/// `max` lowered to fit the process's open-file limit (a connection over it would fail to be
+/// accepted at all, with nothing sent), with a warning saying so.
+fn effective_max_connections(max: usize) -> usize {
+    let Some(limit) = open_file_limit() else {
+        return max;
     };
-    #[cfg(unix)]
-    let terminate = async {
+    let fits = limit.saturating_sub(RESERVED_FDS).max(1);
+    if fits < max {
+        tracing::warn!(
+            "the open-file limit is {limit}: serving at most {fits} connections instead of {max} \
+             (raise it with `ulimit -n` to allow more)"
+        );
+        return fits;
+    }
+    max
+}
+
+/// The soft limit on open files, from /proc (Linux); `None` elsewhere or when unlimited.
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Turns SIGTERM and Ctrl-C into [`Control::Stop`] and SIGHUP into [`Control::Reload`], for as
+/// long as the server runs.
+async fn forward_signals(control: mpsc::Sender<Control>) {
+    let mut signals = Signals::new();
+    let mut stops = 0;
+    loop {
+        let command = signals.next().await;
+        if command == Control::Stop {
+            stops += 1;
+            if stops == 1 {
+                tracing::info!("stop signal: finishing requests in flight, then stopping (a second signal stops at once)");
+            } else {
+                tracing::warn!("second stop signal: stopping now");
+            }
+        } else {
+            tracing::info!("SIGHUP: reloading the model");
+        }
+        if control.send(command).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The signal streams, registered once so that none is missed between two waits.
+#[cfg(unix)]
+struct Signals(Vec<(Option<tokio::signal::unix::Signal>, Control)>);
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> Self {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
+        let kinds = [
+            (SignalKind::terminate(), Control::Stop),
+            (SignalKind::interrupt(), Control::Stop),
+            (SignalKind::hangup(), Control::Reload),
+        ];
+        Signals(
+            kinds
+                .into_iter()
+                .map(|(kind, command)| {
+                    let stream = signal(kind)
+                        .inspect_err(|e| {
+                            tracing::warn!("cannot listen for signal {}: {e}", kind.as_raw_value())
+                        })
+                        .ok();
+                    (stream, command)
+                })
+                .collect(),
+        )
+    }
+
+    async fn next(&mut self) -> Control {
+        std::future::poll_fn(|cx| {
+            for (stream, command) in &mut self.0 {
+                if let Some(stream) = stream {
+                    if stream.poll_recv(cx).is_ready() {
+                        return std::task::Poll::Ready(*command);
+                    }
+                }
             }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C: finishing requests in flight, then stopping"),
-        () = terminate => tracing::info!("SIGTERM: finishing requests in flight, then stopping"),
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> Self {
+        Signals
+    }
+    async fn next(&mut self) -> Control {
+        let _ = tokio::signal::ctrl_c().await;
+        Control::Stop
     }
 }

@@ -63,7 +63,7 @@ pub fn quantize(model: &Path, out: &Path, precision: Precision) -> Result<()> {
     }
     let labels = model.join("labels.json");
     if labels.is_file() {
-        std::fs::copy(&labels, out.join("labels.json")).map_err(|e| Error::io(&labels, e))?;
+        crate::io::write_atomic(out.join("labels.json"), &crate::error::read(&labels)?)?;
     }
     Ok(())
 }

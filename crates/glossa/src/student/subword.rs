@@ -369,18 +369,22 @@ impl SubwordStudent {
     /// Saves with the table stored at `precision` (f16, or int8 with a scale per row in the
     /// tensor `embeddings_scale`); the projection stays f32.
     pub fn save_as(&self, dir: &Path, precision: Precision) -> Result<()> {
+        if self.size_on_disk.is_some() {
+            // Loaded from a directory (named after it): never rewritten in place.
+            crate::io::refuse_same(Path::new(&self.name), dir)?;
+        }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         match &self.featurizer {
             Featurizer::Subword(_) => {
                 let mut vocab = self.words.join("\n");
                 vocab.push('\n');
-                crate::error::write_atomic(dir.join("vocab.txt"), vocab.as_bytes())?;
+                crate::io::write_atomic(dir.join("vocab.txt"), vocab.as_bytes())?;
             }
             Featurizer::Tokens { tokenizer, .. } => {
                 let json = tokenizer
                     .to_string(false)
                     .map_err(|e| Error::msg(format!("serialising the tokenizer: {e}")))?;
-                crate::error::write_atomic(dir.join(TOKENIZER_FILE), json.as_bytes())?;
+                crate::io::write_atomic(dir.join(TOKENIZER_FILE), json.as_bytes())?;
             }
         }
         let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
@@ -421,7 +425,7 @@ impl SubwordStudent {
         }
         let blob = safetensors::serialize(tensors, None)
             .map_err(|e| Error::msg(format!("serialising weights: {e}")))?;
-        crate::error::write_atomic(dir.join("model.safetensors"), &blob)?;
+        crate::io::write_atomic(dir.join("model.safetensors"), &blob)?;
         // Written last, with the weights' checksum: a directory is complete once it exists.
         let saved = SavedConfig {
             format: if self.is_static() {
@@ -435,7 +439,7 @@ impl SubwordStudent {
             teacher: self.teacher.clone(),
             checksum: Some(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&blob))),
         };
-        crate::error::write_atomic(
+        crate::io::write_atomic(
             dir.join(STUDENT_FILE),
             &serde_json::to_vec_pretty(&saved).expect("config serialises"),
         )

@@ -54,6 +54,26 @@ impl std::str::FromStr for Precision {
     }
 }
 
+static IN_MEMORY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, tables are copied into memory when loaded instead of staying mapped, so that
+/// truncating or rewriting a model's file cannot crash the process (SIGBUS) or change its
+/// vectors. A long-running server wants this; a one-off command keeps the free mapping.
+pub fn load_into_memory(on: bool) {
+    IN_MEMORY.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The file's bytes in anonymous memory when [`load_into_memory`] is on (same page alignment,
+/// so offsets keep their alignment); the mapping itself otherwise.
+fn detach(map: memmap2::Mmap, path: &Path) -> Result<memmap2::Mmap> {
+    if !IN_MEMORY.load(std::sync::atomic::Ordering::Relaxed) || map.is_empty() {
+        return Ok(map);
+    }
+    let mut copy = memmap2::MmapMut::map_anon(map.len()).map_err(|e| Error::io(path, e))?;
+    copy.copy_from_slice(&map);
+    copy.make_read_only().map_err(|e| Error::io(path, e))
+}
+
 pub enum Table {
     Owned(Vec<f32>),
     Mapped {
@@ -81,6 +101,7 @@ impl Table {
         // SAFETY: the map is read-only; a model file must not be rewritten while it is in use
         // (glossa itself writes models atomically, by rename, which leaves mapped files intact).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let map = detach(map, path)?;
         let end = offset.checked_add(len * 4).filter(|&end| end <= map.len());
         if end.is_none() {
             return Err(Error::invalid(
@@ -120,6 +141,7 @@ impl Table {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: as in `map`: read-only, and models are replaced by rename, never rewritten.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let map = detach(map, path)?;
         let size = len * precision.bytes_per_value();
         if offset.checked_add(size).is_none_or(|end| end > map.len()) {
             return Err(Error::invalid(

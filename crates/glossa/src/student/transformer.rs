@@ -430,6 +430,10 @@ impl TransformerStudent {
     /// largest |value| / 127) in a tensor `<name>_scale`; vectors (biases, layer-norm gains)
     /// stay f32. Only the f32 form is a sentence-transformers directory; f16 is not offered.
     pub fn save_as(&self, dir: &Path, precision: Precision) -> Result<()> {
+        if self.size_on_disk.is_some() {
+            // Loaded from a directory (named after it): never rewritten in place.
+            crate::io::refuse_same(Path::new(&self.name), dir)?;
+        }
         if precision == Precision::F16 {
             return Err(Error::msg(
                 "the Transformer student is stored as f32 or int8 (f16 is not implemented)",
@@ -468,7 +472,7 @@ impl TransformerStudent {
                 });
                 let blob = safetensors::serialize(views, None)
                     .map_err(|e| Error::msg(format!("serialising weights: {e}")))?;
-                crate::error::write_atomic(dir.join(rel), &blob)?;
+                crate::io::write_atomic(dir.join(rel), &blob)?;
                 checksums.insert(
                     rel.to_string(),
                     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&blob)),
@@ -483,7 +487,7 @@ impl TransformerStudent {
         ];
         if s.has_projection() {
             write_weights(&format!("{DENSE_DIR}/model.safetensors"), &dense)?;
-            crate::error::write_atomic(
+            crate::io::write_atomic(
                 dir.join(DENSE_DIR).join("config.json"),
                 &json(serde_json::json!({
                     "in_features": s.hidden_size, "out_features": s.output_dim, "bias": true,
@@ -497,11 +501,11 @@ impl TransformerStudent {
         std::fs::create_dir_all(dir.join(&normalize_dir))
             .map_err(|e| Error::io(dir.join(&normalize_dir), e))?;
         modules.push(serde_json::json!({"idx": n, "name": n.to_string(), "path": normalize_dir, "type": "sentence_transformers.models.Normalize"}));
-        crate::error::write_atomic(
+        crate::io::write_atomic(
             dir.join("modules.json"),
             &json(serde_json::Value::from(modules)),
         )?;
-        crate::error::write_atomic(
+        crate::io::write_atomic(
             dir.join("1_Pooling").join("config.json"),
             &json(serde_json::json!({
                 "word_embedding_dimension": s.hidden_size,
@@ -509,7 +513,7 @@ impl TransformerStudent {
                 "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false
             })),
         )?;
-        crate::error::write_atomic(
+        crate::io::write_atomic(
             dir.join("sentence_bert_config.json"),
             &json(serde_json::json!({"max_seq_length": s.max_tokens, "do_lower_case": false})),
         )?;
@@ -518,7 +522,7 @@ impl TransformerStudent {
             "roberta" => "RobertaModel",
             _ => "BertModel",
         };
-        crate::error::write_atomic(
+        crate::io::write_atomic(
             dir.join("config.json"),
             &json(serde_json::json!({
                 "architectures": [architecture], "model_type": s.model_type,
@@ -546,9 +550,9 @@ impl TransformerStudent {
         let text = tokenizer
             .to_string(false)
             .map_err(|e| Error::msg(format!("serialising the tokenizer: {e}")))?;
-        crate::error::write_atomic(dir.join("tokenizer.json"), text.as_bytes())?;
+        crate::io::write_atomic(dir.join("tokenizer.json"), text.as_bytes())?;
         for (name, bytes) in &self.side_files {
-            crate::error::write_atomic(dir.join(name), bytes)?;
+            crate::io::write_atomic(dir.join(name), bytes)?;
         }
         // Written last, with the weights' checksums: a directory is complete once it exists.
         let saved = SavedConfig {
@@ -562,7 +566,7 @@ impl TransformerStudent {
             },
             checksums,
         };
-        crate::error::write_atomic(
+        crate::io::write_atomic(
             dir.join(STUDENT_FILE),
             &serde_json::to_vec_pretty(&saved).expect("config serialises"),
         )

@@ -77,7 +77,7 @@ impl LabelCache {
             }
         } else {
             let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-            crate::error::write_atomic(&manifest_path, &json)?;
+            crate::io::write_atomic(&manifest_path, &json)?;
         }
         let open = |name: &str| -> Result<File> {
             let path = dir.join(name);

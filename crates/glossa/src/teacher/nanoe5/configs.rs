@@ -137,7 +137,7 @@ const NOTES: [&str; 3] = [
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value).expect("config values serialize");
     text.push('\n');
-    crate::error::write_atomic(path, text.as_bytes())
+    crate::io::write_atomic(path, text.as_bytes())
 }
 
 /// The header's epsilon (float32 1e-12) as the decimal it was meant to be: six significant

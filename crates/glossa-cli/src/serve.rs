@@ -1,0 +1,111 @@
+//! `glossa serve`: flags (each also read from a `GLOSSA_…` environment variable, as TEI does),
+//! then the library's server.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+/// Serve a model over HTTP: OpenAI-compatible POST /v1/embeddings, TEI's POST /embed and GET
+/// /info, GET /health, GET /metrics, POST /admin/reload. Prints `listening on http://ADDR`
+/// first; SIGTERM or Ctrl-C drains and stops (a second one stops at once); SIGHUP reloads the
+/// model. Every flag can also be set by the environment variable shown.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Student dir, teacher dir or HF repo id, as `embed` takes.
+    #[arg(long, env = "GLOSSA_MODEL")]
+    model: String,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "GLOSSA_ADDR", default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Inputs per encoder call, merged across concurrent requests.
+    #[arg(long, env = "GLOSSA_MAX_BATCH", default_value_t = 256)]
+    max_batch: usize,
+    /// Milliseconds a batch waits for requests that are already arriving.
+    #[arg(long, env = "GLOSSA_BATCH_WAIT_MS", default_value_t = 1.0)]
+    batch_wait_ms: f64,
+    /// Inputs per request.
+    #[arg(long, env = "GLOSSA_MAX_INPUTS", default_value_t = 2048)]
+    max_inputs: usize,
+    /// Characters per input.
+    #[arg(long, env = "GLOSSA_MAX_INPUT_CHARS", default_value_t = 8192)]
+    max_input_chars: usize,
+    /// Bytes per request body (default 4 MiB).
+    #[arg(long, env = "GLOSSA_MAX_BODY_BYTES", default_value_t = 4 << 20)]
+    max_body_bytes: usize,
+    /// Requests waiting for a batch; more are answered 429 with Retry-After.
+    #[arg(long, env = "GLOSSA_MAX_QUEUE", default_value_t = 1024)]
+    max_queue: usize,
+    /// Open connections; at the cap a new one replaces the oldest idle one, or is answered 503
+    /// when all are busy. Lowered to fit the open-file limit.
+    #[arg(long, env = "GLOSSA_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds a connection may wait for a request with nothing received.
+    #[arg(long, env = "GLOSSA_KEEP_ALIVE_TIMEOUT", default_value_t = 15.0)]
+    keep_alive_timeout: f64,
+    /// Seconds from a request head's first byte to its end (then 408).
+    #[arg(long, env = "GLOSSA_HEAD_TIMEOUT", default_value_t = 10.0)]
+    head_timeout: f64,
+    /// Seconds from a request's head to the end of its body (then 408).
+    #[arg(long, env = "GLOSSA_BODY_TIMEOUT", default_value_t = 30.0)]
+    body_timeout: f64,
+    /// Seconds a response write may make no progress before the connection is dropped.
+    #[arg(long, env = "GLOSSA_WRITE_TIMEOUT", default_value_t = 15.0)]
+    write_timeout: f64,
+    /// Seconds shutdown waits for requests in flight before closing what is left.
+    #[arg(long, env = "GLOSSA_SHUTDOWN_TIMEOUT", default_value_t = 10.0)]
+    shutdown_timeout: f64,
+    /// Require `Authorization: Bearer KEY` on every route but /health. Prefer the environment
+    /// variable: a flag shows in `ps`.
+    #[arg(long, env = "GLOSSA_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Allow browsers on these origins (CORS), comma-separated, or `*`; off when not given.
+    #[arg(long, env = "GLOSSA_CORS_ALLOW_ORIGIN", value_delimiter = ',')]
+    cors_allow_origin: Vec<String>,
+}
+
+/// Seconds from a flag, checked to be a usable duration.
+fn seconds(flag: &str, value: f64) -> Result<Duration> {
+    if !(value > 0.0 && value <= 86_400.0) {
+        bail!("--{flag} must be more than 0 and at most 86400 seconds, got {value}");
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if !(0.0..=10_000.0).contains(&args.batch_wait_ms) {
+        bail!(
+            "--batch-wait-ms must be between 0 and 10000, got {}",
+            args.batch_wait_ms
+        );
+    }
+    let options = glossa::serve::Options {
+        max_batch: args.max_batch,
+        max_wait: Duration::from_secs_f64(args.batch_wait_ms / 1000.0),
+        max_inputs: args.max_inputs,
+        max_input_chars: args.max_input_chars,
+        max_body_bytes: args.max_body_bytes,
+        max_queue: args.max_queue,
+        max_connections: args.max_connections,
+        keep_alive_timeout: seconds("keep-alive-timeout", args.keep_alive_timeout)?,
+        head_timeout: seconds("head-timeout", args.head_timeout)?,
+        body_timeout: seconds("body-timeout", args.body_timeout)?,
+        write_timeout: seconds("write-timeout", args.write_timeout)?,
+        shutdown_timeout: seconds("shutdown-timeout", args.shutdown_timeout)?,
+        api_key: args.api_key,
+        cors_origins: args.cors_allow_origin,
+    };
+    // Tables are read into memory rather than mapped: a model file replaced or truncated while
+    // serving must not take the server down (docs/serving.md).
+    glossa::student::table::load_into_memory(true);
+    let model = args.model;
+    let spec = model.clone();
+    let loader: glossa::serve::Loader =
+        std::sync::Arc::new(move || glossa::interop::load_encoder(&spec).map(Into::into));
+    glossa::serve::run(loader, &args.addr, options, |bound| {
+        // The first stdout line, flushed: scripts and tests read the port from it.
+        println!("listening on http://{bound}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        tracing::info!("serving {model} on http://{bound}");
+    })?;
+    Ok(())
+}

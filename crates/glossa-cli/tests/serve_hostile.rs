@@ -1,0 +1,362 @@
+//! `glossa serve` against hostile and careless clients, over real sockets on 127.0.0.1: stalled
+//! heads and bodies, clients that never read, idle sockets past the connection cap, a flood
+//! past the queue, malformed HTTP. Each case is bounded in count and in time (short server
+//! timeouts set by flag); none asserts a speed (throughput under attack is measured by
+//! scripts/load-test.sh, figures in docs/serving.md).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::{Arc, Barrier};
+
+use serde_json::{json, Value};
+
+mod common;
+use common::*;
+
+/// Short timeouts so that each stall ends within a second.
+const FAST: &[&str] = &[
+    "--keep-alive-timeout",
+    "0.5",
+    "--head-timeout",
+    "0.5",
+    "--body-timeout",
+    "0.5",
+    "--write-timeout",
+    "0.5",
+];
+
+fn with(extra: &[&str]) -> Vec<&'static str> {
+    FAST.iter()
+        .copied()
+        .chain(extra.iter().map(|s| &*s.to_string().leak()))
+        .collect()
+}
+
+fn connect(addr: &str) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// Everything the server sends until it closes the connection.
+fn read_all(stream: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Status line, lower-cased head, JSON body of a whole answer.
+fn parse_answer(answer: &str) -> (String, String, Value) {
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer in {answer:?}"));
+    let status = head.lines().next().unwrap().to_string();
+    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("body not JSON ({e}): {answer:?}"));
+    (status, head.to_ascii_lowercase(), json)
+}
+
+fn embed_body(texts: usize) -> Vec<u8> {
+    let input: Vec<String> = (0..texts).map(|i| format!("text number {i}")).collect();
+    serde_json::to_vec(&json!({ "input": input })).unwrap()
+}
+
+fn post_head(addr: &str, length: usize) -> String {
+    format!(
+        "POST /v1/embeddings HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
+/// `/health` answers 200 (while whatever the caller set up is going on).
+fn assert_healthy(server: &Server) {
+    let (status, _, body) = server.get("/health");
+    assert_eq!(status, 200, "{body}");
+}
+
+fn signal(server: &Server, name: &str) {
+    let ok = Command::new("kill")
+        .args(["-s", name, &server.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -s {name}");
+}
+
+#[test]
+fn a_stalled_head_gets_408_and_an_idle_socket_is_closed_while_health_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    let server = Server::start(dir.path(), &with(&[]));
+    let mut stalled = connect(&server.addr);
+    stalled
+        .write_all(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut idle = connect(&server.addr);
+    assert_healthy(&server);
+
+    let (status, _, body) = parse_answer(&read_all(&mut stalled));
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+    assert_eq!(body["error"]["code"], "request_timeout");
+    // An idle socket that never sent a byte is closed without an answer.
+    assert_eq!(read_all(&mut idle), "");
+
+    let metrics = server.metrics();
+    assert_eq!(
+        sample(&metrics, "glossa_connections_closed_total{reason=\"head_timeout\"}"),
+        1.0
+    );
+    assert!(sample(&metrics, "glossa_connections_closed_total{reason=\"keep_alive_timeout\"}") >= 1.0);
+    assert_eq!(sample(&metrics, "glossa_errors_total{code=\"request_timeout\"}"), 1.0);
+    assert_eq!(
+        sample(&metrics, "glossa_http_requests_total{route=\"other\",status=\"408\"}"),
+        1.0
+    );
+}
+
+#[test]
+fn a_stalled_body_gets_408_and_never_holds_other_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    // A long body timeout: the stall outlives the requests that must not wait for it.
+    let server = Server::start(dir.path(), &["--body-timeout", "3"]);
+    let mut stalled = connect(&server.addr);
+    stalled.write_all(post_head(&server.addr, 100).as_bytes()).unwrap();
+    stalled.write_all(b"{").unwrap();
+    for _ in 0..20 {
+        let (status, body) = server.embed(&json!({"input": ["hello there"]}));
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _, body) = parse_answer(&read_all(&mut stalled));
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("body"), "{body}");
+    let metrics = server.metrics();
+    assert_eq!(sample(&metrics, "glossa_errors_total{code=\"request_timeout\"}"), 1.0);
+    assert_eq!(
+        sample(&metrics, "glossa_http_requests_total{route=\"/v1/embeddings\",status=\"200\"}"),
+        20.0
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    let server = Server::start(dir.path(), &with(&[]));
+    // 40 pipelined requests of 2,048 inputs: ~10 MB of answers, more than loopback buffers hold.
+    let body = embed_body(2048);
+    let mut greedy = connect(&server.addr);
+    let mut pipelined = Vec::new();
+    for _ in 0..40 {
+        pipelined.extend_from_slice(post_head(&server.addr, body.len()).as_bytes());
+        pipelined.extend_from_slice(&body);
+    }
+    greedy.write_all(&pipelined).unwrap();
+    wait_until("the write timeout to close the greedy connection", || {
+        let metrics = server.metrics();
+        metrics.contains("glossa_connections_closed_total{reason=\"write_timeout\"} 1")
+    });
+    assert_healthy(&server);
+    // Only the scrape's own connection is left (the greedy one's memory is released with it).
+    wait_until("the connection gauge to drop", || {
+        sample(&server.metrics(), "glossa_connections_open") == 1.0
+    });
+}
+
+#[test]
+fn twice_the_cap_of_idle_sockets_cannot_lock_out_health_and_busy_ones_get_503() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    // Long idle timeouts, so only the cap can free the sockets.
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--max-connections",
+            "8",
+            "--keep-alive-timeout",
+            "60",
+            "--head-timeout",
+            "60",
+            "--body-timeout",
+            "60",
+        ],
+    );
+    let idle: Vec<TcpStream> = (0..16).map(|_| connect(&server.addr)).collect();
+    for _ in 0..5 {
+        assert_healthy(&server);
+    }
+    let metrics = server.metrics();
+    // Each socket past the cap took an idle one's place, or (when the idle ones had not yet been
+    // read dry on a busy machine) was refused with 503.
+    let closed = |reason: &str| {
+        let series = format!("glossa_connections_closed_total{{reason=\"{reason}\"}}");
+        metrics.contains(&series).then(|| sample(&metrics, &series)).unwrap_or(0.0)
+    };
+    assert!(closed("evicted_idle") >= 1.0, "{metrics}");
+    assert!(closed("evicted_idle") + closed("over_capacity") >= 8.0, "{metrics}");
+    assert!(sample(&metrics, "glossa_connections_open") <= 8.0);
+    drop(idle);
+
+    // Eight connections busy uploading: the ninth is answered 503 with Retry-After.
+    let busy: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = connect(&server.addr);
+            s.write_all(post_head(&server.addr, 100).as_bytes()).unwrap();
+            s.write_all(b"{").unwrap();
+            s
+        })
+        .collect();
+    wait_until("eight uploads in flight", || {
+        let mut probe = connect(&server.addr);
+        probe.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        read_all(&mut probe).contains("HTTP/1.1 503")
+    });
+    let mut refused = connect(&server.addr);
+    refused.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let (status, head, body) = parse_answer(&read_all(&mut refused));
+    assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    assert_eq!(body["error"]["code"], "too_many_connections");
+    drop(busy);
+}
+
+#[test]
+fn a_flood_past_the_queue_gets_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    let server = Arc::new(Server::start(
+        dir.path(),
+        &["--max-queue", "1", "--max-batch", "1"],
+    ));
+    let body = embed_body(2048);
+    let mut statuses = Vec::new();
+    // Bounded: at most three rounds of 32 concurrent requests.
+    for _ in 0..3 {
+        let barrier = Arc::new(Barrier::new(32));
+        let handles: Vec<_> = (0..32)
+            .map(|_| {
+                let (server, barrier, body) = (server.clone(), barrier.clone(), body.clone());
+                std::thread::spawn(move || {
+                    let mut stream = connect(&server.addr);
+                    let mut request = post_head(&server.addr, body.len()).into_bytes();
+                    request.extend_from_slice(&body);
+                    barrier.wait();
+                    stream.write_all(&request).unwrap();
+                    let answer = read_until_complete(&mut stream);
+                    let (status, head, value) = parse_answer(&answer);
+                    (status, head, value["error"]["code"].clone())
+                })
+            })
+            .collect();
+        statuses.extend(handles.into_iter().map(|h| h.join().unwrap()));
+        if statuses.iter().any(|(s, _, _)| s.contains(" 429 ")) {
+            break;
+        }
+    }
+    let mut refused = 0;
+    for (status, head, code) in &statuses {
+        if status.contains(" 429 ") {
+            refused += 1;
+            assert!(head.contains("retry-after: 1"), "{head}");
+            assert_eq!(code, "queue_full");
+        } else {
+            assert_eq!(status, "HTTP/1.1 200 OK");
+        }
+    }
+    assert!(refused > 0, "no request was refused: {statuses:?}");
+    let metrics = server.metrics();
+    assert_eq!(sample(&metrics, "glossa_errors_total{code=\"queue_full\"}"), refused as f64);
+    assert_healthy(&server);
+}
+
+/// One keep-alive answer, read up to its Content-Length.
+fn read_until_complete(stream: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed mid-answer: {:?}", String::from_utf8_lossy(&bytes));
+        bytes.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&bytes);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+                .expect("content-length");
+            if body.len() >= length {
+                return text.into_owned();
+            }
+        }
+    }
+}
+
+#[test]
+fn requests_hyper_refuses_get_json_errors_that_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    let server = Server::start(dir.path(), &with(&[]));
+    let many_headers: String = (0..2000).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+        (b"GET /health\r\n\r\n".to_vec(), "HTTP/1.1 400", "malformed_request"),
+        (b"BAD REQUEST LINE\r\n\r\n".to_vec(), "HTTP/1.1 400", "malformed_request"),
+        (
+            format!("GET /health HTTP/1.1\r\nx-big: {}\r\n\r\n", "a".repeat(1 << 20)).into_bytes(),
+            "HTTP/1.1 431",
+            "headers_too_large",
+        ),
+        (
+            format!("GET /health HTTP/1.1\r\n{many_headers}\r\n").into_bytes(),
+            "HTTP/1.1 431",
+            "headers_too_large",
+        ),
+    ];
+    for (request, want_status, want_code) in &cases {
+        let mut stream = connect(&server.addr);
+        let _ = stream.write_all(request);
+        let (status, head, body) = parse_answer(&read_all(&mut stream));
+        assert!(status.starts_with(want_status), "{status} for {:?}", &request[..20]);
+        assert!(head.contains("content-type: application/json"), "{head}");
+        assert_eq!(body["error"]["code"], *want_code, "{body}");
+    }
+    let metrics = server.metrics();
+    assert_eq!(sample(&metrics, "glossa_errors_total{code=\"malformed_request\"}"), 2.0);
+    assert_eq!(sample(&metrics, "glossa_errors_total{code=\"headers_too_large\"}"), 2.0);
+    assert_eq!(
+        sample(&metrics, "glossa_http_requests_total{route=\"other\",status=\"431\"}"),
+        2.0
+    );
+    assert_healthy(&server);
+}
+
+#[test]
+fn shutdown_stops_at_its_deadline_and_a_second_signal_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    for (deadline, signals, log) in [("1", 1, "shutdown deadline passed"), ("600", 2, "second stop signal")] {
+        let mut server = Server::start_with_env(
+            dir.path(),
+            &["--shutdown-timeout", deadline, "--body-timeout", "600"],
+            &[("GLOSSA_LOG", "info")],
+        );
+        let mut stalled = connect(&server.addr);
+        stalled.write_all(post_head(&server.addr, 100).as_bytes()).unwrap();
+        stalled.write_all(b"{").unwrap();
+        wait_until("the upload in flight", || {
+            sample(&server.metrics(), "glossa_http_requests_in_flight") >= 2.0
+        });
+        signal(&server, "TERM");
+        if signals == 2 {
+            wait_until("the drain to start", || server.stderr_text().contains("stop signal"));
+            signal(&server, "INT");
+        }
+        let mut exit = None;
+        wait_until("the server to exit", || {
+            exit = server.child.try_wait().unwrap();
+            exit.is_some()
+        });
+        assert!(exit.unwrap().success(), "{}", server.stderr_text());
+        assert!(server.stderr_text().contains(log), "{}", server.stderr_text());
+        // The stalled client sees its connection closed, without an answer.
+        assert_eq!(read_all(&mut stalled), "");
+    }
+}
