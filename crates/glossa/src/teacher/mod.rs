@@ -12,6 +12,8 @@ pub mod cache;
 pub mod fast;
 pub mod ops;
 pub mod precomputed;
+pub mod remote;
+pub mod shard;
 
 use std::path::Path;
 
