@@ -169,7 +169,9 @@ impl RemoteTeacher {
                     provisional: false,
                 };
                 // The endpoint that gave the provisional vectors is checked again, like any other.
-                self.endpoints.iter().for_each(|e| e.set_trust(Trust::Unchecked));
+                self.endpoints
+                    .iter()
+                    .for_each(|e| e.set_trust(Trust::Unchecked));
             } else if let Some(why) =
                 probe::mismatch(&cached, &reference.vectors, self.options.min_cosine)
             {
@@ -244,14 +246,16 @@ impl RemoteTeacher {
             Trust::Distrusted(_) => return Ok(false),
             Trust::Unchecked => {}
         }
-        let found = match endpoint.embed(&self.agent, &self.options.model, self.key(), probe::PROBES)
-        {
-            Err(Failure::Refused(why)) => {
-                endpoint.set_trust(Trust::Distrusted(format!("it refused the probe set: {why}")));
-                return Ok(false);
-            }
-            other => other?,
-        };
+        let found =
+            match endpoint.embed(&self.agent, &self.options.model, self.key(), probe::PROBES) {
+                Err(Failure::Refused(why)) => {
+                    endpoint.set_trust(Trust::Distrusted(format!(
+                        "it refused the probe set: {why}"
+                    )));
+                    return Ok(false);
+                }
+                other => other?,
+            };
         let reference = self.reference.lock().unwrap();
         match probe::mismatch(&reference.vectors, &found, self.options.min_cosine) {
             None => {
@@ -365,7 +369,9 @@ impl RemoteTeacher {
         let mut jitter = crate::rng::Rng::new(jitter_seed());
         while let Some(batch) = self.next_batch(endpoint, board) {
             let answer = match self.check(endpoint) {
-                Ok(true) => endpoint.embed(&self.agent, &self.options.model, self.key(), batches[batch]),
+                Ok(true) => {
+                    endpoint.embed(&self.agent, &self.options.model, self.key(), batches[batch])
+                }
                 Ok(false) => {
                     board.put_back(batch);
                     self.fail_if_all_refused(board);
@@ -384,7 +390,11 @@ impl RemoteTeacher {
                     board.changed.notify_all();
                 }
                 Ok(vectors) => {
-                    let why = format!("{}-wide vectors, the teacher's are {}", vectors.dim(), self.dim);
+                    let why = format!(
+                        "{}-wide vectors, the teacher's are {}",
+                        vectors.dim(),
+                        self.dim
+                    );
                     self.retry_later(endpoint, batch, board, &why, &mut jitter);
                 }
                 Err(Failure::Transient(why)) => {

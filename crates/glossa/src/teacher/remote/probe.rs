@@ -63,7 +63,10 @@ mod tests {
         assert_eq!(mismatch(&a, &a.clone(), 0.9999), None);
         let turned = Embeddings::new(2, vec![1.0, 0.0, 0.6, 0.8]);
         let why = mismatch(&a, &turned, 0.9999).unwrap();
-        assert!(why.contains("cosine 0.800000") && why.contains("probe 1"), "{why}");
+        assert!(
+            why.contains("cosine 0.800000") && why.contains("probe 1"),
+            "{why}"
+        );
         let longer = Embeddings::new(2, vec![2.0, 0.0, 0.0, 2.0]);
         let why = mismatch(&a, &longer, 0.9999).unwrap();
         assert!(why.contains("normalisation"), "{why}");

@@ -114,13 +114,19 @@ mod tests {
         assert!(Api::OpenAi.parse(twice, 2).unwrap_err().contains("twice"));
         let tei = Api::Tei.parse(b"[[1,2],[3,4]]", 2).unwrap();
         assert_eq!(tei.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
-        assert!(Api::Tei.parse(b"[[1,2],[3]]", 2).unwrap_err().contains("differing"));
+        assert!(Api::Tei
+            .parse(b"[[1,2],[3]]", 2)
+            .unwrap_err()
+            .contains("differing"));
         assert!(Api::Tei.parse(b"{\"x\":1}", 2).is_err());
         assert_eq!(
             error_message(br#"{"error":{"message":"too long"}}"#),
             "too long"
         );
-        assert_eq!(error_message(br#"{"error":"busy","error_type":"x"}"#), "busy");
+        assert_eq!(
+            error_message(br#"{"error":"busy","error_type":"x"}"#),
+            "busy"
+        );
     }
 
     #[test]

@@ -93,10 +93,17 @@ fn serve_connection(stream: TcpStream, api: Api, behaviour: Behaviour, served: &
 
 fn answer(body: &[u8], api: Api, behaviour: Behaviour, served: &AtomicUsize) -> (String, Vec<u8>) {
     let Behaviour::Serve { variant, scale } = behaviour else {
-        return ("503 Busy".into(), br#"{"error":{"message":"overloaded"}}"#.to_vec());
+        return (
+            "503 Busy".into(),
+            br#"{"error":{"message":"overloaded"}}"#.to_vec(),
+        );
     };
     let request: serde_json::Value = serde_json::from_slice(body).unwrap();
-    let field = if api == Api::OpenAi { "input" } else { "inputs" };
+    let field = if api == Api::OpenAi {
+        "input"
+    } else {
+        "inputs"
+    };
     let texts: Vec<&str> = request[field]
         .as_array()
         .unwrap()
@@ -172,20 +179,34 @@ fn a_failing_endpoint_is_set_aside_and_the_others_finish() {
     assert_eq!(teacher.encode(&refs).unwrap(), toy_embeddings(&refs, 0));
     assert_eq!(good.served(), 60 + probe::PROBES.len());
     let bad_health = teacher.endpoints[0].health.lock().unwrap();
-    assert!(bad_health.last_error.as_deref().unwrap().contains("overloaded"));
-    assert!(bad_health.resting_until.is_some(), "set aside after failures in a row");
+    assert!(bad_health
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("overloaded"));
+    assert!(
+        bad_health.resting_until.is_some(),
+        "set aside after failures in a row"
+    );
 }
 
 #[test]
 fn no_endpoint_answering_is_a_clear_error_naming_each() {
     // A port that was free a moment ago: connections are refused.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dead = format!("http://127.0.0.1:{port}");
     let mut opts = options(Api::OpenAi, &[]);
     opts.endpoints = vec![dead.clone()];
     opts.give_up = Duration::from_millis(600);
     let err = remote(opts).encode(&["hello"]).unwrap_err().to_string();
-    assert!(err.contains("no teacher endpoint answered") && err.contains(&dead), "{err}");
+    assert!(
+        err.contains("no teacher endpoint answered") && err.contains(&dead),
+        "{err}"
+    );
     let err = RemoteTeacher::unverified(
         RemoteOptions {
             endpoints: vec![dead.clone()],
@@ -197,7 +218,10 @@ fn no_endpoint_answering_is_a_clear_error_naming_each() {
     .err()
     .unwrap()
     .to_string();
-    assert!(err.contains("no teacher endpoint answered") && err.contains(&dead), "{err}");
+    assert!(
+        err.contains("no teacher endpoint answered") && err.contains(&dead),
+        "{err}"
+    );
 }
 
 #[test]
@@ -222,7 +246,11 @@ fn an_endpoint_serving_another_model_is_refused_before_its_vectors_enter_the_cac
         err.contains("every teacher endpoint was refused") && err.contains("cosine 0."),
         "{err}"
     );
-    assert_eq!(other.served(), probe::PROBES.len(), "only the probe set was sent");
+    assert_eq!(
+        other.served(),
+        probe::PROBES.len(),
+        "only the probe set was sent"
+    );
     // The cache holds the probe set (the local teacher's vectors) and nothing else.
     assert_eq!(cache.len(), probe::PROBES.len());
     assert!(owned.iter().all(|t| !cache.contains(t)));
