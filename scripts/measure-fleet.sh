@@ -6,7 +6,6 @@ BIN=${BIN:-target/release/glossa}
 M=${M:-sentence-transformers/all-MiniLM-L6-v2}
 W=$(mktemp -d); trap "rm -rf $W" EXIT
 cat ${EVAL:-../shared/eval}/tatoeba/*-eng.eng | awk "!seen[\$0]++" | head -5000 > $W/texts.txt
-[ -s $W/texts.txt ] || head -2000 "$(ls ${EVAL:-../shared/eval}/tatoeba/*eng* | head -1)" > $W/texts.txt
 wc -l $W/texts.txt
 echo "load before: $(cat /proc/loadavg)"
 GLOSSA_LOG=info $BIN teacher encode --model $M --input $W/texts.txt --cache $W/local 2>&1 | grep -o "[0-9]* texts in .*"
