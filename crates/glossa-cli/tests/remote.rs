@@ -382,3 +382,24 @@ fn wait(mut child: Child) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn endpoint_settings_that_cannot_work_are_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), 10);
+    let cfg = config(dir.path(), 8);
+    let with_key = dir.path().join("key.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[teacher]\n",
+        "[teacher]\nendpoint_api_key_env = \"GLOSSA_TEST_NO_SUCH_KEY\"\n",
+    );
+    std::fs::write(&with_key, text).unwrap();
+    glossa(["distill", "--config"])
+        .arg(&with_key)
+        .args(["--teacher-endpoint", "http://127.0.0.1:9"])
+        .fails_with(&["GLOSSA_TEST_NO_SUCH_KEY", "which is not set"]);
+    glossa(["distill", "--config"])
+        .arg(&cfg)
+        .args(["--teacher-endpoint", "https://example.com"])
+        .fails_with(&["https", "TLS-terminating proxy"]);
+}

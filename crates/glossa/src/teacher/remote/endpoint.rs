@@ -56,7 +56,8 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// `base` is `http://host:port`, or a full URL ending in the API's path.
+    /// `base` is `http://host:port`, an OpenAI base URL (`…/v1`), or a full URL ending in the
+    /// API's path.
     pub fn new(base: &str, api: Api) -> Result<Self, String> {
         let base = base.trim_end_matches('/');
         if base.starts_with("https://") {
@@ -70,6 +71,9 @@ impl Endpoint {
         }
         let url = if base.ends_with(api.path()) {
             base.to_string()
+        } else if api == Api::OpenAi && base.ends_with("/v1") {
+            // OpenAI's clients take a base URL that ends in /v1.
+            format!("{base}/embeddings")
         } else {
             format!("{base}{}", api.path())
         };
@@ -208,5 +212,29 @@ impl Endpoint {
             (_, Some(e)) => format!("{}: {e}", self.base),
             (_, None) => format!("{}: no answer yet", self.base),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_the_api_path_once() {
+        let url = |base, api| Endpoint::new(base, api).unwrap().url;
+        assert_eq!(url("http://h:1", Api::OpenAi), "http://h:1/v1/embeddings");
+        assert_eq!(
+            url("http://h:1/v1/", Api::OpenAi),
+            "http://h:1/v1/embeddings"
+        );
+        assert_eq!(
+            url("http://h:1/v1/embeddings", Api::OpenAi),
+            "http://h:1/v1/embeddings"
+        );
+        assert_eq!(url("http://h:1/", Api::Tei), "http://h:1/embed");
+        assert!(Endpoint::new("h:1", Api::Tei)
+            .err()
+            .unwrap()
+            .contains("http://host:port"));
     }
 }

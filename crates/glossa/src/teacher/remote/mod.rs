@@ -434,7 +434,7 @@ impl RemoteTeacher {
             if state.fatal.is_some() || state.left == 0 {
                 return None;
             }
-            if matches!(endpoint.trust(), Trust::Distrusted(_)) {
+            if is_refused(endpoint) {
                 return None;
             }
             let resting = endpoint.resting(Instant::now());
@@ -444,7 +444,7 @@ impl RemoteTeacher {
                 }
             }
             if state.last_answer.elapsed() > self.options.give_up
-                && self.endpoints.iter().all(|e| e.failing() || !is_trusted(e))
+                && self.endpoints.iter().all(|e| e.failing() || is_refused(e))
             {
                 state.fatal = Some(self.nobody_answers().to_string());
                 board.changed.notify_all();
@@ -456,8 +456,7 @@ impl RemoteTeacher {
     }
 
     fn fail_if_all_refused(&self, board: &Board) {
-        let refused = |e: &Endpoint| matches!(e.trust(), Trust::Distrusted(_));
-        if self.endpoints.iter().all(refused) {
+        if self.endpoints.iter().all(is_refused) {
             let each: Vec<String> = self.endpoints.iter().map(Endpoint::describe).collect();
             board.fail(format!(
                 "every teacher endpoint was refused: {}",
@@ -467,8 +466,8 @@ impl RemoteTeacher {
     }
 }
 
-fn is_trusted(endpoint: &Endpoint) -> bool {
-    endpoint.trust() == Trust::Trusted
+fn is_refused(endpoint: &Endpoint) -> bool {
+    matches!(endpoint.trust(), Trust::Distrusted(_))
 }
 
 /// Workers must not back off in step: each gets its own seed.
