@@ -20,6 +20,10 @@ pub struct RunArgs {
     /// Continue interrupted trainings from their checkpoints (run_dir/checkpoints/).
     #[arg(long)]
     resume: bool,
+    /// An embedding server to label with (`http://host:port`, OpenAI or TEI API as the config's
+    /// teacher.endpoint_api says); repeatable; replaces the config's teacher.endpoints.
+    #[arg(long = "teacher-endpoint", value_name = "URL")]
+    teacher_endpoints: Vec<String>,
 }
 
 impl RunArgs {
@@ -29,6 +33,9 @@ impl RunArgs {
             cfg.run_dir = dir.clone();
         }
         cfg.resume = self.resume;
+        if !self.teacher_endpoints.is_empty() {
+            cfg.teacher.endpoints = self.teacher_endpoints.clone();
+        }
         Ok(cfg)
     }
 }

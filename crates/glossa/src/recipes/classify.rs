@@ -805,6 +805,13 @@ pub fn train_teacher(config: &Config, progress: &dyn Progress) -> Result<Teacher
             ),
         )
     })?;
+    if !config.teacher.endpoints.is_empty() {
+        // Not silently ignored: the classification path runs its teacher here.
+        return Err(Error::msg(
+            "teacher.endpoints (--teacher-endpoint) label for `glossa distill` only; `classify \
+             distill` runs the teacher here: remove them",
+        ));
+    }
     let mut teacher = Teacher::load(&config.teacher.model)?;
     teacher.batch_size = config.teacher.batch_size;
     let mut cache = LabelCache::open(

@@ -43,6 +43,28 @@ pub struct TeacherConfig {
     pub embeddings: Option<PathBuf>,
     /// The texts of `embeddings`, one per line.
     pub texts: Option<PathBuf>,
+    /// Embedding servers that label instead of running `model` here (`http://host:port`;
+    /// docs/scale.md). Checked against the teacher's own vectors of a probe set first.
+    pub endpoints: Vec<String>,
+    /// What they speak: `openai` (`POST /v1/embeddings`) or `tei` (`POST /embed`).
+    pub endpoint_api: crate::teacher::remote::Api,
+    /// The model name sent with each request; empty: `model`.
+    pub endpoint_model: String,
+    /// The environment variable holding the API key (sent as `Authorization: Bearer`).
+    pub endpoint_api_key_env: Option<String>,
+    /// Texts per request.
+    pub endpoint_batch_size: usize,
+    /// Requests in flight per endpoint.
+    pub endpoint_in_flight: usize,
+    /// Seconds per request before it is abandoned and retried.
+    pub endpoint_timeout_s: f64,
+    /// Labelling fails when no endpoint has answered for this many seconds.
+    pub endpoint_give_up_s: f64,
+    /// Each endpoint's vectors of the probe set must be this close (cosine) to the teacher's.
+    pub endpoint_min_cosine: f32,
+    /// Without the model here: the label cache (fingerprint) the endpoints stand for, checked
+    /// against that cache's probe rows. Empty: one named after `endpoint_model`.
+    pub endpoint_fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,6 +181,16 @@ impl Default for TeacherConfig {
             batch_size: 32,
             embeddings: None,
             texts: None,
+            endpoints: Vec::new(),
+            endpoint_api: Default::default(),
+            endpoint_model: String::new(),
+            endpoint_api_key_env: None,
+            endpoint_batch_size: 64,
+            endpoint_in_flight: 2,
+            endpoint_timeout_s: 120.0,
+            endpoint_give_up_s: 300.0,
+            endpoint_min_cosine: 0.9999,
+            endpoint_fingerprint: None,
         }
     }
 }

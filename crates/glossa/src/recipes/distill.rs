@@ -18,7 +18,7 @@ use crate::recipes::sources::Sources;
 use crate::recipes::students::{
     new_static_student, new_subword_student, train_student, train_transformer_student,
 };
-use crate::recipes::teacher::{label, open_cache, RunTeacher};
+use crate::recipes::teacher::{label_in_chunks, open_cache, RunTeacher};
 use crate::student::SubwordStudent;
 use crate::teacher::cache::{CachedEncoder, LabelCache};
 use crate::train::pairs::{center_rows, mean_row, random_unit_targets, TrainingData};
@@ -58,14 +58,23 @@ pub fn distill(config: &Config, progress: &dyn Progress) -> Result<DistillReport
     let mut cache = open_cache(config, &teacher)?;
     let selection = Selection::choose(config, &sources);
     run.stage("teacher labels", || {
-        label(
+        label_in_chunks(
             &teacher,
             &mut cache,
             &selection.all(),
             "teacher labels",
             progress,
+            teacher.label_chunk(),
         )
     })?;
+    if let RunTeacher::Remote { remote, .. } = &teacher {
+        for (endpoint, texts, rate) in remote.throughput() {
+            let rate = rate.map_or("no answer".into(), |r| {
+                format!("{r:.0} texts/s per request")
+            });
+            tracing::info!("teacher endpoint {endpoint}: {texts} texts, {rate}");
+        }
+    }
     let (data, dev_data) = training_data(config, &cache, &selection, &sources)?;
     let students = train_students(&run, config, &teacher, &mut cache, &data, &dev_data)?;
     let models = evaluate(&run, config, &teacher, &mut cache, &selection, &students)?;
@@ -325,7 +334,7 @@ fn evaluate(
         (Ok(report), _) => models.push(report),
         // Precomputed embeddings rarely include the test sets: the students are still scored.
         (Err(e), RunTeacher::Precomputed(_)) => tracing::warn!("the teacher is not scored: {e}"),
-        (Err(e), RunTeacher::Model(_)) => return Err(e),
+        (Err(e), RunTeacher::Model(_) | RunTeacher::Remote { .. }) => return Err(e),
     }
     let mut score = |stage: &str, name: &str, model: &dyn Encoder| -> Result<()> {
         let report = run.stage(stage, || {

