@@ -13,6 +13,7 @@ pub mod select;
 pub mod testsets;
 pub mod tsv;
 pub mod wordfreq;
+pub mod user;
 pub mod wordnet;
 
 pub use corpus::{build_corpus, BuildReport, CorpusSources};
