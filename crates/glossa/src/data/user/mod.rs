@@ -98,6 +98,13 @@ pub enum Format {
     Moses { name: String, lang: String },
 }
 
+/// Extensions that some ISO 639-3 code happens to spell (`csv` is a Chin language) but that
+/// name a file format, never a Moses side.
+const NOT_LANGUAGES: [&str; 16] = [
+    "csv", "txt", "xml", "json", "xlf", "xliff", "html", "htm", "md", "pdf", "doc", "po", "mo",
+    "yaml", "yml", "log",
+];
+
 pub fn format_of(path: &Path) -> Result<Format> {
     let name = open::plain_name(path);
     let (stem, ext) = name.rsplit_once('.').unwrap_or((&name, ""));
@@ -106,7 +113,7 @@ pub fn format_of(path: &Path) -> Result<Format> {
         "tmx" => Format::Tmx,
         "jsonl" | "ndjson" => Format::Jsonl,
         other => match canonical(other) {
-            Ok(lang) if !stem.is_empty() => Format::Moses { name: stem.to_string(), lang },
+            Ok(lang) if !stem.is_empty() && !NOT_LANGUAGES.contains(&other) => Format::Moses { name: stem.to_string(), lang },
             _ => {
                 return Err(Error::invalid(
                     path,

@@ -148,6 +148,7 @@ fn xml_error(path: &Path, at: u64, e: &quick_xml::Error) -> Error {
         (quick_xml::Error::Io(_), c) if c != Compression::None => {
             ": the compressed file is truncated or damaged"
         }
+        (e, _) if e.to_string().contains("end of input") => ": the file ends early, truncated",
         _ => "",
     };
     Error::invalid(path, format!("byte offset {at}: malformed TMX: {e}{hint}"))
