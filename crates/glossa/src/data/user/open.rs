@@ -78,6 +78,10 @@ pub fn read_error(path: &Path, line: usize, e: std::io::Error) -> Error {
     Error::parse(path, line, what)
 }
 
+/// Longest line read: a file without line breaks (binary, or one huge JSON document) stops
+/// here instead of filling memory.
+pub const MAX_LINE: usize = 16 << 20;
+
 /// UTF-8 lines of a file, numbered from 1, without their line ending.
 pub struct Lines {
     reader: Box<dyn BufRead>,
@@ -110,12 +114,16 @@ impl Lines {
     /// The next line, or `None` at the end of the file.
     pub fn next_line(&mut self) -> Result<Option<&str>> {
         self.buf.clear();
-        let n = self
-            .reader
+        let n = Read::by_ref(&mut self.reader)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut self.buf)
             .map_err(|e| read_error(&self.path, self.line + 1, e))?;
         if n == 0 {
             return Ok(None);
+        }
+        if n > MAX_LINE {
+            let msg = format!("a line longer than {} MiB: is this a text file?", MAX_LINE >> 20);
+            return Err(Error::parse(&self.path, self.line + 1, msg));
         }
         self.line += 1;
         let start = self.offset;
