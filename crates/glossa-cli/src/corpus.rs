@@ -59,7 +59,13 @@ pub fn run(command: CorpusCommand) -> Result<()> {
             format,
             compress,
             eval_dir,
-        } => build(config.as_deref(), &out, format, compress, eval_dir.as_deref()),
+        } => build(
+            config.as_deref(),
+            &out,
+            format,
+            compress,
+            eval_dir.as_deref(),
+        ),
     }
 }
 
@@ -82,7 +88,10 @@ fn build(
         Some(format) => {
             let mut pairs = corpus.train.clone();
             for (lang, dev) in &corpus.dev {
-                pairs.entry(lang.clone()).or_default().extend(dev.iter().cloned());
+                pairs
+                    .entry(lang.clone())
+                    .or_default()
+                    .extend(dev.iter().cloned());
             }
             let written = export(out, format, compress, &report.pivot, &pairs)?;
             for path in written {

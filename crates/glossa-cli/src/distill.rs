@@ -60,7 +60,8 @@ impl RunArgs {
             cfg.corpus.monolingual = self.monolingual.iter().map(|g| g.as_str().into()).collect();
         }
         if let Some(list) = &self.languages {
-            cfg.corpus.languages = parse_languages(list).map_err(|e| anyhow::anyhow!("--languages: {e}"))?;
+            cfg.corpus.languages =
+                parse_languages(list).map_err(|e| anyhow::anyhow!("--languages: {e}"))?;
         }
         if let Some(teacher) = &self.teacher {
             cfg.teacher.model = teacher.clone();

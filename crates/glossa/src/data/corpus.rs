@@ -121,14 +121,20 @@ pub fn build_corpus(
             builder.offer(lang, &source, en, xx);
             Ok(())
         })?;
-        builder.report.user_files_read.extend(read.iter().map(|p| p.display().to_string()));
+        builder
+            .report
+            .user_files_read
+            .extend(read.iter().map(|p| p.display().to_string()));
     }
     for spec in &sources.monolingual {
         let read = user::read_monolingual(spec, &mut |lang, text| {
             builder.offer_text(lang, text);
             Ok(())
         })?;
-        builder.report.user_files_read.extend(read.iter().map(|p| p.display().to_string()));
+        builder
+            .report
+            .user_files_read
+            .extend(read.iter().map(|p| p.display().to_string()));
     }
     builder.finish(sources)
 }
@@ -187,12 +193,23 @@ impl<'a> Assembler<'a> {
         for lang in &options.languages {
             report.languages.entry(lang.clone()).or_default();
         }
-        Assembler { options, tests, wanted: Wanted::of(options), corpus: Corpus::default(), report, seen: HashSet::new() }
+        Assembler {
+            options,
+            tests,
+            wanted: Wanted::of(options),
+            corpus: Corpus::default(),
+            report,
+            seen: HashSet::new(),
+        }
     }
 
     fn offer(&mut self, lang: &str, source: &str, en: &str, xx: &str) {
         if !self.wanted.contains(lang) {
-            *self.report.not_selected.entry(lang.to_string()).or_default() += 1;
+            *self
+                .report
+                .not_selected
+                .entry(lang.to_string())
+                .or_default() += 1;
             return;
         }
         let lang_report = self.report.languages.entry(lang.to_string()).or_default();
@@ -207,7 +224,10 @@ impl<'a> Assembler<'a> {
             *lang_report.dropped.entry(Drop::InTestSet).or_default() += 1;
             return;
         }
-        *lang_report.kept_by_source.entry(source.to_string()).or_default() += 1;
+        *lang_report
+            .kept_by_source
+            .entry(source.to_string())
+            .or_default() += 1;
         if !self.seen.insert(key(&[lang, &en, &xx])) {
             *lang_report.dropped.entry(Drop::Duplicate).or_default() += 1;
             return;
@@ -217,13 +237,20 @@ impl<'a> Assembler<'a> {
         } else {
             &mut self.corpus.train
         };
-        split.entry(lang.to_string()).or_default().push(Pair { en, xx });
+        split
+            .entry(lang.to_string())
+            .or_default()
+            .push(Pair { en, xx });
     }
 
     /// A monolingual text: cleaned like the English-only sentences, learnt directly.
     fn offer_text(&mut self, lang: &str, text: &str) {
         if !self.wanted.contains(lang) && lang != self.options.pivot {
-            *self.report.not_selected.entry(lang.to_string()).or_default() += 1;
+            *self
+                .report
+                .not_selected
+                .entry(lang.to_string())
+                .or_default() += 1;
             return;
         }
         let report = self.report.monolingual.entry(lang.to_string()).or_default();
@@ -256,12 +283,22 @@ impl<'a> Assembler<'a> {
     }
 
     fn finish(self, sources: &CorpusSources) -> Result<(Corpus, BuildReport)> {
-        let Assembler { options, corpus, mut report, .. } = self;
+        let Assembler {
+            options,
+            corpus,
+            mut report,
+            ..
+        } = self;
         for (lang, r) in report.languages.iter_mut() {
             r.train = corpus.train.get(lang).map_or(0, Vec::len);
             r.dev = corpus.dev.get(lang).map_or(0, Vec::len);
         }
-        let english: HashSet<&str> = corpus.train.values().flatten().map(|p| p.en.as_str()).collect();
+        let english: HashSet<&str> = corpus
+            .train
+            .values()
+            .flatten()
+            .map(|p| p.en.as_str())
+            .collect();
         report.unique_english_train = english.len();
         if corpus.train.values().all(Vec::is_empty) && corpus.monolingual.is_empty() {
             let languages = match options.all_languages {
@@ -273,10 +310,17 @@ impl<'a> Assembler<'a> {
                  {:?}{}",
                 sources.gettext_roots,
                 sources.help_root,
-                sources.parallel.iter().map(|s| s.pattern()).collect::<Vec<_>>(),
+                sources
+                    .parallel
+                    .iter()
+                    .map(|s| s.pattern())
+                    .collect::<Vec<_>>(),
                 match report.not_selected.is_empty() {
                     true => String::new(),
-                    false => format!(" (the sources hold other languages: {:?})", report.not_selected),
+                    false => format!(
+                        " (the sources hold other languages: {:?})",
+                        report.not_selected
+                    ),
                 }
             )));
         }

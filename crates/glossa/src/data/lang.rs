@@ -48,7 +48,10 @@ pub fn canonical(code: &str) -> std::result::Result<String, String> {
         return Err(unknown());
     }
     let lookup = |table: &[(&str, &'static str)]| {
-        table.iter().find(|(from, _)| *from == primary).map(|(_, to)| to.to_string())
+        table
+            .iter()
+            .find(|(from, _)| *from == primary)
+            .map(|(_, to)| to.to_string())
     };
     if let Some(folded) = lookup(&FOLDED).or_else(|| lookup(&RETIRED)) {
         return Ok(folded);
@@ -182,7 +185,12 @@ mod tests {
         for code in ["zh", "zho", "cmn", "zh-Hans", "zh_TW", "ZH"] {
             assert_eq!(canonical(code).unwrap(), "zh", "{code}");
         }
-        for (code, want) in [("pt-BR", "pt"), ("deu", "de"), ("iw", "he"), ("en-US", "en")] {
+        for (code, want) in [
+            ("pt-BR", "pt"),
+            ("deu", "de"),
+            ("iw", "he"),
+            ("en-US", "en"),
+        ] {
             assert_eq!(canonical(code).as_deref(), Ok(want), "{code}");
         }
         // Languages without a two-letter code keep their three-letter one.
@@ -190,7 +198,10 @@ mod tests {
         assert_eq!(canonical("yue").unwrap(), "yue");
         for bad in ["xx", "english", "", "d3"] {
             let err = canonical(bad).unwrap_err();
-            assert!(err.contains(&format!("`{bad}`")) && err.contains("ISO 639"), "{err}");
+            assert!(
+                err.contains(&format!("`{bad}`")) && err.contains("ISO 639"),
+                "{err}"
+            );
         }
     }
 

@@ -12,8 +12,8 @@ pub mod mo;
 pub mod select;
 pub mod testsets;
 pub mod tsv;
-pub mod wordfreq;
 pub mod user;
+pub mod wordfreq;
 pub mod wordnet;
 
 pub use corpus::{build_corpus, BuildReport, CorpusSources};

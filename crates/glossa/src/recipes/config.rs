@@ -51,7 +51,10 @@ pub struct TeacherConfig {
 pub struct CorpusConfig {
     /// The languages to learn, in any spelling (`de`, `deu`, `pt-BR`; kept as the canonical
     /// code, see `data::lang::canonical`), or `"all"`: every language the sources hold.
-    #[serde(deserialize_with = "languages_or_all", serialize_with = "write_languages")]
+    #[serde(
+        deserialize_with = "languages_or_all",
+        serialize_with = "write_languages"
+    )]
     pub languages: Vec<String>,
     /// The language every pair translates from (the teacher's side of a pair). The built-in
     /// sources translate from English, so another pivot takes the user's files only.
@@ -243,7 +246,9 @@ pub fn parse_languages(text: &str) -> std::result::Result<Vec<String>, String> {
         return Ok(vec![ALL_LANGUAGES.to_string()]);
     }
     let codes = text.split(',').map(str::trim).filter(|c| !c.is_empty());
-    let list: Vec<String> = codes.map(crate::data::lang::canonical).collect::<std::result::Result<_, _>>()?;
+    let list: Vec<String> = codes
+        .map(crate::data::lang::canonical)
+        .collect::<std::result::Result<_, _>>()?;
     if list.is_empty() {
         return Err("no languages given: name them (de,fr) or say all".into());
     }
@@ -256,7 +261,9 @@ pub fn parse_languages(text: &str) -> std::result::Result<Vec<String>, String> {
     Ok(unique)
 }
 
-fn languages_or_all<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+fn languages_or_all<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum AllOrList {
@@ -275,7 +282,10 @@ fn languages_or_all<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Resu
     parse_languages(&text).map_err(serde::de::Error::custom)
 }
 
-fn write_languages<S: serde::Serializer>(list: &[String], s: S) -> std::result::Result<S::Ok, S::Error> {
+fn write_languages<S: serde::Serializer>(
+    list: &[String],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match list {
         [all] if all == ALL_LANGUAGES => s.serialize_str(ALL_LANGUAGES),
         _ => list.serialize(s),
@@ -558,12 +568,22 @@ mod tests {
         let round = Config::parse(&cfg.to_toml(), Path::new("u.toml")).unwrap();
         assert!(round.corpus.all_languages());
         assert_eq!(round.corpus.parallel, cfg.corpus.parallel);
-        let cfg = Config::parse("[corpus]\nlanguages = [\"zh-Hans\", \"deu\", \"cmn\"]\n", Path::new("l.toml")).unwrap();
+        let cfg = Config::parse(
+            "[corpus]\nlanguages = [\"zh-Hans\", \"deu\", \"cmn\"]\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
         assert_eq!(cfg.corpus.languages, ["zh", "de"]);
-        let err = Config::parse("[corpus]\nlanguages = [\"de\", \"klingon\"]\n", Path::new("l.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("l.toml:2:") && err.contains("`klingon`"), "{err}");
+        let err = Config::parse(
+            "[corpus]\nlanguages = [\"de\", \"klingon\"]\n",
+            Path::new("l.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("l.toml:2:") && err.contains("`klingon`"),
+            "{err}"
+        );
         let err = Config::parse("[corpus]\nlanguages = \"some\"\n", Path::new("l.toml"))
             .unwrap_err()
             .to_string();

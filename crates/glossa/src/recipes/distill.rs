@@ -87,7 +87,14 @@ pub fn distill(config: &Config, progress: &dyn Progress) -> Result<DistillReport
             without_test_sets(config)
         }
     };
-    let models = evaluate(&run, &eval_config, &teacher, &mut cache, &selection, &students)?;
+    let models = evaluate(
+        &run,
+        &eval_config,
+        &teacher,
+        &mut cache,
+        &selection,
+        &students,
+    )?;
     let report = DistillReport {
         corpus: sources.corpus_report,
         english_only: sources.english_only.len(),

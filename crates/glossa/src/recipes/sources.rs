@@ -152,9 +152,16 @@ pub fn build_corpus_from_config(
 fn with_languages_found(config: &Config, report: &BuildReport) -> Config {
     let mut config = config.clone();
     if config.corpus.all_languages() {
-        let found = report.languages.iter().filter(|(_, r)| r.train > 0).map(|(l, _)| l.clone());
+        let found = report
+            .languages
+            .iter()
+            .filter(|(_, r)| r.train > 0)
+            .map(|(l, _)| l.clone());
         config.corpus.languages = found.collect();
-        tracing::info!("languages = \"all\": {}", config.corpus.languages.join(", "));
+        tracing::info!(
+            "languages = \"all\": {}",
+            config.corpus.languages.join(", ")
+        );
     }
     config
 }

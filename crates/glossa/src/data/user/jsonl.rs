@@ -34,8 +34,16 @@ pub fn read(path: &Path, pivot: &str, sink: &mut PairSink) -> Result<()> {
             };
             record.push((code.to_string(), text));
         }
-        let Some(pivot_text) = record.iter().find(|(l, _)| l == pivot).map(|(_, t)| t.as_str()) else {
-            return Err(Error::parse(path, at, format!("no `{pivot}` text to pair the others with")));
+        let Some(pivot_text) = record
+            .iter()
+            .find(|(l, _)| l == pivot)
+            .map(|(_, t)| t.as_str())
+        else {
+            return Err(Error::parse(
+                path,
+                at,
+                format!("no `{pivot}` text to pair the others with"),
+            ));
         };
         for (lang, text) in record.iter().filter(|(l, _)| l != pivot) {
             sink(lang, pivot_text.trim(), text.trim())?;
@@ -51,7 +59,11 @@ mod tests {
     fn every_language_pairs_with_the_pivot_and_bad_lines_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.jsonl");
-        std::fs::write(&path, "{\"en\": \"Hello\", \"de\": \"Hallo\", \"pt-BR\": \"Olá\"}\n\n").unwrap();
+        std::fs::write(
+            &path,
+            "{\"en\": \"Hello\", \"de\": \"Hallo\", \"pt-BR\": \"Olá\"}\n\n",
+        )
+        .unwrap();
         let mut got = Vec::new();
         read(&path, "en", &mut |l, en, xx| {
             got.push(format!("{l}:{en}={xx}"));
@@ -60,13 +72,24 @@ mod tests {
         .unwrap();
         assert_eq!(got, ["de:Hello=Hallo", "pt:Hello=Olá"]);
         for (text, want) in [
-            ("{\"en\": \"a\"}\n{\"en\": \"b\", \"de\": \n", "p.jsonl:2: not a JSON object"),
+            (
+                "{\"en\": \"a\"}\n{\"en\": \"b\", \"de\": \n",
+                "p.jsonl:2: not a JSON object",
+            ),
             ("{\"de\": \"Hallo\"}\n", "p.jsonl:1: no `en` text"),
-            ("{\"en\": \"a\", \"xx\": \"b\"}\n", "p.jsonl:1: unknown language code `xx`"),
-            ("{\"en\": \"a\", \"de\": 3}\n", "p.jsonl:1: `de` is not a string"),
+            (
+                "{\"en\": \"a\", \"xx\": \"b\"}\n",
+                "p.jsonl:1: unknown language code `xx`",
+            ),
+            (
+                "{\"en\": \"a\", \"de\": 3}\n",
+                "p.jsonl:1: `de` is not a string",
+            ),
         ] {
             std::fs::write(&path, text).unwrap();
-            let err = read(&path, "en", &mut |_, _, _| Ok(())).unwrap_err().to_string();
+            let err = read(&path, "en", &mut |_, _, _| Ok(()))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{err}");
         }
     }

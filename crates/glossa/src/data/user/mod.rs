@@ -50,9 +50,8 @@ impl SourceSpec {
         let SourceSpec::Table(table) = self else {
             return Ok(Vec::new());
         };
-        let place = |code: &String| {
-            canonical(code).map_err(|e| Error::msg(format!("{}: {e}", table.path)))
-        };
+        let place =
+            |code: &String| canonical(code).map_err(|e| Error::msg(format!("{}: {e}", table.path)));
         table.languages.iter().map(place).collect()
     }
 }
@@ -78,7 +77,9 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>> {
         }
     }
     if files.is_empty() {
-        let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+        let cwd = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
         return Err(Error::msg(format!(
             "`{pattern}` matches no file (relative to {cwd}); check the path, and quote the \
              pattern so the shell does not expand it"
@@ -95,7 +96,10 @@ pub enum Format {
     Tmx,
     Jsonl,
     /// One side of a Moses/OPUS pair: `<name>.<lang>`.
-    Moses { name: String, lang: String },
+    Moses {
+        name: String,
+        lang: String,
+    },
 }
 
 /// Extensions that some ISO 639-3 code happens to spell (`csv` is a Chin language) but that
@@ -113,7 +117,10 @@ pub fn format_of(path: &Path) -> Result<Format> {
         "tmx" => Format::Tmx,
         "jsonl" | "ndjson" => Format::Jsonl,
         other => match canonical(other) {
-            Ok(lang) if !stem.is_empty() && !NOT_LANGUAGES.contains(&other) => Format::Moses { name: stem.to_string(), lang },
+            Ok(lang) if !stem.is_empty() && !NOT_LANGUAGES.contains(&other) => Format::Moses {
+                name: stem.to_string(),
+                lang,
+            },
             _ => {
                 return Err(Error::invalid(
                     path,
@@ -146,7 +153,10 @@ pub fn read_parallel(spec: &SourceSpec, pivot: &str, sink: &mut PairSink) -> Res
             Format::Jsonl => jsonl::read(path, pivot, sink)?,
             Format::Moses { name, lang } => {
                 let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
-                moses.entry((dir, name)).or_default().insert(lang, path.clone());
+                moses
+                    .entry((dir, name))
+                    .or_default()
+                    .insert(lang, path.clone());
                 continue;
             }
         }

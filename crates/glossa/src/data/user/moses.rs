@@ -40,7 +40,12 @@ pub fn read_group(
 }
 
 fn sibling(dir: &Path, name: &str, pivot: &str) -> Option<PathBuf> {
-    let compressions = [Compression::None, Compression::Gzip, Compression::Zstd, Compression::Xz];
+    let compressions = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Zstd,
+        Compression::Xz,
+    ];
     compressions
         .iter()
         .map(|c| dir.join(format!("{name}.{pivot}{}", c.extension())))
@@ -92,9 +97,20 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(got, ["de:Hello=Hallo", "de:Good night=Gute Nacht", "de:Thanks=Danke"]);
+        assert_eq!(
+            got,
+            [
+                "de:Hello=Hallo",
+                "de:Good night=Gute Nacht",
+                "de:Thanks=Danke"
+            ]
+        );
         assert_eq!(read.len(), 2, "the pivot side was found beside the other");
-        std::fs::write(dir.path().join("c.de"), "Hallo\nGute Nacht\nDanke\nBitte\nJa\n").unwrap();
+        std::fs::write(
+            dir.path().join("c.de"),
+            "Hallo\nGute Nacht\nDanke\nBitte\nJa\n",
+        )
+        .unwrap();
         let err = read_group(dir.path(), "c", &sides, "en", &mut |_, _, _| Ok(()))
             .unwrap_err()
             .to_string();

@@ -39,9 +39,16 @@ impl Compression {
 
 /// The name of `path` without its compression extension: `talks-en-de.tsv.gz` → `talks-en-de.tsv`.
 pub fn plain_name(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let ext = Compression::of(path).extension();
-    let cut = if ext.is_empty() { "" } else { name.rsplit_once('.').map_or("", |(_, e)| e) };
+    let cut = if ext.is_empty() {
+        ""
+    } else {
+        name.rsplit_once('.').map_or("", |(_, e)| e)
+    };
     match cut.is_empty() {
         true => name.to_string(),
         false => name[..name.len() - cut.len() - 1].to_string(),
@@ -56,9 +63,9 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
         Compression::None => return Ok(Box::new(raw)),
         // Multi-member: `cat a.gz b.gz` and bgzip files are one stream.
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::io(path, e))?,
-        ),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::io(path, e))?)
+        }
         Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
     };
     Ok(Box::new(BufReader::with_capacity(1 << 16, reader)))
@@ -122,7 +129,10 @@ impl Lines {
             return Ok(None);
         }
         if n > MAX_LINE {
-            let msg = format!("a line longer than {} MiB: is this a text file?", MAX_LINE >> 20);
+            let msg = format!(
+                "a line longer than {} MiB: is this a text file?",
+                MAX_LINE >> 20
+            );
             return Err(Error::parse(&self.path, self.line + 1, msg));
         }
         self.line += 1;
@@ -143,7 +153,8 @@ impl Lines {
 
     fn encoding_error(&self, bytes: &[u8], start: u64, e: std::str::Utf8Error) -> Error {
         let at = start + e.valid_up_to() as u64;
-        let utf16 = self.line == 1 && (bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF"));
+        let utf16 =
+            self.line == 1 && (bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF"));
         let msg = if utf16 {
             utf16_hint(0)
         } else {
@@ -213,11 +224,17 @@ mod tests {
         let latin1 = dir.path().join("latin1.txt");
         std::fs::write(&latin1, b"fine\nGr\xfc\xdfe\n").unwrap();
         let err = lines_of(&latin1).unwrap_err().to_string();
-        assert!(err.contains("latin1.txt:2:") && err.contains("byte offset 7"), "{err}");
+        assert!(
+            err.contains("latin1.txt:2:") && err.contains("byte offset 7"),
+            "{err}"
+        );
         let utf16 = dir.path().join("utf16.txt");
         std::fs::write(&utf16, b"\xFF\xFEh\0i\0\n\0").unwrap();
         let err = lines_of(&utf16).unwrap_err().to_string();
-        assert!(err.contains("utf16.txt:1:") && err.contains("UTF-16"), "{err}");
+        assert!(
+            err.contains("utf16.txt:1:") && err.contains("UTF-16"),
+            "{err}"
+        );
         // A UTF-8 byte-order mark is not part of the first line.
         let bom = dir.path().join("bom.txt");
         std::fs::write(&bom, b"\xEF\xBB\xBFhallo\n").unwrap();

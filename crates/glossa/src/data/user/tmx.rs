@@ -41,7 +41,10 @@ pub fn read(path: &Path, pivot: &str, sink: &mut PairSink) -> Result<()> {
         let fail = |msg: String| Error::invalid(path, format!("byte offset {at}: {msg}"));
         match event {
             Event::Start(e) if e.local_name().as_ref() == b"tu" => {
-                unit = Some(Unit { at, ..Unit::default() });
+                unit = Some(Unit {
+                    at,
+                    ..Unit::default()
+                });
             }
             Event::Start(e) => {
                 if let Some(unit) = unit.as_mut() {
@@ -73,7 +76,11 @@ pub fn read(path: &Path, pivot: &str, sink: &mut PairSink) -> Result<()> {
     }
 }
 
-fn start(unit: &mut Unit, e: &BytesStart, codes: &mut CodeCache) -> std::result::Result<(), String> {
+fn start(
+    unit: &mut Unit,
+    e: &BytesStart,
+    codes: &mut CodeCache,
+) -> std::result::Result<(), String> {
     match e.local_name().as_ref() {
         b"tuv" => unit.lang = Some(variant_language(e, codes)?),
         b"seg" => {
@@ -204,7 +211,10 @@ mod tests {
         ] {
             std::fs::write(&path, text).unwrap();
             let err = pairs(&path).unwrap_err().to_string();
-            assert!(err.contains("m.tmx: byte offset") && err.contains(want), "{err}");
+            assert!(
+                err.contains("m.tmx: byte offset") && err.contains(want),
+                "{err}"
+            );
         }
     }
 }

@@ -19,7 +19,10 @@ pub fn languages_in_name(path: &Path, pivot: &str) -> Result<Vec<String>> {
     let name = plain_name(path);
     let name = name.strip_suffix(".tsv").unwrap_or(&name);
     let mut tokens: Vec<&str> = name.split(['-', '.']).collect();
-    while tokens.last().is_some_and(|t| SPLIT_SUFFIXES.contains(&t.to_ascii_lowercase().as_str())) {
+    while tokens
+        .last()
+        .is_some_and(|t| SPLIT_SUFFIXES.contains(&t.to_ascii_lowercase().as_str()))
+    {
         tokens.pop();
     }
     let found = match tokens[..] {
@@ -107,9 +110,15 @@ mod tests {
         assert_eq!(langs("talks-en-de.tsv.gz").unwrap(), ["en", "de"]);
         assert_eq!(langs("Europarl-de-en-train.tsv.zst").unwrap(), ["de", "en"]);
         assert_eq!(langs("TED2020-en-pt_BR.tsv").unwrap(), ["en", "pt"]);
-        assert!(langs("en-zh-Hans.tsv").is_err(), "a region or script after a dash is ambiguous");
+        assert!(
+            langs("en-zh-Hans.tsv").is_err(),
+            "a region or script after a dash is ambiguous"
+        );
         let err = langs("memory.tsv").unwrap_err().to_string();
-        assert!(err.contains("memory.tsv") && err.contains("languages = "), "{err}");
+        assert!(
+            err.contains("memory.tsv") && err.contains("languages = "),
+            "{err}"
+        );
         assert!(langs("de-fr.tsv").is_err(), "no pivot");
     }
 
@@ -117,7 +126,11 @@ mod tests {
     fn one_english_column_faces_several_translations() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("talks-en-de.tsv");
-        std::fs::write(&path, "Hello there\tHallo\tGrüß dich\n\nGood night\tGute Nacht\n").unwrap();
+        std::fs::write(
+            &path,
+            "Hello there\tHallo\tGrüß dich\n\nGood night\tGute Nacht\n",
+        )
+        .unwrap();
         let pairs = collect(&path, &["en".into(), "de".into()]).unwrap();
         let de: Vec<&str> = pairs.iter().map(|p| p.2.as_str()).collect();
         assert_eq!(de, ["Hallo", "Grüß dich", "Gute Nacht"]);
@@ -128,7 +141,12 @@ mod tests {
         assert_eq!(pairs[0], ("de".into(), "Hello".into(), "Hallo".into()));
         assert_eq!(pairs[1], ("fr".into(), "Hello".into(), "Bonjour".into()));
         std::fs::write(&path, "a\tb\tc\nd\te\n").unwrap();
-        let err = collect(&path, &["de".into(), "en".into(), "fr".into()]).unwrap_err().to_string();
-        assert!(err.contains("talks-en-de.tsv:2:") && err.contains("found 2"), "{err}");
+        let err = collect(&path, &["de".into(), "en".into(), "fr".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("talks-en-de.tsv:2:") && err.contains("found 2"),
+            "{err}"
+        );
     }
 }

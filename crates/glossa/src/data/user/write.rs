@@ -150,11 +150,15 @@ pub fn write_corpus_as(
         Format::Jsonl => {
             let path = dir.join("corpus.jsonl");
             written.push(write_file(&path, compression, |w| {
-                for (lang, p) in pairs.iter().flat_map(|(l, list)| list.iter().map(move |p| (l, p))) {
+                for (lang, p) in pairs
+                    .iter()
+                    .flat_map(|(l, list)| list.iter().map(move |p| (l, p)))
+                {
                     let mut object = serde_json::Map::new();
                     object.insert(pivot.to_string(), p.en.clone().into());
                     object.insert(lang.clone(), p.xx.clone().into());
-                    serde_json::to_writer(&mut *w, &object).map_err(|e| Error::io(&path, e.into()))?;
+                    serde_json::to_writer(&mut *w, &object)
+                        .map_err(|e| Error::io(&path, e.into()))?;
                     w.write_all(b"\n").map_err(io(&path))?;
                 }
                 Ok(())
@@ -162,22 +166,37 @@ pub fn write_corpus_as(
         }
         Format::Tmx => {
             let path = dir.join("corpus.tmx");
-            written.push(write_file(&path, compression, |w| write_tmx(w, pivot, pairs).map_err(io(&path)))?);
+            written.push(write_file(&path, compression, |w| {
+                write_tmx(w, pivot, pairs).map_err(io(&path))
+            })?);
         }
     }
     Ok(written)
 }
 
-fn write_tmx(w: &mut impl Write, pivot: &str, pairs: &BTreeMap<String, Vec<Pair>>) -> std::io::Result<()> {
+fn write_tmx(
+    w: &mut impl Write,
+    pivot: &str,
+    pairs: &BTreeMap<String, Vec<Pair>>,
+) -> std::io::Result<()> {
     let escape = |t: &str| quick_xml::escape::escape(t.to_string()).into_owned();
     writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
-    writeln!(w, r#"<tmx version="1.4"><header creationtool="glossa" creationtoolversion="{}" segtype="sentence" o-tmf="glossa" adminlang="en" srclang="{pivot}" datatype="plaintext"/>"#, env!("CARGO_PKG_VERSION"))?;
+    writeln!(
+        w,
+        r#"<tmx version="1.4"><header creationtool="glossa" creationtoolversion="{}" segtype="sentence" o-tmf="glossa" adminlang="en" srclang="{pivot}" datatype="plaintext"/>"#,
+        env!("CARGO_PKG_VERSION")
+    )?;
     writeln!(w, "<body>")?;
     for (lang, list) in pairs {
         for p in list {
-            let bad = [&p.en, &p.xx].into_iter().find(|t| t.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')));
+            let bad = [&p.en, &p.xx].into_iter().find(|t| {
+                t.chars()
+                    .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            });
             if let Some(text) = bad {
-                return Err(std::io::Error::other(format!("a control character cannot be written in XML: {text:?}")));
+                return Err(std::io::Error::other(format!(
+                    "a control character cannot be written in XML: {text:?}"
+                )));
             }
             writeln!(
                 w,
