@@ -365,3 +365,67 @@ pub fn fortune_db() -> Seeds {
     let db = "Wer zuletzt lacht,\nlacht am besten.\n  -- Sprichwort\n%\r\nЕщё одна\r\nшутка.\r\n%\n";
     vec![("de", db.as_bytes().to_vec())]
 }
+
+/// Files in every format glossa writes, made by `data::user::write`, keyed by file name.
+fn user_files(compression: glossa::data::user::open::Compression) -> Vec<(String, Vec<u8>)> {
+    use glossa::data::user::write::{write_corpus_as, Format};
+    let mut pairs = std::collections::BTreeMap::new();
+    pairs.insert(
+        "de".to_string(),
+        vec![
+            Pair { en: "Open the <b> file & save".into(), xx: "Datei öffnen & speichern".into() },
+            Pair { en: "Say \"hi\"".into(), xx: "Sag \"hallo\"".into() },
+        ],
+    );
+    pairs.insert("ja".to_string(), vec![Pair { en: "Close".into(), xx: "閉じる".into() }]);
+    in_temp_dir(|dir| {
+        let mut out = Vec::new();
+        for format in [Format::Tsv, Format::Moses, Format::Tmx, Format::Jsonl] {
+            for path in write_corpus_as(dir, format, compression, "en", &pairs).expect("export") {
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                out.push((name, std::fs::read(&path).expect("read export")));
+            }
+        }
+        out
+    })
+}
+
+fn user_file(name: &str) -> Vec<u8> {
+    let files = user_files(glossa::data::user::open::Compression::None);
+    files.into_iter().find(|(n, _)| n == name).expect("exported file").1
+}
+
+pub fn user_tsv() -> Seeds {
+    vec![("en-de", user_file("en-de.tsv")), ("three-columns", b"a\tb\tc\n\nd\te\n".to_vec())]
+}
+
+pub fn user_moses() -> Seeds {
+    let (en, de) = (user_file("corpus.de-en.en"), user_file("corpus.de-en.de"));
+    vec![("aligned", crate::join(&[&en, &de])), ("short", crate::join(&[&en, b"eins\n"]))]
+}
+
+pub fn user_tmx() -> Seeds {
+    let tmx = br#"<tmx version="1.4"><body><tu><tuv lang="en"><seg>A <bpt i="1">&lt;b&gt;</bpt>b<ept i="1"/> &#169;</seg></tuv><tuv xml:lang="pt-BR"><seg><![CDATA[c & d]]></seg></tuv></tu></body></tmx>"#;
+    vec![("export", user_file("corpus.tmx")), ("inline", tmx.to_vec())]
+}
+
+pub fn user_jsonl() -> Seeds {
+    let many = b"{\"en\": \"Hello\", \"de\": \"Hallo\", \"zh-Hans\": \"\\u4f60\\u597d\"}\n".to_vec();
+    vec![("export", user_file("corpus.jsonl")), ("many", many)]
+}
+
+/// A flag byte (0 gzip, 1 zstd, 2 xz) and a compressed TSV file.
+pub fn user_compressed() -> Seeds {
+    use glossa::data::user::open::Compression;
+    let mut seeds = Vec::new();
+    for (flag, compression, name) in [
+        (0u8, Compression::Gzip, "gzip"),
+        (1, Compression::Zstd, "zstd"),
+        (2, Compression::Xz, "xz"),
+    ] {
+        let file = format!("en-de.tsv{}", compression.extension());
+        let bytes = user_files(compression).into_iter().find(|(n, _)| *n == file).expect("file").1;
+        seeds.push((name, [&[flag][..], &bytes].concat()));
+    }
+    seeds
+}

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::clean::{clean_pair, Drop, Limits};
 use super::lang::language_of_locale;
 use super::testsets::TestSetIndex;
+use super::user::{self, SourceSpec};
 use super::{help, mo, Pair};
 use crate::{Error, Result};
 
@@ -23,11 +24,20 @@ pub struct CorpusSources {
     pub help_root: Option<PathBuf>,
     /// Folders holding FreeDict dictd files (`freedict-deu-eng.index` + `.dict.dz`).
     pub dictionary_dirs: Vec<PathBuf>,
+    /// The user's parallel files (TSV, Moses, TMX, JSON lines), as globs.
+    pub parallel: Vec<SourceSpec>,
+    /// The user's monolingual text files, as globs.
+    pub monolingual: Vec<SourceSpec>,
 }
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
+    /// Canonical codes (see [`super::lang::canonical`]); ignored when `all_languages`.
     pub languages: Vec<String>,
+    /// Every language the sources hold (but the pivot).
+    pub all_languages: bool,
+    /// The language every pair translates from (`Pair::en` holds its text): English by default.
+    pub pivot: String,
     pub limits: Limits,
     /// Pairs whose English text hashes below this (out of 1000) go to the dev split.
     pub dev_permille: u32,
@@ -43,11 +53,26 @@ pub struct LangReport {
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
+pub struct MonolingualReport {
+    pub train: usize,
+    pub dev: usize,
+    pub dropped: BTreeMap<Drop, usize>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct BuildReport {
     pub languages: BTreeMap<String, LangReport>,
     pub catalogs_read: usize,
     pub help_pages_read: usize,
     pub dictionaries_read: usize,
+    /// The user's files read, in order.
+    pub user_files_read: Vec<String>,
+    /// The pivot language the pairs translate from.
+    pub pivot: String,
+    /// Pairs (and monolingual lines) in languages the config does not select, per language.
+    pub not_selected: BTreeMap<String, usize>,
+    /// Monolingual text per language: kept for training, held out, dropped by reason.
+    pub monolingual: BTreeMap<String, MonolingualReport>,
     /// Files that could not be used, with the reason: reported, never silently lost.
     pub skipped_files: Vec<String>,
     pub unique_english_train: usize,
@@ -58,6 +83,8 @@ pub struct BuildReport {
 pub struct Corpus {
     pub train: BTreeMap<String, Vec<Pair>>,
     pub dev: BTreeMap<String, Vec<Pair>>,
+    /// Monolingual texts for training (every language), learnt directly.
+    pub monolingual: Vec<String>,
 }
 
 struct Candidate {
@@ -72,67 +99,233 @@ pub fn build_corpus(
     options: &BuildOptions,
     tests: &TestSetIndex,
 ) -> Result<(Corpus, BuildReport)> {
-    let wanted: HashSet<&str> = options.languages.iter().map(String::as_str).collect();
-    let mut report = BuildReport::default();
+    let wanted = Wanted::of(options);
+    let mut builder = Assembler::new(options, tests);
     let mut candidates = Vec::new();
+    let report = &mut builder.report;
     for root in &sources.gettext_roots {
-        gettext_candidates(root, &wanted, &mut candidates, &mut report)?;
+        gettext_candidates(root, &wanted, &mut candidates, report)?;
     }
     if let Some(root) = &sources.help_root {
-        help_candidates(root, &wanted, &mut candidates, &mut report)?;
+        help_candidates(root, &wanted, &mut candidates, report)?;
     }
     for dir in &sources.dictionary_dirs {
-        dictionary_candidates(dir, &wanted, &mut candidates, &mut report)?;
-    }
-
-    let mut corpus = Corpus::default();
-    let mut seen: HashSet<(String, String, String)> = HashSet::new();
-    for lang in &options.languages {
-        report.languages.entry(lang.clone()).or_default();
+        dictionary_candidates(dir, &wanted, &mut candidates, report)?;
     }
     for c in candidates {
-        let lang_report = report.languages.entry(c.lang.clone()).or_default();
-        let (en, xx) = match clean_pair(&c.en, &c.xx, &c.lang, options.limits) {
+        builder.offer(&c.lang, &c.source, &c.en, &c.xx);
+    }
+    for spec in &sources.parallel {
+        let source = spec.pattern().to_string();
+        let read = user::read_parallel(spec, &options.pivot, &mut |lang, en, xx| {
+            builder.offer(lang, &source, en, xx);
+            Ok(())
+        })?;
+        builder
+            .report
+            .user_files_read
+            .extend(read.iter().map(|p| p.display().to_string()));
+    }
+    for spec in &sources.monolingual {
+        let read = user::read_monolingual(spec, &mut |lang, text| {
+            builder.offer_text(lang, text);
+            Ok(())
+        })?;
+        builder
+            .report
+            .user_files_read
+            .extend(read.iter().map(|p| p.display().to_string()));
+    }
+    builder.finish(sources)
+}
+
+/// The languages a build takes: the configured list, or with `all` every language but the pivot.
+pub struct Wanted {
+    all: bool,
+    pivot: String,
+    list: HashSet<String>,
+}
+
+impl Wanted {
+    pub fn of(options: &BuildOptions) -> Self {
+        Wanted {
+            all: options.all_languages,
+            pivot: options.pivot.clone(),
+            list: options.languages.iter().cloned().collect(),
+        }
+    }
+
+    pub fn contains(&self, lang: &str) -> bool {
+        match self.all {
+            true => lang != self.pivot && super::lang::canonical(lang).is_ok(),
+            false => self.list.contains(lang),
+        }
+    }
+}
+
+/// Cleans, filters, de-duplicates and splits candidates one at a time, counting every drop.
+/// Duplicates are found by a 128-bit hash, so memory grows by 16 bytes per distinct pair, not
+/// by the pair's text.
+struct Assembler<'a> {
+    options: &'a BuildOptions,
+    tests: &'a TestSetIndex,
+    wanted: Wanted,
+    corpus: Corpus,
+    report: BuildReport,
+    seen: HashSet<u128>,
+}
+
+fn key(parts: &[&str]) -> u128 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update(&[0]);
+    }
+    hasher.digest128()
+}
+
+impl<'a> Assembler<'a> {
+    fn new(options: &'a BuildOptions, tests: &'a TestSetIndex) -> Self {
+        let mut report = BuildReport {
+            pivot: options.pivot.clone(),
+            ..BuildReport::default()
+        };
+        for lang in &options.languages {
+            report.languages.entry(lang.clone()).or_default();
+        }
+        Assembler {
+            options,
+            tests,
+            wanted: Wanted::of(options),
+            corpus: Corpus::default(),
+            report,
+            seen: HashSet::new(),
+        }
+    }
+
+    fn offer(&mut self, lang: &str, source: &str, en: &str, xx: &str) {
+        if !self.wanted.contains(lang) {
+            *self
+                .report
+                .not_selected
+                .entry(lang.to_string())
+                .or_default() += 1;
+            return;
+        }
+        let lang_report = self.report.languages.entry(lang.to_string()).or_default();
+        let (en, xx) = match clean_pair(en, xx, lang, self.options.limits) {
             Ok(pair) => pair,
             Err(why) => {
                 *lang_report.dropped.entry(why).or_default() += 1;
-                continue;
+                return;
             }
         };
-        if tests.contains(&en) || tests.contains(&xx) {
+        if self.tests.contains(&en) || self.tests.contains(&xx) {
             *lang_report.dropped.entry(Drop::InTestSet).or_default() += 1;
-            continue;
+            return;
         }
-        *lang_report.kept_by_source.entry(c.source).or_default() += 1;
-        if !seen.insert((c.lang.clone(), en.clone(), xx.clone())) {
+        *lang_report
+            .kept_by_source
+            .entry(source.to_string())
+            .or_default() += 1;
+        if !self.seen.insert(key(&[lang, &en, &xx])) {
             *lang_report.dropped.entry(Drop::Duplicate).or_default() += 1;
-            continue;
+            return;
         }
-        let split = if is_dev(&en, options.dev_permille) {
-            &mut corpus.dev
+        let split = if is_dev(&en, self.options.dev_permille) {
+            &mut self.corpus.dev
         } else {
-            &mut corpus.train
+            &mut self.corpus.train
         };
-        split.entry(c.lang).or_default().push(Pair { en, xx });
+        split
+            .entry(lang.to_string())
+            .or_default()
+            .push(Pair { en, xx });
     }
-    for (lang, r) in report.languages.iter_mut() {
-        r.train = corpus.train.get(lang).map_or(0, Vec::len);
-        r.dev = corpus.dev.get(lang).map_or(0, Vec::len);
+
+    /// A monolingual text: cleaned like the English-only sentences, learnt directly.
+    fn offer_text(&mut self, lang: &str, text: &str) {
+        if !self.wanted.contains(lang) && lang != self.options.pivot {
+            *self
+                .report
+                .not_selected
+                .entry(lang.to_string())
+                .or_default() += 1;
+            return;
+        }
+        let report = self.report.monolingual.entry(lang.to_string()).or_default();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let n = text.chars().count();
+        let limits = self.options.limits;
+        let dropped = if n < limits.min_chars {
+            Some(Drop::TooShort)
+        } else if n > limits.max_chars {
+            Some(Drop::TooLong)
+        } else if !text.chars().any(char::is_alphabetic) {
+            Some(Drop::NoLetters)
+        } else if !super::lang::has_expected_script(&text, lang) {
+            Some(Drop::WrongScript)
+        } else if self.tests.contains(&text) {
+            Some(Drop::InTestSet)
+        } else if !self.seen.insert(key(&["", lang, &text])) {
+            Some(Drop::Duplicate)
+        } else {
+            None
+        };
+        if let Some(why) = dropped {
+            *report.dropped.entry(why).or_default() += 1;
+        } else if is_dev(&text, self.options.dev_permille) {
+            report.dev += 1;
+        } else {
+            report.train += 1;
+            self.corpus.monolingual.push(text);
+        }
     }
-    let english: HashSet<&str> = corpus
-        .train
-        .values()
-        .flatten()
-        .map(|p| p.en.as_str())
-        .collect();
-    report.unique_english_train = english.len();
-    if corpus.train.values().all(Vec::is_empty) {
-        return Err(Error::msg(format!(
-            "the corpus is empty: no usable pairs for languages {:?} in {:?} / {:?}",
-            options.languages, sources.gettext_roots, sources.help_root
-        )));
+
+    fn finish(self, sources: &CorpusSources) -> Result<(Corpus, BuildReport)> {
+        let Assembler {
+            options,
+            corpus,
+            mut report,
+            ..
+        } = self;
+        for (lang, r) in report.languages.iter_mut() {
+            r.train = corpus.train.get(lang).map_or(0, Vec::len);
+            r.dev = corpus.dev.get(lang).map_or(0, Vec::len);
+        }
+        let english: HashSet<&str> = corpus
+            .train
+            .values()
+            .flatten()
+            .map(|p| p.en.as_str())
+            .collect();
+        report.unique_english_train = english.len();
+        if corpus.train.values().all(Vec::is_empty) && corpus.monolingual.is_empty() {
+            let languages = match options.all_languages {
+                true => "all".to_string(),
+                false => format!("{:?}", options.languages),
+            };
+            return Err(Error::msg(format!(
+                "the corpus is empty: no usable pairs for languages {languages} in {:?} / {:?} / \
+                 {:?}{}",
+                sources.gettext_roots,
+                sources.help_root,
+                sources
+                    .parallel
+                    .iter()
+                    .map(|s| s.pattern())
+                    .collect::<Vec<_>>(),
+                match report.not_selected.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        " (the sources hold other languages: {:?})",
+                        report.not_selected
+                    ),
+                }
+            )));
+        }
+        Ok((corpus, report))
     }
-    Ok((corpus, report))
 }
 
 /// The split is decided by the English text alone, so one English sentence is never in both
@@ -150,7 +343,7 @@ fn sorted_dir(dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn gettext_candidates(
     root: &Path,
-    wanted: &HashSet<&str>,
+    wanted: &Wanted,
     out: &mut Vec<Candidate>,
     report: &mut BuildReport,
 ) -> Result<()> {
@@ -164,7 +357,7 @@ fn gettext_candidates(
         };
         let lang = language_of_locale(locale);
         let messages = locale_dir.join("LC_MESSAGES");
-        if !wanted.contains(lang.as_str()) || !messages.is_dir() {
+        if !wanted.contains(&lang) || !messages.is_dir() {
             continue;
         }
         for file in sorted_dir(&messages)?
@@ -217,7 +410,7 @@ fn unique_paragraphs(html: &str) -> HashMap<String, String> {
 
 fn help_candidates(
     root: &Path,
-    wanted: &HashSet<&str>,
+    wanted: &Wanted,
     out: &mut Vec<Candidate>,
     report: &mut BuildReport,
 ) -> Result<()> {
@@ -245,7 +438,7 @@ fn help_candidates(
             continue;
         };
         let lang = language_of_locale(name);
-        if name == "en-US" || !wanted.contains(lang.as_str()) || !lang_dir.join("text").is_dir() {
+        if name == "en-US" || !wanted.contains(&lang) || !lang_dir.join("text").is_dir() {
             continue;
         }
         let found: Vec<Vec<Candidate>> = relative
@@ -282,7 +475,7 @@ fn help_candidates(
 
 fn dictionary_candidates(
     dir: &Path,
-    wanted: &HashSet<&str>,
+    wanted: &Wanted,
     out: &mut Vec<Candidate>,
     report: &mut BuildReport,
 ) -> Result<()> {
@@ -475,9 +668,13 @@ mod tests {
             gettext_roots: vec![dir.path().join("gettext")],
             help_root: Some(dir.path().join("help")),
             dictionary_dirs: vec![],
+            parallel: vec![],
+            monolingual: vec![],
         };
         let options = BuildOptions {
             languages: vec!["de".into(), "ja".into()],
+            all_languages: false,
+            pivot: "en".into(),
             limits: Limits {
                 min_chars: 5,
                 max_chars: 400,
@@ -523,9 +720,13 @@ mod tests {
             gettext_roots: vec![dir.path().join("gettext")],
             help_root: None,
             dictionary_dirs: vec![],
+            parallel: vec![],
+            monolingual: vec![],
         };
         let options = BuildOptions {
             languages: vec!["fr".into()],
+            all_languages: false,
+            pivot: "en".into(),
             limits: Limits {
                 min_chars: 5,
                 max_chars: 400,

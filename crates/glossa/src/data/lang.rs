@@ -13,8 +13,74 @@ pub fn language_of_locale(locale: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// ISO 639-3 code Tatoeba uses for a corpus language, where they differ from a plain mapping.
+/// Individual languages that fold into their macrolanguage's code, as the corpus names it
+/// (Tatoeba files Mandarin as `cmn`, Standard Arabic as `arb`, Iranian Persian as `pes`).
+const FOLDED: [(&str, &str); 12] = [
+    ("cmn", "zh"),
+    ("arb", "ar"),
+    ("pes", "fa"),
+    ("zsm", "ms"),
+    ("swh", "sw"),
+    ("ekk", "et"),
+    ("lvs", "lv"),
+    ("khk", "mn"),
+    ("uzn", "uz"),
+    ("azj", "az"),
+    ("npi", "ne"),
+    ("plt", "mg"),
+];
+
+/// Codes ISO 639-1 retired but that files still carry.
+const RETIRED: [(&str, &str); 4] = [("iw", "he"), ("in", "id"), ("ji", "yi"), ("jw", "jv")];
+
+/// The one code the corpus, the report and the model card use for a language: its ISO 639-1
+/// code where it has one, else its ISO 639-3 code. Accepts ISO 639-1 (`zh`), ISO 639-3 (`zho`,
+/// `cmn`) and BCP-47 / locale names (`zh-Hans`, `pt-BR`, `pt_BR.UTF-8`, `sr@latin`), in any case.
+pub fn canonical(code: &str) -> std::result::Result<String, String> {
+    let primary = language_of_locale(code.trim());
+    let unknown = || {
+        format!(
+            "unknown language code `{code}`: expected an ISO 639-1 (`de`), ISO 639-3 (`deu`) \
+             or BCP-47 (`pt-BR`) code"
+        )
+    };
+    if !primary.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(unknown());
+    }
+    let lookup = |table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(from, _)| *from == primary)
+            .map(|(_, to)| to.to_string())
+    };
+    if let Some(folded) = lookup(&FOLDED).or_else(|| lookup(&RETIRED)) {
+        return Ok(folded);
+    }
+    let language = match primary.len() {
+        2 => isolang::Language::from_639_1(&primary),
+        3 => isolang::Language::from_639_3(&primary),
+        _ => None,
+    }
+    .ok_or_else(unknown)?;
+    Ok(language
+        .to_639_1()
+        .unwrap_or_else(|| language.to_639_3())
+        .to_string())
+}
+
+/// ISO 639-3 code Tatoeba uses for a corpus language: the table of headline languages (where
+/// Tatoeba files the individual language, `zh` → `cmn`), else the language's own 639-3 code.
 pub fn tatoeba_code(lang: &str) -> Option<&'static str> {
+    headline_tatoeba_code(lang).or_else(|| {
+        let language = match lang.len() {
+            2 => isolang::Language::from_639_1(lang),
+            _ => isolang::Language::from_639_3(lang),
+        };
+        language.map(|l| l.to_639_3())
+    })
+}
+
+fn headline_tatoeba_code(lang: &str) -> Option<&'static str> {
     Some(match lang {
         "ar" => "ara",
         "de" => "deu",
@@ -110,6 +176,33 @@ mod tests {
         assert_eq!(language_of_locale("sr@latin"), "sr");
         assert_eq!(language_of_locale("de"), "de");
         assert_eq!(tatoeba_code("zh"), Some("cmn"));
+        assert_eq!(tatoeba_code("sw"), Some("swa"));
+        assert_eq!(tatoeba_code("ast"), Some("ast"));
+    }
+
+    #[test]
+    fn every_spelling_of_a_language_has_one_code() {
+        for code in ["zh", "zho", "cmn", "zh-Hans", "zh_TW", "ZH"] {
+            assert_eq!(canonical(code).unwrap(), "zh", "{code}");
+        }
+        for (code, want) in [
+            ("pt-BR", "pt"),
+            ("deu", "de"),
+            ("iw", "he"),
+            ("en-US", "en"),
+        ] {
+            assert_eq!(canonical(code).as_deref(), Ok(want), "{code}");
+        }
+        // Languages without a two-letter code keep their three-letter one.
+        assert_eq!(canonical("ast").unwrap(), "ast");
+        assert_eq!(canonical("yue").unwrap(), "yue");
+        for bad in ["xx", "english", "", "d3"] {
+            let err = canonical(bad).unwrap_err();
+            assert!(
+                err.contains(&format!("`{bad}`")) && err.contains("ISO 639"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

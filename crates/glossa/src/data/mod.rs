@@ -13,6 +13,7 @@ pub mod mo;
 pub mod select;
 pub mod testsets;
 pub mod tsv;
+pub mod user;
 pub mod wordfreq;
 pub mod wordnet;
 

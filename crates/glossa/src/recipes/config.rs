@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::user::SourceSpec;
 use crate::train::TrainConfig;
 use crate::{Error, Result};
 
@@ -70,8 +71,24 @@ pub struct TeacherConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorpusConfig {
-    /// Two-letter codes, as the locales name them.
+    /// The languages to learn, in any spelling (`de`, `deu`, `pt-BR`; kept as the canonical
+    /// code, see `data::lang::canonical`), or `"all"`: every language the sources hold.
+    #[serde(
+        deserialize_with = "languages_or_all",
+        serialize_with = "write_languages"
+    )]
     pub languages: Vec<String>,
+    /// The language every pair translates from (the teacher's side of a pair). The built-in
+    /// sources translate from English, so another pivot takes the user's files only.
+    #[serde(deserialize_with = "one_language")]
+    pub pivot: String,
+    /// The user's parallel files: globs (`"opus/*.tmx.gz"`, `"data/en-*.tsv"`) or tables naming
+    /// the languages (`{ path = "memory.tsv", languages = ["en", "de"] }`). TSV, Moses/OPUS
+    /// (`<name>.<lang>`), TMX and JSON lines, each optionally `.gz`, `.zst` or `.xz`.
+    pub parallel: Vec<SourceSpec>,
+    /// The user's monolingual text, one sentence per line, learnt directly (student(x) ≈
+    /// teacher(x)); the language last in the file name (`news.de.txt.zst`) or named in a table.
+    pub monolingual: Vec<SourceSpec>,
     /// Folders laid out as `<locale>/LC_MESSAGES/*.mo`. Missing folders are an error.
     pub gettext_roots: Vec<PathBuf>,
     /// LibreOffice help (`<lang>/text/**.html`, aligned against `en-US/`); empty: none.
@@ -203,6 +220,9 @@ impl Default for CorpusConfig {
     fn default() -> Self {
         CorpusConfig {
             languages: DEFAULT_LANGUAGES.iter().map(|s| s.to_string()).collect(),
+            pivot: "en".into(),
+            parallel: Vec::new(),
+            monolingual: Vec::new(),
             gettext_roots: vec![
                 "/usr/share/locale".into(),
                 "assets/debs/usr/lib/libreoffice/program/resource".into(),
@@ -223,6 +243,90 @@ impl Default for CorpusConfig {
             dev_pairs_per_language: 300,
         }
     }
+}
+
+/// `languages = "all"` in the config; in [`CorpusConfig::languages`], the one-element list
+/// `["all"]`.
+pub const ALL_LANGUAGES: &str = "all";
+
+impl CorpusConfig {
+    /// True when the config takes every language its sources hold.
+    pub fn all_languages(&self) -> bool {
+        self.languages.len() == 1 && self.languages[0] == ALL_LANGUAGES
+    }
+
+    /// Reads the user's files only: no gettext catalogs, help pages, dictionaries or WordNet
+    /// (so a run needs nothing that `scripts/fetch-assets.sh` fetches).
+    pub fn without_builtin_sources(&mut self) {
+        self.gettext_roots.clear();
+        self.help_root = None;
+        self.dictionary_dirs.clear();
+        self.wordnet_dir = None;
+    }
+
+    /// True when a built-in source (English-only by nature) is configured.
+    pub fn has_builtin_sources(&self) -> bool {
+        let set = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| !p.as_os_str().is_empty());
+        !self.gettext_roots.is_empty() || set(&self.help_root) || !self.dictionary_dirs.is_empty()
+    }
+}
+
+/// `"all"`, or a comma-separated list of codes in any spelling (`de,pt-BR,zho`), as canonical
+/// codes; an error names a code it cannot place.
+pub fn parse_languages(text: &str) -> std::result::Result<Vec<String>, String> {
+    if text.trim() == ALL_LANGUAGES {
+        return Ok(vec![ALL_LANGUAGES.to_string()]);
+    }
+    let codes = text.split(',').map(str::trim).filter(|c| !c.is_empty());
+    let list: Vec<String> = codes
+        .map(crate::data::lang::canonical)
+        .collect::<std::result::Result<_, _>>()?;
+    if list.is_empty() {
+        return Err("no languages given: name them (de,fr) or say all".into());
+    }
+    let mut unique = Vec::new();
+    for code in list {
+        if !unique.contains(&code) {
+            unique.push(code);
+        }
+    }
+    Ok(unique)
+}
+
+fn languages_or_all<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum AllOrList {
+        One(String),
+        List(Vec<String>),
+    }
+    let text = match AllOrList::deserialize(d)? {
+        AllOrList::One(s) if s == ALL_LANGUAGES => s,
+        AllOrList::One(s) => {
+            return Err(serde::de::Error::custom(format!(
+                "languages must be \"all\" or a list such as [\"de\", \"fr\"], got \"{s}\""
+            )))
+        }
+        AllOrList::List(list) => list.join(","),
+    };
+    parse_languages(&text).map_err(serde::de::Error::custom)
+}
+
+fn write_languages<S: serde::Serializer>(
+    list: &[String],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match list {
+        [all] if all == ALL_LANGUAGES => s.serialize_str(ALL_LANGUAGES),
+        _ => list.serialize(s),
+    }
+}
+
+fn one_language<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let code = String::deserialize(d)?;
+    crate::data::lang::canonical(&code).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -479,6 +583,45 @@ mod tests {
         std::fs::write(&child, "extends = \"gone.toml\"\n").unwrap();
         let err = Config::load(&child).unwrap_err().to_string();
         assert!(err.contains("gone.toml"), "{err}");
+    }
+
+    #[test]
+    fn corpus_keys_take_user_files_and_any_spelling_of_a_language() {
+        let cfg = Config::parse(
+            "[corpus]\nlanguages = \"all\"\npivot = \"eng\"\nparallel = [\"opus/*.tmx.gz\", { path = \"m.tsv\", languages = [\"en\", \"pt-BR\"] }]\nmonolingual = [\"news/*.txt.zst\"]\n",
+            Path::new("u.toml"),
+        )
+        .unwrap();
+        assert!(cfg.corpus.all_languages());
+        assert_eq!(cfg.corpus.pivot, "en");
+        assert_eq!(cfg.corpus.parallel[0], SourceSpec::from("opus/*.tmx.gz"));
+        assert_eq!(cfg.corpus.parallel[1].languages().unwrap(), ["en", "pt"]);
+        assert_eq!(cfg.corpus.monolingual.len(), 1);
+        let round = Config::parse(&cfg.to_toml(), Path::new("u.toml")).unwrap();
+        assert!(round.corpus.all_languages());
+        assert_eq!(round.corpus.parallel, cfg.corpus.parallel);
+        let cfg = Config::parse(
+            "[corpus]\nlanguages = [\"zh-Hans\", \"deu\", \"cmn\"]\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.corpus.languages, ["zh", "de"]);
+        let err = Config::parse(
+            "[corpus]\nlanguages = [\"de\", \"klingon\"]\n",
+            Path::new("l.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("l.toml:2:") && err.contains("`klingon`"),
+            "{err}"
+        );
+        let err = Config::parse("[corpus]\nlanguages = \"some\"\n", Path::new("l.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"all\" or a list"), "{err}");
+        assert_eq!(parse_languages("de, fr,de").unwrap(), ["de", "fr"]);
+        assert!(parse_languages("de,xx").unwrap_err().contains("`xx`"));
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct DistillReport {
     pub words: usize,
     /// Fortune entries (every language) labelled and learnt directly.
     pub fortunes: usize,
+    /// The user's monolingual lines (every language) labelled and learnt directly.
+    pub monolingual: usize,
+    /// Evaluations not run, each with the reason (e.g. no evaluation sets were found).
+    pub skipped_evaluations: Vec<String>,
     /// Distinct English texts labelled by the teacher and used for training.
     pub english_texts: usize,
     /// Training examples per language (English: the English texts themselves).
@@ -48,7 +52,14 @@ pub fn distill(config: &Config, progress: &dyn Progress) -> Result<DistillReport
     refuse_settings_that_cannot_apply(config)?;
     let run = Run::create(config, progress)?;
     // Loaded once: both the pairs and the English-only sentences are filtered against it.
-    let tests = TestSetIndex::load(&config.eval_dir)?;
+    let eval_found = config.eval_dir.is_dir();
+    let tests = match eval_found {
+        true => TestSetIndex::load(&config.eval_dir)?,
+        false => {
+            tracing::warn!("{}", no_eval_sets(config));
+            TestSetIndex::default()
+        }
+    };
     let mut sources = Sources::gather(config, &tests, &run)?;
     let teacher = run.stage("load teacher", || RunTeacher::load(&config.teacher))?;
     // Embeddings computed elsewhere cover the texts they were computed for: train on those.
@@ -77,12 +88,29 @@ pub fn distill(config: &Config, progress: &dyn Progress) -> Result<DistillReport
     }
     let (data, dev_data) = training_data(config, &cache, &selection, &sources)?;
     let students = train_students(&run, config, &teacher, &mut cache, &data, &dev_data)?;
-    let models = evaluate(&run, config, &teacher, &mut cache, &selection, &students)?;
+    let mut skipped_evaluations = Vec::new();
+    let eval_config = match eval_found {
+        true => config.clone(),
+        false => {
+            skipped_evaluations.push(no_eval_sets(config));
+            without_test_sets(config)
+        }
+    };
+    let models = evaluate(
+        &run,
+        &eval_config,
+        &teacher,
+        &mut cache,
+        &selection,
+        &students,
+    )?;
     let report = DistillReport {
         corpus: sources.corpus_report,
         english_only: sources.english_only.len(),
         words: sources.words.len(),
         fortunes: sources.fortunes.len(),
+        monolingual: sources.monolingual.len(),
+        skipped_evaluations,
         english_texts: selection.english.len(),
         examples: data.per_language.clone(),
         train_log: students.train_log,
@@ -93,6 +121,25 @@ pub fn distill(config: &Config, progress: &dyn Progress) -> Result<DistillReport
     crate::recipes::model_card::write(&run.dir().join("student"), config, &report.models)?;
     run.remove_checkpoints();
     Ok(report)
+}
+
+/// Why Tatoeba and STS are not run: said in the log and the report.
+fn no_eval_sets(config: &Config) -> String {
+    format!(
+        "Tatoeba and STS skipped: no evaluation sets at {} (give --eval-dir or GLOSSA_EVAL_DIR: a folder \
+         with tatoeba/, sts2017/ and stsbenchmark/). Test sentences could not be kept out of \
+         training either; the dev-split MSE is still reported",
+        config.eval_dir.display()
+    )
+}
+
+/// `config` with every evaluation that reads the evaluation sets switched off.
+fn without_test_sets(config: &Config) -> Config {
+    let mut config = config.clone();
+    config.eval.tatoeba.clear();
+    config.eval.sts17 = false;
+    config.eval.stsb = false;
+    config
 }
 
 /// Checked before the teacher's hours are spent, not after.
@@ -131,6 +178,7 @@ impl Selection {
         let english = with_english_only(english, &direct);
         let english = with_english_only(english, &sources.words);
         let english = with_english_only(english, &sources.fortunes);
+        let english = with_english_only(english, &sources.monolingual);
         let per_language = config.corpus.dev_pairs_per_language;
         let dev_pairs = dev_sample(&sources.corpus.dev, per_language);
         let dev_only = &sources.english_only_dev;
@@ -322,7 +370,8 @@ fn evaluate(
         )?);
     }
     let options = eval::Options {
-        measure_speed: true,
+        // Speed is timed on the evaluation sets' sentences: none without them.
+        measure_speed: !suite.speed_texts.is_empty(),
         speed_seconds: eval_cfg.speed_seconds,
     };
     let log = |msg: &str| tracing::info!("evaluating {msg}");

@@ -21,15 +21,20 @@ pub struct Sources {
     pub english_only_dev: Vec<String>,
     pub words: Vec<String>,
     pub fortunes: Vec<String>,
+    /// The user's monolingual text (every language), learnt directly.
+    pub monolingual: Vec<String>,
 }
 
 impl Sources {
     /// Reads every source of `config`; the parallel corpus is also written to the run directory.
     pub fn gather(config: &Config, tests: &TestSetIndex, run: &Run) -> Result<Self> {
+        let (mut corpus, corpus_report) =
+            run.stage("corpus", || build_corpus_from_config(config, tests))?;
+        // With `languages = "all"`, the words and fortunes follow the languages found.
+        let monolingual = std::mem::take(&mut corpus.monolingual);
+        let config = &with_languages_found(config, &corpus_report);
         let words = frequent_words(config, tests)?;
         let fortunes = fortune_texts(config, tests)?;
-        let (corpus, corpus_report) =
-            run.stage("corpus", || build_corpus_from_config(config, tests))?;
         crate::data::corpus::write_corpus(&run.dir().join("corpus"), &corpus, &corpus_report)?;
         for (lang, r) in &corpus_report.languages {
             tracing::info!("corpus {lang}: {} train, {} dev pairs", r.train, r.dev);
@@ -45,6 +50,7 @@ impl Sources {
             english_only_dev,
             words,
             fortunes,
+            monolingual,
         })
     }
 
@@ -68,6 +74,7 @@ impl Sources {
             &mut self.english_only_dev,
             &mut self.words,
             &mut self.fortunes,
+            &mut self.monolingual,
         ] {
             texts.retain(|t| teacher.covers(t));
         }
@@ -116,13 +123,47 @@ pub fn build_corpus_from_config(
             .clone()
             .filter(|p| !p.as_os_str().is_empty()),
         dictionary_dirs: config.corpus.dictionary_dirs.clone(),
+        parallel: config.corpus.parallel.clone(),
+        monolingual: config.corpus.monolingual.clone(),
     };
+    let pivot = config.corpus.pivot.clone();
+    if pivot != "en" && config.corpus.has_builtin_sources() {
+        return Err(Error::msg(format!(
+            "corpus.pivot = \"{pivot}\" applies to your own files only: the built-in sources \
+             translate from English. Set gettext_roots = [], help_root = \"\" and \
+             dictionary_dirs = [] in [corpus], or keep the pivot \"en\""
+        )));
+    }
+    let all_languages = config.corpus.all_languages();
     let options = BuildOptions {
-        languages: config.corpus.languages.clone(),
+        languages: match all_languages {
+            true => Vec::new(),
+            false => config.corpus.languages.clone(),
+        },
+        all_languages,
+        pivot,
         limits: limits_of(config),
         dev_permille: config.corpus.dev_permille,
     };
     build_corpus(&sources, &options, tests)
+}
+
+/// `config` with `languages = "all"` replaced by the languages the corpus holds pairs for.
+fn with_languages_found(config: &Config, report: &BuildReport) -> Config {
+    let mut config = config.clone();
+    if config.corpus.all_languages() {
+        let found = report
+            .languages
+            .iter()
+            .filter(|(_, r)| r.train > 0)
+            .map(|(l, _)| l.clone());
+        config.corpus.languages = found.collect();
+        tracing::info!(
+            "languages = \"all\": {}",
+            config.corpus.languages.join(", ")
+        );
+    }
+    config
 }
 
 /// The `words_per_language` most frequent words of each corpus language and of English from

@@ -1,0 +1,21 @@
+//! JSON lines: pairs in canonical language codes, never the pivot paired with itself, or an error
+//! naming the file and a line it has.
+#![no_main]
+
+use glossa::data::lang::canonical;
+use glossa::data::user::jsonl;
+use glossa_fuzz::{check_error, scratch, seeds, write_seeds};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(init: write_seeds(seeds::user_jsonl), |data: &[u8]| {
+    let path = scratch().join("fuzz.jsonl");
+    std::fs::write(&path, data).expect("scratch file");
+    let result = jsonl::read(&path, "en", &mut |lang, _, _| {
+        assert_ne!(lang, "en");
+        assert_eq!(canonical(lang).as_deref(), Ok(lang));
+        Ok(())
+    });
+    if let Err(e) = result {
+        check_error(&e, "fuzz.jsonl", data);
+    }
+});
