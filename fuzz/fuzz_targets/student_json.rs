@@ -2,7 +2,7 @@
 //! loads and embeds, or the error names student.json (with the line, for malformed JSON).
 #![no_main]
 
-use glossa::student::SubwordStudent;
+use glossa::student::TableStudent;
 use glossa_fuzz::{check_error, scratch, seeds, write_files, write_seeds};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,7 +17,7 @@ fuzz_target!(init: write_seeds(seeds::student_json), |data: &[u8]| {
             ("model.safetensors", &fixed.weights),
         ],
     );
-    match SubwordStudent::load(&dir) {
+    match TableStudent::load(&dir) {
         Ok(student) => {
             let v = student.embed("The cat sat on the mat, 日本語!");
             assert_eq!(v.len(), student.config.output_dim);

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use glossa::teacher::cache::LabelCache;
 use glossa::recipes::classify::LinearHead;
 use glossa::data::{mo, Pair};
-use glossa::student::{SubwordConfig, SubwordStudent};
+use glossa::student::{SubwordConfig, TableStudent};
 use glossa::Embeddings;
 
 use crate::join;
@@ -172,7 +172,7 @@ pub fn student_files() -> &'static StudentFiles {
             lowercase: true,
         };
         let words = vec!["the".to_string(), "cat".to_string(), "日本".to_string()];
-        let student = SubwordStudent::new(config, words, 1).expect("a valid student");
+        let student = TableStudent::new(config, words, 1).expect("a valid student");
         in_temp_dir(|dir| {
             student.save(dir).expect("save student");
             let read = |name: &str| std::fs::read(dir.join(name)).expect("student file");

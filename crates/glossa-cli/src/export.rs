@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Subcommand;
-use glossa::student::SubwordStudent;
+use glossa::student::TableStudent;
 
 #[derive(Subcommand)]
 pub enum ExportCommand {
@@ -42,7 +42,7 @@ pub fn run(command: ExportCommand) -> Result<()> {
         ExportCommand::Fasttext { model, out, vec } => fasttext(&model, &out, vec.as_deref()),
         ExportCommand::Model2vec { model, out } => model2vec(&model, &out),
         ExportCommand::Vec { model, out } => {
-            let student = SubwordStudent::load(&model)?;
+            let student = TableStudent::load(&model)?;
             glossa::interop::write_vec(&student, &out)?;
             println!(
                 "wrote {} word vectors to {}",
@@ -55,7 +55,7 @@ pub fn run(command: ExportCommand) -> Result<()> {
 }
 
 fn fasttext(model: &Path, out: &Path, vec: Option<&Path>) -> Result<()> {
-    let student = SubwordStudent::load(model)?;
+    let student = TableStudent::load(model)?;
     let summary = glossa::interop::fasttext::write_bin(&student, out)?;
     for w in &summary.warnings {
         tracing::warn!("{w}");
@@ -76,7 +76,7 @@ fn fasttext(model: &Path, out: &Path, vec: Option<&Path>) -> Result<()> {
 }
 
 fn model2vec(model: &Path, out: &Path) -> Result<()> {
-    let student = SubwordStudent::load(model)?;
+    let student = TableStudent::load(model)?;
     glossa::interop::model2vec::write(&student, out)?;
     println!(
         "wrote a Model2Vec model of {} tokens × {} to {}",

@@ -16,7 +16,7 @@ pub struct TokenizeArgs {
 }
 
 pub fn run(args: TokenizeArgs) -> Result<()> {
-    let student = glossa::student::SubwordStudent::load(&args.model)?;
+    let student = glossa::student::TableStudent::load(&args.model)?;
     let ft = args
         .fasttext
         .then(|| glossa::interop::fasttext::FasttextText::new(&student));

@@ -394,7 +394,6 @@ fn finish_slow_request(mut stream: TcpStream, body: &[u8]) -> (String, Value) {
     (status, serde_json::from_str(json).unwrap_or(Value::Null))
 }
 
-
 #[test]
 fn sigterm_lets_requests_in_flight_finish_then_exits_zero() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
-use glossa::student::subword::build_vocab;
-use glossa::student::{SubwordConfig, SubwordStudent};
+use glossa::student::table_student::build_vocab;
+use glossa::student::{SubwordConfig, TableStudent};
 use serde_json::{json, Value};
 
 mod common;
@@ -28,7 +28,10 @@ fn other_student(dir: &std::path::Path) {
         lowercase: true,
     };
     let words = build_vocab(SENTENCES.iter().copied(), true, 1, 100);
-    SubwordStudent::new(config, words, 99).unwrap().save(dir).unwrap();
+    TableStudent::new(config, words, 99)
+        .unwrap()
+        .save(dir)
+        .unwrap();
 }
 
 #[test]
@@ -46,7 +49,13 @@ fn truncating_the_model_file_does_not_stop_the_server_and_reload_swaps_only_a_go
     let (status, body) = server.post_raw("/admin/reload", "application/json", b"");
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"]["code"], "reload_failed");
-    assert!(body["error"]["message"].as_str().unwrap().contains("still serving"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("still serving"),
+        "{body}"
+    );
     assert_eq!(first_vector(&server, SENTENCES[0]), before);
 
     // A good model put in place is swapped in by SIGHUP.
@@ -59,11 +68,16 @@ fn truncating_the_model_file_does_not_stop_the_server_and_reload_swaps_only_a_go
         .unwrap();
     assert!(ok.success());
     wait_until("the reload", || {
-        server.metrics().contains("glossa_reloads_total{outcome=\"ok\"} 1")
+        server
+            .metrics()
+            .contains("glossa_reloads_total{outcome=\"ok\"} 1")
     });
     assert_eq!(first_vector(&server, SENTENCES[0]), expected);
     let metrics = server.metrics();
-    assert_eq!(sample(&metrics, "glossa_reloads_total{outcome=\"failed\"}"), 1.0);
+    assert_eq!(
+        sample(&metrics, "glossa_reloads_total{outcome=\"failed\"}"),
+        1.0
+    );
 }
 
 #[test]
@@ -72,23 +86,42 @@ fn the_api_key_guards_every_route_but_health() {
     tiny_student(dir.path());
     let server = Server::start_with_env(dir.path(), &[], &[("GLOSSA_API_KEY", "s3cret")]);
     let call = |path: &str, key: Option<&str>| {
-        let mut request = server.agent.post(&server.url(path)).header("Content-Type", "application/json");
+        let mut request = server
+            .agent
+            .post(&server.url(path))
+            .header("Content-Type", "application/json");
         if let Some(key) = key {
             request = request.header("Authorization", &format!("Bearer {key}"));
         }
-        let body = if path == "/embed" { r#"{"inputs": "hello"}"# } else { r#"{"input": "hello"}"# };
+        let body = if path == "/embed" {
+            r#"{"inputs": "hello"}"#
+        } else {
+            r#"{"input": "hello"}"#
+        };
         let mut response = request.send(body).unwrap();
         let text = response.body_mut().read_to_string().unwrap();
         (response.status().as_u16(), text)
     };
     let (status, text) = call("/v1/embeddings", None);
     assert_eq!(status, 401, "{text}");
-    assert!(text.contains("invalid_api_key") && text.contains("Bearer"), "{text}");
+    assert!(
+        text.contains("invalid_api_key") && text.contains("Bearer"),
+        "{text}"
+    );
     assert_eq!(call("/v1/embeddings", Some("s3creT")).0, 401);
     assert_eq!(call("/v1/embeddings", Some("s3cret")).0, 200);
     assert_eq!(call("/embed", None).0, 401);
     assert_eq!(call("/embed", Some("s3cret")).0, 200);
-    assert_eq!(server.agent.get(&server.url("/metrics")).call().unwrap().status().as_u16(), 401);
+    assert_eq!(
+        server
+            .agent
+            .get(&server.url("/metrics"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
     assert_eq!(server.get("/health").0, 200);
 
     // Without a key, everything is open.
@@ -106,9 +139,18 @@ fn tei_routes_give_the_openai_routes_vectors() {
     let openai = vectors(&openai);
 
     let tei = |body: Value| {
-        let (status, value) = server.post_raw("/embed", "application/json", &serde_json::to_vec(&body).unwrap());
+        let (status, value) = server.post_raw(
+            "/embed",
+            "application/json",
+            &serde_json::to_vec(&body).unwrap(),
+        );
         assert_eq!(status, 200, "{value}");
-        value.as_array().unwrap().iter().map(floats).collect::<Vec<_>>()
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(floats)
+            .collect::<Vec<_>>()
     };
     assert_eq!(tei(json!({"inputs": texts, "normalize": false})), openai);
     // TEI normalises by default.
@@ -118,12 +160,18 @@ fn tei_routes_give_the_openai_routes_vectors() {
             assert!((g - r / norm).abs() < 1e-6, "{g} vs {}", r / norm);
         }
     }
-    assert_eq!(tei(json!({"inputs": SENTENCES[0], "normalize": false})), vec![openai[0].clone()]);
+    assert_eq!(
+        tei(json!({"inputs": SENTENCES[0], "normalize": false})),
+        vec![openai[0].clone()]
+    );
 
     let (status, error) = server.post_raw("/embed", "application/json", br#"{"inputs": []}"#);
     assert_eq!(status, 422);
     assert_eq!(error["error_type"], "Validation");
-    assert!(error["error"].as_str().unwrap().contains("'inputs'"), "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("'inputs'"),
+        "{error}"
+    );
 
     let (status, _, info) = server.get("/info");
     assert_eq!(status, 200);
@@ -174,7 +222,13 @@ fn flags_come_from_the_environment_and_json_logs_carry_no_colour_codes() {
     );
     let (status, body) = server.embed(&json!({"input": ["a", "b", "c"]}));
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().contains("at most 2"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2"),
+        "{body}"
+    );
     wait_until("a log line", || server.stderr_text().contains("serving"));
     let logs = server.stderr_text();
     assert!(!logs.contains('\u{1b}'), "colour codes in {logs:?}");

@@ -52,7 +52,8 @@ fn parse_answer(answer: &str) -> (String, String, Value) {
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("no HTTP answer in {answer:?}"));
     let status = head.lines().next().unwrap().to_string();
-    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("body not JSON ({e}): {answer:?}"));
+    let json =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("body not JSON ({e}): {answer:?}"));
     (status, head.to_ascii_lowercase(), json)
 }
 
@@ -103,13 +104,27 @@ fn a_stalled_head_gets_408_and_an_idle_socket_is_closed_while_health_answers() {
 
     let metrics = server.metrics();
     assert_eq!(
-        sample(&metrics, "glossa_connections_closed_total{reason=\"head_timeout\"}"),
+        sample(
+            &metrics,
+            "glossa_connections_closed_total{reason=\"head_timeout\"}"
+        ),
         1.0
     );
-    assert!(sample(&metrics, "glossa_connections_closed_total{reason=\"keep_alive_timeout\"}") >= 1.0);
-    assert_eq!(sample(&metrics, "glossa_errors_total{code=\"request_timeout\"}"), 1.0);
+    assert!(
+        sample(
+            &metrics,
+            "glossa_connections_closed_total{reason=\"keep_alive_timeout\"}"
+        ) >= 1.0
+    );
     assert_eq!(
-        sample(&metrics, "glossa_http_requests_total{route=\"other\",status=\"408\"}"),
+        sample(&metrics, "glossa_errors_total{code=\"request_timeout\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "glossa_http_requests_total{route=\"other\",status=\"408\"}"
+        ),
         1.0
     );
 }
@@ -121,7 +136,9 @@ fn a_stalled_body_gets_408_and_never_holds_other_requests() {
     // A long body timeout: the stall outlives the requests that must not wait for it.
     let server = Server::start(dir.path(), &["--body-timeout", "3"]);
     let mut stalled = connect(&server.addr);
-    stalled.write_all(post_head(&server.addr, 100).as_bytes()).unwrap();
+    stalled
+        .write_all(post_head(&server.addr, 100).as_bytes())
+        .unwrap();
     stalled.write_all(b"{").unwrap();
     for _ in 0..20 {
         let (status, body) = server.embed(&json!({"input": ["hello there"]}));
@@ -129,11 +146,20 @@ fn a_stalled_body_gets_408_and_never_holds_other_requests() {
     }
     let (status, _, body) = parse_answer(&read_all(&mut stalled));
     assert_eq!(status, "HTTP/1.1 408 Request Timeout", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("body"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("body"),
+        "{body}"
+    );
     let metrics = server.metrics();
-    assert_eq!(sample(&metrics, "glossa_errors_total{code=\"request_timeout\"}"), 1.0);
     assert_eq!(
-        sample(&metrics, "glossa_http_requests_total{route=\"/v1/embeddings\",status=\"200\"}"),
+        sample(&metrics, "glossa_errors_total{code=\"request_timeout\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "glossa_http_requests_total{route=\"/v1/embeddings\",status=\"200\"}"
+        ),
         20.0
     );
 }
@@ -190,10 +216,16 @@ fn twice_the_cap_of_idle_sockets_cannot_lock_out_health_and_busy_ones_get_503() 
     // read dry on a busy machine) was refused with 503.
     let closed = |reason: &str| {
         let series = format!("glossa_connections_closed_total{{reason=\"{reason}\"}}");
-        metrics.contains(&series).then(|| sample(&metrics, &series)).unwrap_or(0.0)
+        metrics
+            .contains(&series)
+            .then(|| sample(&metrics, &series))
+            .unwrap_or(0.0)
     };
     assert!(closed("evicted_idle") >= 1.0, "{metrics}");
-    assert!(closed("evicted_idle") + closed("over_capacity") >= 8.0, "{metrics}");
+    assert!(
+        closed("evicted_idle") + closed("over_capacity") >= 8.0,
+        "{metrics}"
+    );
     assert!(sample(&metrics, "glossa_connections_open") <= 8.0);
     drop(idle);
 
@@ -201,18 +233,23 @@ fn twice_the_cap_of_idle_sockets_cannot_lock_out_health_and_busy_ones_get_503() 
     let busy: Vec<TcpStream> = (0..8)
         .map(|_| {
             let mut s = connect(&server.addr);
-            s.write_all(post_head(&server.addr, 100).as_bytes()).unwrap();
+            s.write_all(post_head(&server.addr, 100).as_bytes())
+                .unwrap();
             s.write_all(b"{").unwrap();
             s
         })
         .collect();
     wait_until("eight uploads in flight", || {
         let mut probe = connect(&server.addr);
-        probe.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        probe
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
         read_all(&mut probe).contains("HTTP/1.1 503")
     });
     let mut refused = connect(&server.addr);
-    refused.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    refused
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let (status, head, body) = parse_answer(&read_all(&mut refused));
     assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
     assert!(head.contains("retry-after: 1"), "{head}");
@@ -265,7 +302,10 @@ fn a_flood_past_the_queue_gets_429_with_retry_after() {
     }
     assert!(refused > 0, "no request was refused: {statuses:?}");
     let metrics = server.metrics();
-    assert_eq!(sample(&metrics, "glossa_errors_total{code=\"queue_full\"}"), refused as f64);
+    assert_eq!(
+        sample(&metrics, "glossa_errors_total{code=\"queue_full\"}"),
+        refused as f64
+    );
     assert_healthy(&server);
 }
 
@@ -275,13 +315,21 @@ fn read_until_complete(stream: &mut TcpStream) -> String {
     let mut chunk = [0u8; 65536];
     loop {
         let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "connection closed mid-answer: {:?}", String::from_utf8_lossy(&bytes));
+        assert!(
+            n > 0,
+            "connection closed mid-answer: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
         bytes.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&bytes);
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
             let length: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse().unwrap())
+                })
                 .expect("content-length");
             if body.len() >= length {
                 return text.into_owned();
@@ -297,10 +345,22 @@ fn requests_hyper_refuses_get_json_errors_that_are_counted() {
     let server = Server::start(dir.path(), &with(&[]));
     let many_headers: String = (0..2000).map(|i| format!("x-h{i}: v\r\n")).collect();
     let cases: Vec<(Vec<u8>, &str, &str)> = vec![
-        (b"GET /health\r\n\r\n".to_vec(), "HTTP/1.1 400", "malformed_request"),
-        (b"BAD REQUEST LINE\r\n\r\n".to_vec(), "HTTP/1.1 400", "malformed_request"),
         (
-            format!("GET /health HTTP/1.1\r\nx-big: {}\r\n\r\n", "a".repeat(1 << 20)).into_bytes(),
+            b"GET /health\r\n\r\n".to_vec(),
+            "HTTP/1.1 400",
+            "malformed_request",
+        ),
+        (
+            b"BAD REQUEST LINE\r\n\r\n".to_vec(),
+            "HTTP/1.1 400",
+            "malformed_request",
+        ),
+        (
+            format!(
+                "GET /health HTTP/1.1\r\nx-big: {}\r\n\r\n",
+                "a".repeat(1 << 20)
+            )
+            .into_bytes(),
             "HTTP/1.1 431",
             "headers_too_large",
         ),
@@ -314,15 +374,28 @@ fn requests_hyper_refuses_get_json_errors_that_are_counted() {
         let mut stream = connect(&server.addr);
         let _ = stream.write_all(request);
         let (status, head, body) = parse_answer(&read_all(&mut stream));
-        assert!(status.starts_with(want_status), "{status} for {:?}", &request[..20]);
+        assert!(
+            status.starts_with(want_status),
+            "{status} for {:?}",
+            &request[..20]
+        );
         assert!(head.contains("content-type: application/json"), "{head}");
         assert_eq!(body["error"]["code"], *want_code, "{body}");
     }
     let metrics = server.metrics();
-    assert_eq!(sample(&metrics, "glossa_errors_total{code=\"malformed_request\"}"), 2.0);
-    assert_eq!(sample(&metrics, "glossa_errors_total{code=\"headers_too_large\"}"), 2.0);
     assert_eq!(
-        sample(&metrics, "glossa_http_requests_total{route=\"other\",status=\"431\"}"),
+        sample(&metrics, "glossa_errors_total{code=\"malformed_request\"}"),
+        2.0
+    );
+    assert_eq!(
+        sample(&metrics, "glossa_errors_total{code=\"headers_too_large\"}"),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "glossa_http_requests_total{route=\"other\",status=\"431\"}"
+        ),
         2.0
     );
     assert_healthy(&server);
@@ -332,21 +405,28 @@ fn requests_hyper_refuses_get_json_errors_that_are_counted() {
 fn shutdown_stops_at_its_deadline_and_a_second_signal_stops_at_once() {
     let dir = tempfile::tempdir().unwrap();
     tiny_student(dir.path());
-    for (deadline, signals, log) in [("1", 1, "shutdown deadline passed"), ("600", 2, "second stop signal")] {
+    for (deadline, signals, log) in [
+        ("1", 1, "shutdown deadline passed"),
+        ("600", 2, "second stop signal"),
+    ] {
         let mut server = Server::start_with_env(
             dir.path(),
             &["--shutdown-timeout", deadline, "--body-timeout", "600"],
             &[("GLOSSA_LOG", "info")],
         );
         let mut stalled = connect(&server.addr);
-        stalled.write_all(post_head(&server.addr, 100).as_bytes()).unwrap();
+        stalled
+            .write_all(post_head(&server.addr, 100).as_bytes())
+            .unwrap();
         stalled.write_all(b"{").unwrap();
         wait_until("the upload in flight", || {
             sample(&server.metrics(), "glossa_http_requests_in_flight") >= 2.0
         });
         signal(&server, "TERM");
         if signals == 2 {
-            wait_until("the drain to start", || server.stderr_text().contains("stop signal"));
+            wait_until("the drain to start", || {
+                server.stderr_text().contains("stop signal")
+            });
             signal(&server, "INT");
         }
         let mut exit = None;
@@ -355,7 +435,11 @@ fn shutdown_stops_at_its_deadline_and_a_second_signal_stops_at_once() {
             exit.is_some()
         });
         assert!(exit.unwrap().success(), "{}", server.stderr_text());
-        assert!(server.stderr_text().contains(log), "{}", server.stderr_text());
+        assert!(
+            server.stderr_text().contains(log),
+            "{}",
+            server.stderr_text()
+        );
         // The stalled client sees its connection closed, without an answer.
         assert_eq!(read_all(&mut stalled), "");
     }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use glossa::student::subword::build_vocab;
-use glossa::student::{SubwordConfig, SubwordStudent};
+use glossa::student::table_student::build_vocab;
+use glossa::student::{SubwordConfig, TableStudent};
 
 /// A student with a vocabulary large enough that exporting it takes a while (tens of ms).
 fn student(dir: &Path, seed: u64) {
@@ -20,9 +20,14 @@ fn student(dir: &Path, seed: u64) {
         maxn: 4,
         lowercase: true,
     };
-    let text: Vec<String> = (0..30_000).map(|i| format!("word{i} other{}", i % 977)).collect();
+    let text: Vec<String> = (0..30_000)
+        .map(|i| format!("word{i} other{}", i % 977))
+        .collect();
     let words = build_vocab(text.iter().map(String::as_str), true, 1, 100_000);
-    SubwordStudent::new(config, words, seed).unwrap().save(dir).unwrap();
+    TableStudent::new(config, words, seed)
+        .unwrap()
+        .save(dir)
+        .unwrap();
 }
 
 fn glossa(args: &[&str]) -> Command {
@@ -73,7 +78,10 @@ fn an_export_killed_at_random_points_leaves_the_old_file_or_the_complete_new_one
             .status();
         let _ = child.wait();
         let text = std::fs::read_to_string(&out).unwrap();
-        assert!(text == "old\n" || complete_vec(&text), "step {step}: a partial file");
+        assert!(
+            text == "old\n" || complete_vec(&text),
+            "step {step}: a partial file"
+        );
         if signal == "INT" {
             assert_eq!(temporaries(dir.path()), Vec::<String>::new(), "step {step}");
         }
@@ -83,7 +91,9 @@ fn an_export_killed_at_random_points_leaves_the_old_file_or_the_complete_new_one
         }
     }
     // And an uninterrupted run writes the whole file.
-    let status = glossa(&["export", "vec", "--model", model, "--out", out_s]).status().unwrap();
+    let status = glossa(&["export", "vec", "--model", model, "--out", out_s])
+        .status()
+        .unwrap();
     assert!(status.success());
     assert!(complete_vec(&std::fs::read_to_string(&out).unwrap()));
 }
@@ -100,23 +110,50 @@ fn quantize_in_place_is_refused_and_touches_nothing() {
         .collect();
     let m = model.to_str().unwrap();
     for out in [m.to_string(), format!("{m}/."), format!("{m}/../student")] {
-        let run = glossa(&["quantize", "--model", m, "--precision", "int8", "--out", &out])
-            .output()
-            .unwrap();
+        let run = glossa(&[
+            "quantize",
+            "--model",
+            m,
+            "--precision",
+            "int8",
+            "--out",
+            &out,
+        ])
+        .output()
+        .unwrap();
         assert!(!run.status.success(), "--out {out} was accepted");
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert!(stderr.contains("is the input"), "{stderr}");
         for (file, bytes) in &before {
-            assert_eq!(&std::fs::read(model.join(file)).unwrap(), bytes, "{file} changed");
+            assert_eq!(
+                &std::fs::read(model.join(file)).unwrap(),
+                bytes,
+                "{file} changed"
+            );
         }
     }
     // To another directory it works, labels included.
     let out = dir.path().join("q");
-    let run = glossa(&["quantize", "--model", m, "--precision", "int8", "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    assert_eq!(std::fs::read(out.join("labels.json")).unwrap(), br#"["a","b"]"#);
+    let run = glossa(&[
+        "quantize",
+        "--model",
+        m,
+        "--precision",
+        "int8",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out.join("labels.json")).unwrap(),
+        br#"["a","b"]"#
+    );
 }
 
 #[test]
@@ -128,8 +165,21 @@ fn exports_to_a_directory_or_a_device_are_refused_before_writing() {
     let existing = dir.path().join("existing");
     std::fs::create_dir(&existing).unwrap();
     for (args, want) in [
-        (vec!["export", "fasttext", "--model", m, "--out", existing.to_str().unwrap()], "is a directory"),
-        (vec!["export", "vec", "--model", m, "--out", "/dev/null"], "not a regular file"),
+        (
+            vec![
+                "export",
+                "fasttext",
+                "--model",
+                m,
+                "--out",
+                existing.to_str().unwrap(),
+            ],
+            "is a directory",
+        ),
+        (
+            vec!["export", "vec", "--model", m, "--out", "/dev/null"],
+            "not a regular file",
+        ),
     ] {
         let run = glossa(&args).output().unwrap();
         assert!(!run.status.success());
@@ -144,9 +194,16 @@ fn exports_to_a_directory_or_a_device_are_refused_before_writing() {
 fn an_io_error_shows_the_os_error_once() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere");
-    let run = glossa(&["export", "vec", "--model", missing.to_str().unwrap(), "--out", "x.vec"])
-        .output()
-        .unwrap();
+    let run = glossa(&[
+        "export",
+        "vec",
+        "--model",
+        missing.to_str().unwrap(),
+        "--out",
+        "x.vec",
+    ])
+    .output()
+    .unwrap();
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     let os = "No such file or directory";

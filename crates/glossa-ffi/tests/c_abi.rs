@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use glossa::student::subword::build_vocab;
-use glossa::student::{SubwordConfig, SubwordStudent};
+use glossa::student::table_student::build_vocab;
+use glossa::student::{SubwordConfig, TableStudent};
 
 const TEXTS: [&str; 8] = [
     "The cat sleeps on the sofa.",
@@ -30,7 +30,7 @@ fn small_student(dir: &Path) {
         lowercase: true,
     };
     let vocab = build_vocab(TEXTS, true, 1, 100);
-    SubwordStudent::new(config, vocab, 7)
+    TableStudent::new(config, vocab, 7)
         .unwrap()
         .save(dir)
         .unwrap();

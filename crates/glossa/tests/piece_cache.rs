@@ -54,7 +54,7 @@ fn check(path: &Path, lines: &[String]) {
     let mut tokenizer = tokenizers::Tokenizer::from_file(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let tokenizer_file = path.display();
-    // As SubwordStudent::load sets it.
+    // As TableStudent::load sets it.
     tokenizer.with_padding(None);
     tokenizer.with_truncation(None).unwrap();
     let cache = PieceCache::new(&tokenizer).expect("the cache serves this tokenizer");

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use glossa::student::features::{char_ngrams, fasttext_hash, TokenKind};
-use glossa::student::subword::{build_vocab, SubwordConfig};
-use glossa::student::SubwordStudent;
+use glossa::student::table_student::{build_vocab, SubwordConfig};
+use glossa::student::TableStudent;
 use glossa::Encoder;
 
 fn root() -> PathBuf {
@@ -60,7 +60,7 @@ fn tokenize_original(text: &str, lowercase: bool) -> Vec<(String, TokenKind)> {
     out
 }
 
-fn features_original(s: &SubwordStudent, text: &str) -> Vec<u32> {
+fn features_original(s: &TableStudent, text: &str) -> Vec<u32> {
     let bucket = |b: &[u8]| (s.words().len() + fasttext_hash(b) as usize % s.config.buckets) as u32;
     let mut out = Vec::new();
     for (token, kind) in tokenize_original(text, s.config.lowercase) {
@@ -110,7 +110,7 @@ fn tatoeba_lines() -> Vec<String> {
 
 /// A subword student shaped like the default one (configs/default.toml's text processing, a
 /// smaller table), saved and loaded back.
-fn student(lines: &[String], dir: &Path) -> SubwordStudent {
+fn student(lines: &[String], dir: &Path) -> TableStudent {
     let config = SubwordConfig {
         dim: 64,
         output_dim: 64,
@@ -121,11 +121,11 @@ fn student(lines: &[String], dir: &Path) -> SubwordStudent {
     };
     let words = build_vocab(lines.iter().map(String::as_str), true, 2, 100_000);
     assert!(words.len() > 10_000, "{} words", words.len());
-    SubwordStudent::new(config, words, 42)
+    TableStudent::new(config, words, 42)
         .unwrap()
         .save(dir)
         .unwrap();
-    SubwordStudent::load(dir).unwrap()
+    TableStudent::load(dir).unwrap()
 }
 
 #[test]

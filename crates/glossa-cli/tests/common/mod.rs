@@ -6,6 +6,7 @@
 
 pub mod server;
 
+#[allow(unused_imports)] // not every test binary talks to a server
 pub use server::*;
 
 use std::ffi::OsStr;

@@ -6,8 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use glossa::student::subword::build_vocab;
-use glossa::student::{SubwordConfig, SubwordStudent};
+use glossa::student::table_student::build_vocab;
+use glossa::student::{SubwordConfig, TableStudent};
 use serde_json::Value;
 
 pub const SENTENCES: &[&str] = &[
@@ -33,7 +33,7 @@ pub fn tiny_student(dir: &Path) {
         lowercase: true,
     };
     let words = build_vocab(SENTENCES.iter().copied(), true, 1, 100);
-    SubwordStudent::new(config, words, 7)
+    TableStudent::new(config, words, 7)
         .unwrap()
         .save(dir)
         .unwrap();
@@ -234,7 +234,6 @@ pub fn decode_base64_f32(text: &str) -> Vec<f32> {
 pub fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
-
 
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();

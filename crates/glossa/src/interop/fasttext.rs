@@ -20,7 +20,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::student::features::{char_ngrams, fasttext_hash, tokenize, TokenKind};
-use crate::student::SubwordStudent;
+use crate::student::TableStudent;
 use crate::{Error, Result};
 
 /// `FASTTEXT_FILEFORMAT_MAGIC_INT32` in fastText's source.
@@ -96,7 +96,7 @@ pub struct ExportSummary {
 /// each row equals projecting the mean). For text given to fastText as glossa's tokens joined by
 /// spaces (`glossa tokenize`), `get_sentence_vector` is then the student's vector, except for
 /// the differences explained in docs/interop.md (CJK tokens: same direction, other length).
-pub fn write_bin(student: &SubwordStudent, path: &Path) -> Result<ExportSummary> {
+pub fn write_bin(student: &TableStudent, path: &Path) -> Result<ExportSummary> {
     if student.is_static() {
         return Err(Error::msg(
             "a static token student has no fastText form (its features are tokenizer ids, not \
@@ -434,13 +434,13 @@ impl FasttextModel {
 /// one-character token `<c>` has the single n-gram `<c>` when minn = 3.) Unknown CJK
 /// unigrams need none: `<x>` is already their one n-gram.
 pub struct FasttextText<'a> {
-    student: &'a SubwordStudent,
+    student: &'a TableStudent,
     /// One stand-in per bucket, '\0' where no character hashes there; empty when minn != 3.
     stand_ins: Vec<char>,
 }
 
 impl<'a> FasttextText<'a> {
-    pub fn new(student: &'a SubwordStudent) -> Self {
+    pub fn new(student: &'a TableStudent) -> Self {
         let config = &student.config;
         let mut stand_ins = Vec::new();
         if config.minn == 3 && config.maxn >= 3 {
@@ -607,7 +607,7 @@ mod tests {
     use crate::student::SubwordConfig;
 
     /// A student with a projection (so folding is tested) and CJK words in its vocabulary.
-    fn student() -> SubwordStudent {
+    fn student() -> TableStudent {
         let config = SubwordConfig {
             dim: 6,
             output_dim: 4,
@@ -619,7 +619,7 @@ mod tests {
         let words = ["the", "cat", "sat", "日", "本", "日本", "on"]
             .map(String::from)
             .to_vec();
-        SubwordStudent::new(config, words, 7).unwrap()
+        TableStudent::new(config, words, 7).unwrap()
     }
 
     #[test]
@@ -701,13 +701,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.bin");
         for bad in ["two words", "__label__x", "</s>"] {
-            let s = SubwordStudent::new(config.clone(), vec![bad.to_string()], 1).unwrap();
+            let s = TableStudent::new(config.clone(), vec![bad.to_string()], 1).unwrap();
             let err = write_bin(&s, &path).err().unwrap().to_string();
             assert!(err.contains("vocab.txt") && err.contains("word 1"), "{err}");
         }
         assert!(!path.exists(), "nothing written");
 
-        let s = SubwordStudent::new(config, vec!["a".into()], 1).unwrap();
+        let s = TableStudent::new(config, vec!["a".into()], 1).unwrap();
         write_bin(&s, &path).unwrap();
         let good = std::fs::read(&path).unwrap();
         let err_of = |bytes: &[u8]| {

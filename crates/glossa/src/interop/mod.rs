@@ -7,7 +7,7 @@ pub mod model2vec;
 use std::io::Write;
 use std::path::Path;
 
-use crate::student::{is_student_dir, SubwordStudent};
+use crate::student::{is_student_dir, TableStudent};
 use crate::teacher::Teacher;
 use crate::{Encoder, Error, Result};
 
@@ -29,7 +29,7 @@ pub fn load_encoder(spec: &str) -> Result<Box<dyn Encoder>> {
 /// Writes the student's word vectors in fastText's text `.vec` format (a header line
 /// `<count> <dim>`, then `word v1 v2 …`), each word embedded as the student embeds it, so any
 /// tool that reads word2vec/fastText text vectors can use them.
-pub fn write_vec(student: &SubwordStudent, path: &Path) -> Result<()> {
+pub fn write_vec(student: &TableStudent, path: &Path) -> Result<()> {
     let words = student.words();
     // Written whole or not at all: an interrupted export leaves no file whose header promises
     // rows it lacks.
@@ -53,7 +53,7 @@ pub fn write_vec(student: &SubwordStudent, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{subword::build_vocab, SubwordConfig};
+    use crate::student::{table_student::build_vocab, SubwordConfig};
 
     #[test]
     fn vec_file_has_header_and_one_line_per_word() {
@@ -65,7 +65,7 @@ mod tests {
             maxn: 4,
             lowercase: true,
         };
-        let s = SubwordStudent::new(config, build_vocab(["hello world"], true, 1, 10), 1).unwrap();
+        let s = TableStudent::new(config, build_vocab(["hello world"], true, 1, 10), 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.vec");
         write_vec(&s, &path).unwrap();

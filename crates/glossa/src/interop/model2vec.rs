@@ -13,7 +13,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::io::write_atomic;
-use crate::student::SubwordStudent;
+use crate::student::TableStudent;
 use crate::{Error, Result};
 
 /// True when `dir` looks like a Model2Vec model (its `config.json` says `model2vec`).
@@ -26,7 +26,7 @@ pub fn is_model2vec_dir(dir: &Path) -> bool {
 
 /// Each row of the student's table as it contributes to the output: through the projection
 /// when there is one, so the Model2Vec table alone gives the student's vectors.
-fn output_rows(student: &SubwordStudent) -> Vec<f32> {
+fn output_rows(student: &TableStudent) -> Vec<f32> {
     let (dim, out_dim) = (student.config.dim, student.config.output_dim);
     let mut rows = vec![0f32; student.rows() * out_dim];
     let mut row = vec![0f32; dim];
@@ -46,7 +46,7 @@ fn output_rows(student: &SubwordStudent) -> Vec<f32> {
 }
 
 /// Writes a static student as a Model2Vec directory.
-pub fn write(student: &SubwordStudent, dir: &Path) -> Result<()> {
+pub fn write(student: &TableStudent, dir: &Path) -> Result<()> {
     let Some(tokenizer) = student.tokenizer() else {
         return Err(Error::msg(format!(
             "{}: only a static token student can be written in Model2Vec format (this one is \
@@ -101,7 +101,7 @@ pub fn write(student: &SubwordStudent, dir: &Path) -> Result<()> {
 /// Loads a Model2Vec directory as a static student (f32 or f16 embeddings; per-token
 /// `weights` are folded into the rows). Vocabulary-quantized models (a `mapping` tensor) are
 /// refused: their rows are shared between tokens.
-pub fn read(dir: &Path) -> Result<SubwordStudent> {
+pub fn read(dir: &Path) -> Result<TableStudent> {
     let config_path = dir.join("config.json");
     let config: serde_json::Value = crate::error::read_json(&config_path)?;
     if config["model_type"] != "model2vec" {
@@ -173,7 +173,7 @@ pub fn read(dir: &Path) -> Result<SubwordStudent> {
             row.iter_mut().for_each(|x| *x *= w);
         }
     }
-    let mut student = SubwordStudent::from_tokenizer(tokenizer, width, width, table, None)?;
+    let mut student = TableStudent::from_tokenizer(tokenizer, width, width, table, None)?;
     student.teacher = config["tokenizer_name"]
         .as_str()
         .unwrap_or_default()
@@ -204,7 +204,7 @@ mod tests {
     use super::*;
     use crate::student::token_init::build_static;
 
-    fn tiny() -> SubwordStudent {
+    fn tiny() -> TableStudent {
         let t = crate::student::token_init::tests::word_tokenizer(&[
             "[PAD]", "[UNK]", "the", "cat", "dog",
         ]);
@@ -295,7 +295,7 @@ mod tests {
             maxn: 3,
             lowercase: true,
         };
-        let s = SubwordStudent::new(config, vec!["a".into()], 1).unwrap();
+        let s = TableStudent::new(config, vec!["a".into()], 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let err = write(&s, dir.path()).err().unwrap().to_string();
         assert!(err.contains("static"), "{err}");

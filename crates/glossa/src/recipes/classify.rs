@@ -26,8 +26,8 @@ use crate::recipes::run::Run;
 use crate::recipes::sources::{build_corpus_from_config, english_only_from_config};
 use crate::recipes::students::train_with_progress;
 use crate::recipes::teacher::label;
-use crate::student::subword::build_vocab;
-use crate::student::{SubwordConfig, SubwordStudent};
+use crate::student::table_student::build_vocab;
+use crate::student::{SubwordConfig, TableStudent};
 use crate::teacher::cache::LabelCache;
 use crate::teacher::Teacher;
 use crate::train::loss::hard_cross_entropy;
@@ -539,7 +539,7 @@ fn initial_student(
     config: &Config,
     head: &LinearHead,
     texts: &[String],
-) -> Result<SubwordStudent> {
+) -> Result<TableStudent> {
     let k = head.classes();
     match cfg
         .init_student
@@ -554,7 +554,7 @@ fn initial_student(
                      first, or set init_student = \"\" to train the student from scratch",
                 ));
             }
-            let mut student = SubwordStudent::load(dir)?;
+            let mut student = TableStudent::load(dir)?;
             if student.config.output_dim != head.dim {
                 return Err(Error::invalid(
                     dir,
@@ -603,7 +603,7 @@ fn initial_student(
                 maxn: s.maxn,
                 lowercase: s.lowercase,
             };
-            SubwordStudent::new(shape, words, cfg.train.seed)
+            TableStudent::new(shape, words, cfg.train.seed)
         }
     }
 }
@@ -749,7 +749,7 @@ fn train_variant(
     head: &LinearHead,
     transfer: &TransferSet,
     variant: Variant,
-) -> Result<(SubwordStudent, Vec<EpochLog>)> {
+) -> Result<(TableStudent, Vec<EpochLog>)> {
     let mut student = initial_student(cfg, config, head, &transfer.data.texts)?;
     let mut dataset = transfer.data.dataset();
     if variant.gold_only {
@@ -776,7 +776,7 @@ fn train_variant(
 }
 
 /// Student logits of every labelled text.
-fn student_logits(student: &SubwordStudent, set: &LabelledSet) -> Result<Vec<Vec<f32>>> {
+fn student_logits(student: &TableStudent, set: &LabelledSet) -> Result<Vec<Vec<f32>>> {
     let texts: Vec<&str> = set.texts.iter().map(|t| t.text.as_str()).collect();
     let out = student.encode(&texts)?;
     Ok(out.rows().map(<[f32]>::to_vec).collect())
@@ -917,7 +917,7 @@ fn embedding_student_rows(
         &student_logits(&init, &tc.set)?,
         &tc.splits.test,
     ));
-    let embedder = SubwordStudent::load(dir)?;
+    let embedder = TableStudent::load(dir)?;
     let texts: Vec<&str> = tc.set.texts.iter().map(|t| t.text.as_str()).collect();
     let x = embedder.encode(&texts)?;
     let english_train = &tc.splits.train[&cfg.train_language];
@@ -1005,7 +1005,7 @@ fn classify_report(
 }
 
 /// A classifier student on disk: the student directory plus `labels.json` (class order).
-pub fn save_classifier(student: &SubwordStudent, labels: &[String], dir: &Path) -> Result<()> {
+pub fn save_classifier(student: &TableStudent, labels: &[String], dir: &Path) -> Result<()> {
     student.save(dir)?;
     crate::io::write_atomic(
         dir.join("labels.json"),
@@ -1015,7 +1015,7 @@ pub fn save_classifier(student: &SubwordStudent, labels: &[String], dir: &Path) 
 
 /// A saved classifier: a student whose outputs are the logits of `labels`.
 pub struct Classifier {
-    pub student: SubwordStudent,
+    pub student: TableStudent,
     pub labels: Vec<String>,
 }
 
@@ -1029,7 +1029,7 @@ impl Classifier {
             ));
         }
         let labels: Vec<String> = crate::error::read_json(&labels_path)?;
-        let student = SubwordStudent::load(dir)?;
+        let student = TableStudent::load(dir)?;
         if labels.len() != student.config.output_dim {
             return Err(Error::invalid(
                 &labels_path,
@@ -1128,7 +1128,7 @@ mod tests {
             maxn: 3,
             lowercase: true,
         };
-        let embedder = SubwordStudent::new(config, words, 1).unwrap();
+        let embedder = TableStudent::new(config, words, 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
         embedder.save(dir.path()).unwrap();
         let mut rng = crate::rng::Rng::new(5);
@@ -1171,7 +1171,7 @@ mod tests {
             maxn: 3,
             lowercase: true,
         };
-        let student = SubwordStudent::new(config, vec!["hi".into()], 1).unwrap();
+        let student = TableStudent::new(config, vec!["hi".into()], 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let labels = vec!["greetings".to_string(), "food".to_string()];
         save_classifier(&student, &labels, dir.path()).unwrap();

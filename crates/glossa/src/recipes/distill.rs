@@ -19,7 +19,7 @@ use crate::recipes::students::{
     new_static_student, new_subword_student, train_student, train_transformer_student,
 };
 use crate::recipes::teacher::{label_in_chunks, open_cache, RunTeacher};
-use crate::student::SubwordStudent;
+use crate::student::TableStudent;
 use crate::teacher::cache::{CachedEncoder, LabelCache};
 use crate::train::pairs::{center_rows, mean_row, random_unit_targets, TrainingData};
 use crate::train::EpochLog;
@@ -247,8 +247,8 @@ fn refs(texts: &[String]) -> Vec<&str> {
 struct Students {
     student: Box<dyn Encoder>,
     train_log: Vec<EpochLog>,
-    init_only: Option<SubwordStudent>,
-    control: Option<SubwordStudent>,
+    init_only: Option<TableStudent>,
+    control: Option<TableStudent>,
 }
 
 fn train_students(
@@ -271,7 +271,7 @@ fn train_students(
         let (student, log, init_only) =
             train_table_student(run, config, teacher, cache, data, dev_data)?;
         student.save(&student_dir)?;
-        let loaded: Box<dyn Encoder> = Box::new(SubwordStudent::load(&student_dir)?);
+        let loaded: Box<dyn Encoder> = Box::new(TableStudent::load(&student_dir)?);
         (loaded, log, init_only)
     };
     tracing::info!("student saved to {}", student_dir.display());
@@ -294,7 +294,7 @@ fn train_table_student(
     cache: &mut LabelCache,
     data: &TrainingData,
     dev_data: &TrainingData,
-) -> Result<(SubwordStudent, Vec<EpochLog>, Option<SubwordStudent>)> {
+) -> Result<(TableStudent, Vec<EpochLog>, Option<TableStudent>)> {
     let mut init_only = None;
     let initial = match config.student.kind {
         StudentKind::Static => {
@@ -303,7 +303,7 @@ fn train_table_student(
             })?;
             let init_dir = run.dir().join("student-init");
             initial.save(&init_dir)?;
-            init_only = Some(SubwordStudent::load(&init_dir)?);
+            init_only = Some(TableStudent::load(&init_dir)?);
             initial
         }
         _ => new_subword_student(config, data, "student")?,
@@ -322,7 +322,7 @@ fn train_control(
     config: &Config,
     data: &TrainingData,
     dev_data: &TrainingData,
-) -> Result<Option<SubwordStudent>> {
+) -> Result<Option<TableStudent>> {
     if !config.eval.random_target_control || config.student.kind == StudentKind::Transformer {
         return Ok(None);
     }
@@ -335,7 +335,7 @@ fn train_control(
     };
     let (control, _) = run.stage("train control", || {
         let initial = match config.student.kind {
-            StudentKind::Static => SubwordStudent::load(&run.dir().join("student-init"))?,
+            StudentKind::Static => TableStudent::load(&run.dir().join("student-init"))?,
             _ => new_subword_student(config, &control_data, "control")?,
         };
         train_student(run, config, initial, &control_data, dev_data, "control")

@@ -28,6 +28,8 @@ pub struct Sources {
 impl Sources {
     /// Reads every source of `config`; the parallel corpus is also written to the run directory.
     pub fn gather(config: &Config, tests: &TestSetIndex, run: &Run) -> Result<Self> {
+        // A missing word-list or fortune folder is refused before the corpus is read.
+        check_asset_dirs(config)?;
         let (mut corpus, corpus_report) =
             run.stage("corpus", || build_corpus_from_config(config, tests))?;
         // With `languages = "all"`, the words and fortunes follow the languages found.
@@ -198,6 +200,26 @@ fn frequent_words(config: &Config, tests: &TestSetIndex) -> Result<Vec<String>> 
         out.extend(words);
     }
     Ok(out)
+}
+
+/// Refuses, before any work, a per-language setting whose asset folder is unset or missing.
+fn check_asset_dirs(config: &Config) -> Result<()> {
+    let c = &config.corpus;
+    if c.words_per_language > 0 {
+        asset_dir(
+            c.wordfreq_dir.as_deref(),
+            ("words_per_language", "wordfreq_dir"),
+            ("the wordfreq lists", "words"),
+        )?;
+    }
+    if c.fortunes_per_language > 0 {
+        asset_dir(
+            c.fortunes_dir.as_deref(),
+            ("fortunes_per_language", "fortunes_dir"),
+            ("the fortune databases", "fortunes"),
+        )?;
+    }
+    Ok(())
 }
 
 /// The folder `corpus.<setting>` reads, named by `corpus.<dir_setting>`. An error when that is

@@ -9,8 +9,8 @@ use crate::progress::Progress;
 use crate::recipes::config::Config;
 use crate::recipes::run::Run;
 use crate::recipes::teacher::label;
-use crate::student::subword::build_vocab;
-use crate::student::{token_init, SubwordConfig, SubwordStudent};
+use crate::student::table_student::build_vocab;
+use crate::student::{token_init, SubwordConfig, TableStudent};
 use crate::teacher::cache::LabelCache;
 use crate::teacher::Teacher;
 use crate::train::pairs::TrainingData;
@@ -22,7 +22,7 @@ pub fn new_subword_student(
     config: &Config,
     data: &TrainingData,
     what: &str,
-) -> Result<SubwordStudent> {
+) -> Result<TableStudent> {
     let s = &config.student;
     let words = build_vocab(
         data.texts.iter().map(String::as_str),
@@ -39,7 +39,7 @@ pub fn new_subword_student(
         lowercase: s.lowercase,
     };
     tracing::info!("{what}: {} words + {} buckets", words.len(), shape.buckets);
-    SubwordStudent::new(shape, words, config.train.seed)
+    TableStudent::new(shape, words, config.train.seed)
 }
 
 /// The Model2Vec-style static student: every token of the teacher's tokenizer through the
@@ -51,7 +51,7 @@ pub fn new_static_student(
     cache: &mut LabelCache,
     data: &TrainingData,
     progress: &dyn Progress,
-) -> Result<SubwordStudent> {
+) -> Result<TableStudent> {
     let path = teacher.tokenizer_path();
     let tokenizer = tokenizers::Tokenizer::from_file(&path)
         .map_err(|e| Error::invalid(&path, format!("cannot load tokenizer: {e}")))?;
@@ -89,11 +89,11 @@ pub fn new_static_student(
 pub fn train_student(
     run: &Run,
     config: &Config,
-    mut student: SubwordStudent,
+    mut student: TableStudent,
     data: &TrainingData,
     dev: &TrainingData,
     what: &str,
-) -> Result<(SubwordStudent, Vec<EpochLog>)> {
+) -> Result<(TableStudent, Vec<EpochLog>)> {
     tracing::info!(
         "{what}: {} rows of {}, {} examples, {} epochs",
         student.rows(),
@@ -152,7 +152,7 @@ pub fn train_transformer_student(
 pub fn train_with_progress(
     run: &Run,
     cfg: &TrainConfig,
-    student: &mut SubwordStudent,
+    student: &mut TableStudent,
     data: &Dataset,
     dev: Option<&Dataset>,
     what: &str,

@@ -15,7 +15,11 @@ use super::routes::App;
 
 /// Checks `Authorization: Bearer KEY` (what OpenAI's and TEI's clients send) when the server
 /// has a key. `/health` stays open so that load balancers need no secret.
-pub async fn require_api_key(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+pub async fn require_api_key(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(key) = app.options.api_key.as_deref() else {
         return next.run(request).await;
     };
@@ -25,9 +29,7 @@ pub async fn require_api_key(State(app): State<Arc<App>>, request: Request, next
     match bearer(request.headers().get(header::AUTHORIZATION)) {
         Some(sent) if key_matches(sent, key) => next.run(request).await,
         Some(_) => unauthorized("the API key is not valid"),
-        None => unauthorized(
-            "this server needs an API key: send 'Authorization: Bearer KEY'",
-        ),
+        None => unauthorized("this server needs an API key: send 'Authorization: Bearer KEY'"),
     }
 }
 
@@ -46,7 +48,8 @@ fn key_matches(sent: &[u8], key: &str) -> bool {
 }
 
 fn unauthorized(message: &str) -> Response {
-    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", message).into_response();
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", message).into_response();
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -62,11 +65,7 @@ pub fn cors(origins: &[String]) -> Option<CorsLayer> {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(
-            origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok()),
-        )
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
     Some(
         CorsLayer::new()

@@ -71,7 +71,9 @@ impl Registry {
         if conns.len() >= max && !evict_one(&mut conns) {
             return None;
         }
-        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (state, evict) = (Arc::new(ConnState::default()), Arc::new(Notify::new()));
         let entry = Entry {
             state: state.clone(),
@@ -181,7 +183,11 @@ pub async fn accept_loop(
 }
 
 /// Waits for the connections to finish, at most `deadline`, or until a second stop.
-async fn drain(mut tasks: JoinSet<()>, deadline: Duration, stop: &mut mpsc::Receiver<()>) -> Drained {
+async fn drain(
+    mut tasks: JoinSet<()>,
+    deadline: Duration,
+    stop: &mut mpsc::Receiver<()>,
+) -> Drained {
     tracing::info!(
         "stopped accepting; finishing {} connection(s), at most {:.1} s",
         tasks.len(),
@@ -262,8 +268,10 @@ impl Connection {
             router: self.router.clone(),
             state,
         };
-        let conn = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(io), hyper::service::service_fn(move |r| service.call(r)));
+        let conn = hyper::server::conn::http1::Builder::new().serve_connection(
+            TokioIo::new(io),
+            hyper::service::service_fn(move |r| service.call(r)),
+        );
         tokio::pin!(conn);
         let result = tokio::select! {
             result = conn.as_mut() => result,
@@ -308,7 +316,12 @@ impl RouterService {
         let mut router = self.router.clone();
         async move {
             let response = router.call(request).await?;
-            Ok(response.map(|body| Body::new(GuardedBody { body, _guard: guard })))
+            Ok(response.map(|body| {
+                Body::new(GuardedBody {
+                    body,
+                    _guard: guard,
+                })
+            }))
         }
     }
 }

@@ -292,9 +292,19 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
             }
         }
-        header(out, "glossa_connections_open", "gauge", "Open client connections.");
+        header(
+            out,
+            "glossa_connections_open",
+            "gauge",
+            "Open client connections.",
+        );
         let _ = writeln!(out, "glossa_connections_open {}", self.connections_open());
-        header(out, "glossa_connections_accepted_total", "counter", "Client connections accepted.");
+        header(
+            out,
+            "glossa_connections_accepted_total",
+            "counter",
+            "Client connections accepted.",
+        );
         let _ = writeln!(
             out,
             "glossa_connections_accepted_total {}",

@@ -231,7 +231,9 @@ fn check_options(options: &Options) -> Result<()> {
         }
     }
     if matches!(options.api_key.as_deref(), Some("")) {
-        return Err(Error::msg("the API key is empty: give a non-empty key, or none"));
+        return Err(Error::msg(
+            "the API key is empty: give a non-empty key, or none",
+        ));
     }
     access::check_origins(&options.cors_origins).map_err(Error::msg)
 }
@@ -260,7 +262,11 @@ fn effective_max_connections(max: usize) -> usize {
 fn open_file_limit() -> Option<usize> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line["Max open files".len()..].split_whitespace().next()?.parse().ok()
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Turns SIGTERM and Ctrl-C into [`Control::Stop`] and SIGHUP into [`Control::Reload`], for as

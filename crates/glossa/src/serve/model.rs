@@ -35,7 +35,10 @@ pub enum ReloadError {
 impl std::fmt::Display for ReloadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ReloadError::Unsupported => write!(f, "this server was started without a way to reload its model"),
+            ReloadError::Unsupported => write!(
+                f,
+                "this server was started without a way to reload its model"
+            ),
             ReloadError::Busy => write!(f, "a reload is already running"),
             ReloadError::Failed(why) => write!(f, "{why}; the previous model is still serving"),
         }

@@ -103,7 +103,12 @@ pub struct GuardedStream {
 }
 
 impl GuardedStream {
-    pub fn new(inner: TcpStream, state: Arc<ConnState>, timeouts: Timeouts, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        inner: TcpStream,
+        state: Arc<ConnState>,
+        timeouts: Timeouts,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let now = Instant::now();
         GuardedStream {
             inner,
@@ -179,8 +184,11 @@ impl GuardedStream {
     fn answer_head_timeout(&mut self) {
         let bytes = error_response(StatusCode::REQUEST_TIMEOUT, self.timeouts.head);
         let _ = self.inner.try_write(&bytes);
-        self.metrics
-            .record_error("other", StatusCode::REQUEST_TIMEOUT.as_u16(), "request_timeout");
+        self.metrics.record_error(
+            "other",
+            StatusCode::REQUEST_TIMEOUT.as_u16(),
+            "request_timeout",
+        );
     }
 
     /// Runs a write-side poll, failing it once it has made no progress for the write timeout.
@@ -307,7 +315,11 @@ fn error_message(status: StatusCode, head_timeout: Duration) -> String {
 
 /// A whole HTTP/1.1 answer with a JSON error body, closing the connection.
 pub fn error_response(status: StatusCode, head_timeout: Duration) -> Vec<u8> {
-    let error = ApiError::new(status, error_code(status), error_message(status, head_timeout));
+    let error = ApiError::new(
+        status,
+        error_code(status),
+        error_message(status, head_timeout),
+    );
     raw_answer(&error)
 }
 
@@ -359,7 +371,10 @@ mod tests {
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
         assert!(head.contains("connection: close"), "{head}");
-        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
         let value: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(value["error"]["code"], "malformed_request");
     }

@@ -35,12 +35,18 @@ async fn embed_request(app: &App, request: Request) -> Result<Response, ApiError
 
 fn parse(body: &[u8], app: &App) -> Result<(Vec<String>, bool), ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}"))
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
     })?;
     let Value::Object(fields) = value else {
         return Err(ApiError::bad_request(
             "invalid_type",
-            format!("the request body must be a JSON object, got {}", api::describe(&value)),
+            format!(
+                "the request body must be a JSON object, got {}",
+                api::describe(&value)
+            ),
         ));
     };
     let texts = api::parse_texts(fields.get("inputs"), "inputs", &app.limits())?;
@@ -51,7 +57,11 @@ fn parse(body: &[u8], app: &App) -> Result<(Vec<String>, bool), ApiError> {
     Ok((texts, normalize))
 }
 
-fn flag(fields: &serde_json::Map<String, Value>, name: &str, default: bool) -> Result<bool, ApiError> {
+fn flag(
+    fields: &serde_json::Map<String, Value>,
+    name: &str,
+    default: bool,
+) -> Result<bool, ApiError> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),

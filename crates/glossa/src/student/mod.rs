@@ -2,14 +2,14 @@
 
 pub mod features;
 pub mod pieces;
-pub mod subword;
 pub mod table;
+pub mod table_student;
 pub mod token_init;
 pub mod transformer;
 pub mod word_sums;
 
-pub use subword::{SubwordConfig, SubwordStudent};
 pub use table::Precision;
+pub use table_student::{SubwordConfig, TableStudent};
 pub use transformer::{TransformerShape, TransformerStudent};
 
 use std::path::Path;
@@ -41,7 +41,7 @@ pub fn load_student(dir: &Path) -> Result<Box<dyn Encoder>> {
     match student_format(dir)?.as_str() {
         transformer::FORMAT => Ok(Box::new(TransformerStudent::load(dir)?)),
         f if f.starts_with("glossa-subword/") || f.starts_with("glossa-static/") => {
-            Ok(Box::new(SubwordStudent::load(dir)?))
+            Ok(Box::new(TableStudent::load(dir)?))
         }
         other => Err(Error::invalid(
             dir.join(STUDENT_FILE),
@@ -59,7 +59,7 @@ pub fn quantize(model: &Path, out: &Path, precision: Precision) -> Result<()> {
     if student_format(model)? == transformer::FORMAT {
         TransformerStudent::load(model)?.save_as(out, precision)?;
     } else {
-        SubwordStudent::load(model)?.save_as(out, precision)?;
+        TableStudent::load(model)?.save_as(out, precision)?;
     }
     let labels = model.join("labels.json");
     if labels.is_file() {

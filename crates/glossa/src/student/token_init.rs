@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use tokenizers::Tokenizer;
 
-use super::SubwordStudent;
+use super::TableStudent;
 use crate::Result;
 
 /// The text the teacher reads for each token id: the token decoded on its own (so
@@ -169,7 +169,7 @@ pub fn build_static(
     teacher_dim: usize,
     dim: usize,
     weights: &[f32],
-) -> Result<SubwordStudent> {
+) -> Result<TableStudent> {
     let present: Vec<&[f32]> = vectors.iter().flatten().copied().collect();
     let dim = dim.min(teacher_dim);
     let (mean, axes) = principal_axes(&present, teacher_dim, dim);
@@ -193,7 +193,7 @@ pub fn build_static(
     // The axes are orthonormal rows: as the dim×teacher_dim projection they map the reduced
     // space back into the teacher's isometrically.
     let projection = reduce.then_some(axes);
-    SubwordStudent::from_tokenizer(tokenizer, dim, teacher_dim, table, projection)
+    TableStudent::from_tokenizer(tokenizer, dim, teacher_dim, table, projection)
 }
 
 #[cfg(test)]
@@ -321,13 +321,13 @@ pub(crate) mod tests {
         let s = build_static(t, &vectors, 2, 2, &[1.0; 5]).unwrap();
         let dir = tempfile::tempdir().unwrap();
         s.save(dir.path()).unwrap();
-        let back = SubwordStudent::load(dir.path()).unwrap();
+        let back = TableStudent::load(dir.path()).unwrap();
         assert!(back.is_static());
         assert_eq!(back.embed("the cat dog"), s.embed("the cat dog"));
         for p in [super::super::Precision::F16, super::super::Precision::Int8] {
             let q = tempfile::tempdir().unwrap();
             s.save_as(q.path(), p).unwrap();
-            let back = SubwordStudent::load(q.path()).unwrap();
+            let back = TableStudent::load(q.path()).unwrap();
             let cos = crate::encoder::cosine(&back.embed("cat"), &s.embed("cat"));
             assert!(cos > 0.999, "{p:?}: {cos}");
         }
@@ -335,17 +335,17 @@ pub(crate) mod tests {
         let other = word_tokenizer(&["[PAD]", "[UNK]", "the", "cat"]);
         other
             .save(
-                dir.path().join(super::super::subword::TOKENIZER_FILE),
+                dir.path().join(super::super::table_student::TOKENIZER_FILE),
                 false,
             )
             .unwrap();
-        let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
+        let err = TableStudent::load(dir.path()).err().unwrap().to_string();
         assert!(
             err.contains("tokenizer.json") && err.contains("4 tokens") && err.contains("5 rows"),
             "{err}"
         );
         std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
-        let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
+        let err = TableStudent::load(dir.path()).err().unwrap().to_string();
         assert!(
             err.contains("tokenizer.json") && err.contains("missing"),
             "{err}"

@@ -5,7 +5,7 @@
 //! (Zipf), so the sum of a word's rows is kept the first time and added as one vector after.
 //!
 //! The sentence is then the sum over its tokens of each word's sum, where the plain path
-//! (`SubwordStudent::forward`) adds the rows one by one: the same rows, the same count, the
+//! (`TableStudent::forward`) adds the rows one by one: the same rows, the same count, the
 //! float rounding of another order (well within 1e-6 of the vector). A word's sum is always
 //! computed the same way, from zero in feature order, so a vector does not depend on what the
 //! cache held.

@@ -40,10 +40,63 @@ pub struct LabelCache {
     /// Read view of `vectors.f32`, remapped after appends.
     map: Option<memmap2::Mmap>,
     rows: usize,
+    /// `lock`, held exclusively while the cache is open: two processes appending at once would
+    /// interleave their rows (each row's checksum still matches, but keys and vectors no longer
+    /// line up), so a second run on the same cache waits for the first.
+    _lock: File,
 }
 
 pub fn text_key(text: &str) -> u128 {
     xxhash_rust::xxh3::xxh3_128(text.as_bytes())
+}
+
+/// Takes the cache directory's lock, waiting (with a warning naming it) while another process
+/// holds it.
+fn lock_exclusively(dir: &Path) -> Result<File> {
+    let path = dir.join("lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => tracing::warn!(
+            "{}: another process is using this label cache; waiting for it to finish \
+             (or give this run another cache_dir)",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    file.lock().map_err(|e| Error::io(&path, e))?;
+    Ok(file)
+}
+
+/// Checks that the cache directory `dir` belongs to this teacher, or marks it as its own.
+fn check_or_write_manifest(dir: &Path, model: &str, fingerprint: &str, dim: usize) -> Result<()> {
+    let manifest_path = dir.join("manifest.json");
+    if manifest_path.is_file() {
+        let found: Manifest = crate::error::read_json(&manifest_path)?;
+        if found.format != FORMAT || found.fingerprint != fingerprint || found.dim != dim {
+            return Err(Error::invalid(
+                &manifest_path,
+                format!(
+                    "belongs to {} (dim {}, format {}), not to this teacher (dim {dim})",
+                    found.fingerprint, found.dim, found.format
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        model: model.into(),
+        fingerprint: fingerprint.into(),
+        dim,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    crate::io::write_atomic(&manifest_path, &json)
 }
 
 impl LabelCache {
@@ -57,28 +110,8 @@ impl LabelCache {
             ));
         }
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let manifest_path = dir.join("manifest.json");
-        let manifest = Manifest {
-            format: FORMAT.into(),
-            model: model.into(),
-            fingerprint: fingerprint.into(),
-            dim,
-        };
-        if manifest_path.is_file() {
-            let found: Manifest = crate::error::read_json(&manifest_path)?;
-            if found.format != FORMAT || found.fingerprint != fingerprint || found.dim != dim {
-                return Err(Error::invalid(
-                    &manifest_path,
-                    format!(
-                        "belongs to {} (dim {}, format {}), not to this teacher (dim {dim})",
-                        found.fingerprint, found.dim, found.format
-                    ),
-                ));
-            }
-        } else {
-            let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-            crate::io::write_atomic(&manifest_path, &json)?;
-        }
+        let lock = lock_exclusively(&dir)?;
+        check_or_write_manifest(&dir, model, fingerprint, dim)?;
         let open = |name: &str| -> Result<File> {
             let path = dir.join(name);
             OpenOptions::new()
@@ -142,18 +175,26 @@ impl LabelCache {
             sums,
             map: None,
             rows,
+            _lock: lock,
         };
         cache.remap()?;
-        if upgrade {
-            let bytes: Vec<u8> = (0..rows)
-                .flat_map(|r| cache.row_checksum(r).to_le_bytes())
-                .collect();
-            cache.write_sums(&bytes)?;
-            tracing::info!("{}: checksums written for {rows} rows", cache.dir.display());
-        } else {
-            cache.verify()?;
-        }
+        cache.check_rows(upgrade)?;
         Ok(cache)
+    }
+
+    /// Checks every row against its checksum, or, for a cache written before checksums
+    /// existed (`upgrade`), writes them from the rows as they are.
+    fn check_rows(&mut self, upgrade: bool) -> Result<()> {
+        if !upgrade {
+            return self.verify();
+        }
+        let rows = self.rows;
+        let bytes: Vec<u8> = (0..rows)
+            .flat_map(|r| self.row_checksum(r).to_le_bytes())
+            .collect();
+        self.write_sums(&bytes)?;
+        tracing::info!("{}: checksums written for {rows} rows", self.dir.display());
+        Ok(())
     }
 
     fn row_checksum(&self, row: usize) -> u64 {
@@ -377,6 +418,26 @@ impl Encoder for CachedEncoder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_opener_waits_until_the_first_closes_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = LabelCache::open(dir.path(), "m", "fp", 2).unwrap();
+        let root = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let second = std::thread::spawn(move || {
+            let cache = LabelCache::open(&root, "m", "fp", 2);
+            tx.send(()).unwrap();
+            cache.map(|c| c.len())
+        });
+        // Still waiting while the first holds the cache.
+        let waited = rx.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(waited.is_err(), "the second opener did not wait");
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the second opener proceeds once the first is closed");
+        assert_eq!(second.join().unwrap().unwrap(), 0);
+    }
 
     /// A toy encoder: a text's vector is its length and byte sum.
     struct Toy;

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::rng::Rng;
-use crate::student::SubwordStudent;
+use crate::student::TableStudent;
 use crate::train::checkpoint::TensorRef;
 use crate::train::loss::mse_with_grad;
 use crate::{Error, Result};
@@ -147,7 +147,7 @@ struct Features {
 }
 
 impl Features {
-    fn of(student: &SubwordStudent, texts: &[String]) -> Self {
+    fn of(student: &TableStudent, texts: &[String]) -> Self {
         let per_text: Vec<Vec<u32>> = texts
             .par_iter()
             .with_min_len(256)
@@ -213,7 +213,7 @@ impl BatchTargets {
 }
 
 fn example_grad(
-    student: &SubwordStudent,
+    student: &TableStudent,
     features: &[u32],
     objective: Objective,
     row: u32,
@@ -269,7 +269,7 @@ struct Adam {
 
 impl Adam {
     /// Zero moments for every weight of `student`.
-    fn for_student(student: &SubwordStudent) -> Self {
+    fn for_student(student: &TableStudent) -> Self {
         let projection = student.projection.as_ref().map_or(0, Vec::len);
         Adam {
             m: vec![0.0; student.table.len()],
@@ -334,7 +334,7 @@ struct TrainState {
 
 /// What a checkpoint must match to be continued: the config, the student's shape and
 /// vocabulary, and the data (texts, targets, examples, objective).
-fn fingerprint(student: &SubwordStudent, train: &Dataset, cfg: &TrainConfig) -> String {
+fn fingerprint(student: &TableStudent, train: &Dataset, cfg: &TrainConfig) -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     // How often checkpoints are written does not change the result.
     let cfg = TrainConfig {
@@ -374,7 +374,7 @@ fn fingerprint(student: &SubwordStudent, train: &Dataset, cfg: &TrainConfig) -> 
 
 fn save_checkpoint(
     ck: &Checkpointing,
-    student: &SubwordStudent,
+    student: &TableStudent,
     adam: &Adam,
     order: &[u32],
     state: &TrainState,
@@ -397,7 +397,7 @@ fn save_checkpoint(
 fn restore_checkpoint(
     ck: &Checkpointing,
     fingerprint: &str,
-    student: &mut SubwordStudent,
+    student: &mut TableStudent,
     adam: &mut Adam,
     order: &mut [u32],
 ) -> Result<TrainState> {
@@ -424,7 +424,7 @@ fn restore_checkpoint(
 /// Trains `student` toward `train`'s targets with sparse Adam, checkpointing as `checkpoint`
 /// says; returns one log per epoch.
 pub fn train(
-    student: &mut SubwordStudent,
+    student: &mut TableStudent,
     train: &Dataset,
     dev: Option<&Dataset>,
     cfg: &TrainConfig,
@@ -510,7 +510,7 @@ pub fn train(
 }
 
 /// Refuses data and settings training cannot use; returns whether the ranking term is on.
-fn check_inputs(student: &SubwordStudent, train: &Dataset, cfg: &TrainConfig) -> Result<bool> {
+fn check_inputs(student: &TableStudent, train: &Dataset, cfg: &TrainConfig) -> Result<bool> {
     if train.examples.is_empty() {
         return Err(Error::msg("no training examples"));
     }
@@ -542,7 +542,7 @@ fn check_inputs(student: &SubwordStudent, train: &Dataset, cfg: &TrainConfig) ->
 /// step of the last checkpoint written, if any.
 fn start_or_resume(
     checkpoint: Option<&Checkpointing>,
-    student: &mut SubwordStudent,
+    student: &mut TableStudent,
     train: &Dataset,
     cfg: &TrainConfig,
     adam: &mut Adam,
@@ -584,7 +584,7 @@ fn start_or_resume(
 
 /// Each example's gradient (scaled by its weight) and features, in parallel.
 fn batch_grads<'f>(
-    student: &SubwordStudent,
+    student: &TableStudent,
     train: &Dataset,
     features: &'f Features,
     chunk: &[u32],
@@ -657,7 +657,7 @@ impl TrainState {
 
 #[allow(clippy::too_many_arguments)]
 fn apply_sparse(
-    student: &mut SubwordStudent,
+    student: &mut TableStudent,
     adam: &mut Adam,
     grads: &[(ExampleGrad, &[u32])],
     total_weight: f32,
@@ -716,7 +716,7 @@ fn apply_sparse(
     });
 }
 
-fn mean_loss(student: &SubwordStudent, data: &Dataset, features: &Features) -> f32 {
+fn mean_loss(student: &TableStudent, data: &Dataset, features: &Features) -> f32 {
     let total: f64 = data
         .examples
         .par_iter()
@@ -734,16 +734,16 @@ fn mean_loss(student: &SubwordStudent, data: &Dataset, features: &Features) -> f
 }
 
 /// Mean loss of the student on a dataset, under the dataset's objective.
-pub fn evaluate_loss(student: &SubwordStudent, data: &Dataset) -> f32 {
+pub fn evaluate_loss(student: &TableStudent, data: &Dataset) -> f32 {
     mean_loss(student, data, &Features::of(student, data.texts))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{subword::build_vocab, SubwordConfig};
+    use crate::student::{table_student::build_vocab, SubwordConfig};
 
-    fn toy(projection: bool) -> (SubwordStudent, Vec<String>, Vec<f32>) {
+    fn toy(projection: bool) -> (TableStudent, Vec<String>, Vec<f32>) {
         let texts: Vec<String> = [
             "the cat sleeps",
             "a dog runs",
@@ -763,7 +763,7 @@ mod tests {
             lowercase: true,
         };
         let words = build_vocab(texts.iter().map(String::as_str), true, 1, 100);
-        let student = SubwordStudent::new(config, words, 3).unwrap();
+        let student = TableStudent::new(config, words, 3).unwrap();
         let mut rng = Rng::new(9);
         let mut targets: Vec<f32> = (0..2 * 8).map(|_| rng.normal()).collect();
         targets.chunks_mut(8).for_each(crate::encoder::normalize);
@@ -832,7 +832,7 @@ mod tests {
                     &targets[8..16],
                     ranking.as_ref(),
                 );
-                let loss_at = |s: &SubwordStudent| {
+                let loss_at = |s: &TableStudent| {
                     let mut h = vec![0.0; s.config.dim];
                     let mut o = vec![0.0; 8];
                     s.forward(&f, &mut h, &mut o);

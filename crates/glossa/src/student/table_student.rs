@@ -75,7 +75,7 @@ struct SavedConfig {
     checksum: Option<String>,
 }
 
-pub struct SubwordStudent {
+pub struct TableStudent {
     pub config: SubwordConfig,
     words: Vec<String>,
     featurizer: Featurizer,
@@ -90,7 +90,7 @@ pub struct SubwordStudent {
     word_sums: WordSums,
 }
 
-impl SubwordStudent {
+impl TableStudent {
     /// A fresh student: rows uniform in ±1/dim (fastText's init), projection Xavier-uniform.
     pub fn new(config: SubwordConfig, words: Vec<String>, seed: u64) -> Result<Self> {
         validate(&config, words.len())?;
@@ -111,7 +111,7 @@ impl SubwordStudent {
             .enumerate()
             .map(|(i, w)| (w.clone(), i as u32))
             .collect();
-        Ok(SubwordStudent {
+        Ok(TableStudent {
             word_sums: WordSums::new(config.dim),
             config,
             words,
@@ -166,7 +166,7 @@ impl SubwordStudent {
             )));
         }
         let unknown = unknown_token(&tokenizer);
-        Ok(SubwordStudent {
+        Ok(TableStudent {
             config,
             words,
             featurizer: Featurizer::Tokens {
@@ -452,7 +452,7 @@ impl SubwordStudent {
         let (words, tokenizer) = read_vocabulary(dir, &saved)?;
         let (table, projection) = map_weights(&dir.join("model.safetensors"), &saved, words.len())?;
         let featurizer = featurizer_of(&words, tokenizer);
-        let mut student = SubwordStudent {
+        let mut student = TableStudent {
             word_sums: WordSums::new(saved.config.dim),
             config: saved.config.clone(),
             words,
@@ -622,7 +622,7 @@ fn featurizer_of(words: &[String], tokenizer: Option<tokenizers::Tokenizer>) -> 
     }
 }
 
-impl SubwordStudent {
+impl TableStudent {
     /// Names the student after the directory it was read from, whose size it reports.
     pub fn set_source(&mut self, dir: &Path) {
         self.name = dir.display().to_string();
@@ -869,7 +869,7 @@ fn bracket(token: &str, out: &mut String) {
     out.push('>');
 }
 
-impl Encoder for SubwordStudent {
+impl Encoder for TableStudent {
     fn name(&self) -> String {
         self.name.clone()
     }
@@ -920,7 +920,7 @@ impl Encoder for SubwordStudent {
         self.size_on_disk
     }
     fn clear_cache(&self) {
-        SubwordStudent::clear_cache(self)
+        TableStudent::clear_cache(self)
     }
 }
 
@@ -954,7 +954,7 @@ pub fn build_vocab<'a>(
 mod tests {
     use super::*;
 
-    fn tiny(dim: usize, output_dim: usize) -> SubwordStudent {
+    fn tiny(dim: usize, output_dim: usize) -> TableStudent {
         let config = SubwordConfig {
             dim,
             output_dim,
@@ -964,7 +964,7 @@ mod tests {
             lowercase: true,
         };
         let words = build_vocab(["the cat", "the dog", "日本"], true, 1, 10);
-        SubwordStudent::new(config, words, 1).unwrap()
+        TableStudent::new(config, words, 1).unwrap()
     }
 
     fn strip_checksum(json: &str) -> String {
@@ -997,7 +997,7 @@ mod tests {
 
     /// `features` as it was before `features_in` (std HashMap, a String per token): the
     /// reference the allocation-free path must equal, id for id and in order.
-    fn features_reference(s: &SubwordStudent, text: &str) -> Vec<u32> {
+    fn features_reference(s: &TableStudent, text: &str) -> Vec<u32> {
         let mut out = Vec::new();
         let lowercase = s.config.lowercase;
         for (token, kind) in super::super::features::tests::tokenize_reference(text, lowercase) {
@@ -1022,7 +1022,7 @@ mod tests {
     }
 
     /// A student whose vocabulary comes from `lines`, saved and loaded (a mapped table).
-    fn student_of(lines: &[String], dir: &Path) -> SubwordStudent {
+    fn student_of(lines: &[String], dir: &Path) -> TableStudent {
         let config = SubwordConfig {
             dim: 16,
             output_dim: 8,
@@ -1032,9 +1032,9 @@ mod tests {
             lowercase: true,
         };
         let words = build_vocab(lines.iter().map(String::as_str), true, 2, 3000);
-        let s = SubwordStudent::new(config, words, 3).unwrap();
+        let s = TableStudent::new(config, words, 3).unwrap();
         s.save(dir).unwrap();
-        SubwordStudent::load(dir).unwrap()
+        TableStudent::load(dir).unwrap()
     }
 
     #[test]
@@ -1070,7 +1070,7 @@ mod tests {
         assert!(s.word_sums.is_empty());
         // A table being trained (owned) takes the plain path: the very same vectors.
         let owned = {
-            let mut o = SubwordStudent::load(dir.path()).unwrap();
+            let mut o = TableStudent::load(dir.path()).unwrap();
             o.table[0] += 0.0;
             o
         };
@@ -1086,12 +1086,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = tiny(4, 6);
         s.save(dir.path()).unwrap();
-        let back = SubwordStudent::load(dir.path()).unwrap();
+        let back = TableStudent::load(dir.path()).unwrap();
         assert_eq!(back.embed("the dog barks"), s.embed("the dog barks"));
         assert_eq!(back.encode(&["x", ""]).unwrap().len(), 2);
 
         std::fs::write(dir.path().join("vocab.txt"), "the\n").unwrap();
-        let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
+        let err = TableStudent::load(dir.path()).err().unwrap().to_string();
         assert!(
             err.contains("vocab.txt") && err.contains("1 words"),
             "{err}"
@@ -1100,25 +1100,25 @@ mod tests {
         s.save(dir.path()).unwrap();
         let mut wrong = s.config.clone();
         wrong.buckets = 51;
-        let other = SubwordStudent::new(wrong, s.words().to_vec(), 1).unwrap();
+        let other = TableStudent::new(wrong, s.words().to_vec(), 1).unwrap();
         let json = std::fs::read_to_string(dir.path().join(STUDENT_FILE)).unwrap();
         other.save(dir.path()).unwrap();
         std::fs::write(dir.path().join(STUDENT_FILE), &json).unwrap();
-        let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
+        let err = TableStudent::load(dir.path()).err().unwrap().to_string();
         assert!(
             err.contains("model.safetensors") && err.contains("checksum"),
             "weights replaced under student.json: {err}"
         );
         // Without a checksum (directories from before checksums), shapes are still checked.
         std::fs::write(dir.path().join(STUDENT_FILE), strip_checksum(&json)).unwrap();
-        let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
+        let err = TableStudent::load(dir.path()).err().unwrap().to_string();
         assert!(
             err.contains("model.safetensors") && err.contains("shape"),
             "{err}"
         );
 
         std::fs::write(dir.path().join(STUDENT_FILE), "{ not json").unwrap();
-        let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
+        let err = TableStudent::load(dir.path()).err().unwrap().to_string();
         assert!(err.contains("student.json:1"), "{err}");
     }
 
@@ -1137,7 +1137,7 @@ mod tests {
         for (precision, tolerance) in [(Precision::F16, 1e-4), (Precision::Int8, 2e-3)] {
             let dir = tempfile::tempdir().unwrap();
             s.save_as(dir.path(), precision).unwrap();
-            let q = SubwordStudent::load(dir.path()).unwrap();
+            let q = TableStudent::load(dir.path()).unwrap();
             assert_eq!(q.table.precision(), precision);
             let got = q.embed(text);
             let cos = crate::encoder::cosine(&got, &want);
@@ -1163,19 +1163,19 @@ mod tests {
         let json_path = dir.path().join(STUDENT_FILE);
         let json = std::fs::read_to_string(&json_path).unwrap();
         std::fs::write(&json_path, strip_checksum(&json)).unwrap();
-        let err = SubwordStudent::load(dir.path()).err().unwrap().to_string();
+        let err = TableStudent::load(dir.path()).err().unwrap().to_string();
         assert!(err.contains("no tensor 'embeddings_scale'"), "{err}");
     }
 
     /// A one-word student (rows: "a" + 1 bucket, dim 1) from literal files.
-    fn literal_student(dir: &Path, json: &str, weights_header: &str) -> Result<SubwordStudent> {
+    fn literal_student(dir: &Path, json: &str, weights_header: &str) -> Result<TableStudent> {
         std::fs::write(dir.join(STUDENT_FILE), json).unwrap();
         std::fs::write(dir.join("vocab.txt"), "a\n").unwrap();
         let mut weights = (weights_header.len() as u64).to_le_bytes().to_vec();
         weights.extend_from_slice(weights_header.as_bytes());
         weights.extend_from_slice(&[0, 0, 128, 63, 0, 0, 0, 64]); // 1.0, 2.0
         std::fs::write(dir.join("model.safetensors"), weights).unwrap();
-        SubwordStudent::load(dir)
+        TableStudent::load(dir)
     }
 
     const VALID_WEIGHTS: &str =
