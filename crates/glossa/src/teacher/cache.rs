@@ -43,25 +43,65 @@ pub struct LabelCache {
     /// `lock`, held exclusively while the cache is open: two processes appending at once would
     /// interleave their rows (each row's checksum still matches, but keys and vectors no longer
     /// line up), so a second run on the same cache waits for the first.
-    _lock: File,
+    _lock: CacheLock,
 }
 
 pub fn text_key(text: &str) -> u128 {
     xxhash_rust::xxh3::xxh3_128(text.as_bytes())
 }
 
+/// The cache directories this process holds open: a second open of one of them here would wait
+/// on its own lock forever, so it is an error instead.
+static OPEN_HERE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// An exclusive lock on a cache directory, released when dropped.
+struct CacheLock {
+    _file: File,
+    dir: PathBuf,
+}
+
+impl Drop for CacheLock {
+    fn drop(&mut self) {
+        let mut open = OPEN_HERE.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|d| d != &self.dir);
+    }
+}
+
 /// Takes the cache directory's lock, waiting (with a warning naming it) while another process
 /// holds it.
-fn lock_exclusively(dir: &Path) -> Result<File> {
+fn lock_exclusively(dir: &Path) -> Result<CacheLock> {
+    let id = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+    {
+        let mut open = OPEN_HERE.lock().unwrap_or_else(|e| e.into_inner());
+        if open.contains(&id) {
+            return Err(Error::invalid(
+                dir,
+                "this label cache is already open in this process (was it given twice?)",
+            ));
+        }
+        open.push(id.clone());
+    }
     let path = dir.join("lock");
-    let file = OpenOptions::new()
+    let opened = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    match file.try_lock() {
-        Ok(()) => return Ok(file),
+        .open(&path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) => {
+            let mut open = OPEN_HERE.lock().unwrap_or_else(|e| e.into_inner());
+            open.retain(|d| d != &id);
+            return Err(Error::io(&path, e));
+        }
+    };
+    // From here on the guard gives the entry back, whatever happens.
+    let guard = CacheLock {
+        _file: file,
+        dir: id,
+    };
+    match guard._file.try_lock() {
+        Ok(()) => return Ok(guard),
         Err(std::fs::TryLockError::WouldBlock) => tracing::warn!(
             "{}: another process is using this label cache; waiting for it to finish \
              (or give this run another cache_dir)",
@@ -69,8 +109,8 @@ fn lock_exclusively(dir: &Path) -> Result<File> {
         ),
         Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
     }
-    file.lock().map_err(|e| Error::io(&path, e))?;
-    Ok(file)
+    guard._file.lock().map_err(|e| Error::io(&path, e))?;
+    Ok(guard)
 }
 
 /// Checks that the cache directory `dir` belongs to this teacher, or marks it as its own.
@@ -420,23 +460,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_second_opener_waits_until_the_first_closes_the_cache() {
+    fn a_cache_open_twice_in_one_process_is_refused_not_waited_on() {
         let dir = tempfile::tempdir().unwrap();
         let first = LabelCache::open(dir.path(), "m", "fp", 2).unwrap();
-        let root = dir.path().to_path_buf();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let second = std::thread::spawn(move || {
-            let cache = LabelCache::open(&root, "m", "fp", 2);
-            tx.send(()).unwrap();
-            cache.map(|c| c.len())
-        });
-        // Still waiting while the first holds the cache.
-        let waited = rx.recv_timeout(std::time::Duration::from_millis(300));
-        assert!(waited.is_err(), "the second opener did not wait");
+        let err = LabelCache::open(dir.path(), "m", "fp", 2)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("already open in this process"), "{err}");
         drop(first);
-        rx.recv_timeout(std::time::Duration::from_secs(30))
-            .expect("the second opener proceeds once the first is closed");
-        assert_eq!(second.join().unwrap().unwrap(), 0);
+        assert_eq!(LabelCache::open(dir.path(), "m", "fp", 2).unwrap().len(), 0);
     }
 
     /// A toy encoder: a text's vector is its length and byte sum.
