@@ -158,10 +158,28 @@ fn open_shard(root: &Path) -> Result<(Shard, String, String)> {
     ))
 }
 
+/// Names a shard given twice from the manifests alone, before its cache is opened a second time
+/// (the cache's lock would refuse that, less helpfully).
+fn refuse_shards_given_twice(shard_roots: &[PathBuf]) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for root in shard_roots {
+        let path = shard_dir(root)?.join("shard.json");
+        let m: ShardManifest = crate::error::read_json(&path)?;
+        if !seen.insert(m.shard) {
+            return Err(Error::invalid(
+                path,
+                format!("shard {}/{} is given twice", m.shard, m.of),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Verifies shard caches (checksums, one teacher, one corpus, every shard once, no overlap or
 /// gap) and appends their rows, in shard order, to the label cache under `out_root`. Returns
 /// the merged cache.
 pub fn merge(shard_roots: &[PathBuf], out_root: &Path) -> Result<LabelCache> {
+    refuse_shards_given_twice(shard_roots)?;
     let mut shards = Vec::new();
     let mut teacher: Option<(String, String)> = None;
     for root in shard_roots {
