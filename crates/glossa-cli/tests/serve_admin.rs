@@ -4,8 +4,6 @@
 
 use std::process::Command;
 
-use glossa::student::table_student::build_vocab;
-use glossa::student::{SubwordConfig, TableStudent};
 use serde_json::{json, Value};
 
 mod common;
@@ -15,23 +13,6 @@ fn first_vector(server: &Server, text: &str) -> Vec<f32> {
     let (status, body) = server.embed(&json!({ "input": [text] }));
     assert_eq!(status, 200, "{body}");
     vectors(&body).remove(0)
-}
-
-/// Another student of the same shape, from another seed: other vectors.
-fn other_student(dir: &std::path::Path) {
-    let config = SubwordConfig {
-        dim: 8,
-        output_dim: 12,
-        buckets: 1000,
-        minn: 2,
-        maxn: 4,
-        lowercase: true,
-    };
-    let words = build_vocab(SENTENCES.iter().copied(), true, 1, 100);
-    TableStudent::new(config, words, 99)
-        .unwrap()
-        .save(dir)
-        .unwrap();
 }
 
 #[test]
@@ -59,7 +40,7 @@ fn truncating_the_model_file_does_not_stop_the_server_and_reload_swaps_only_a_go
     assert_eq!(first_vector(&server, SENTENCES[0]), before);
 
     // A good model put in place is swapped in by SIGHUP.
-    other_student(dir.path());
+    tiny_student_seeded(dir.path(), 99);
     let expected = embed_with_cli(dir.path(), &strings(&[SENTENCES[0]])).remove(0);
     assert_ne!(expected, before);
     let ok = Command::new("kill")

@@ -24,6 +24,11 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A small student (8-wide rows projected to 12) saved into `dir`.
 pub fn tiny_student(dir: &Path) {
+    tiny_student_seeded(dir, 7);
+}
+
+/// [`tiny_student`] from another seed: the same shape, other vectors.
+pub fn tiny_student_seeded(dir: &Path, seed: u64) {
     let config = SubwordConfig {
         dim: 8,
         output_dim: 12,
@@ -33,7 +38,7 @@ pub fn tiny_student(dir: &Path) {
         lowercase: true,
     };
     let words = build_vocab(SENTENCES.iter().copied(), true, 1, 100);
-    TableStudent::new(config, words, 7)
+    TableStudent::new(config, words, seed)
         .unwrap()
         .save(dir)
         .unwrap();

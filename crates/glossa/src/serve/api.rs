@@ -142,9 +142,9 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
         .into_response()
 }
 
-/// Parses and checks a `POST /v1/embeddings` body. Unknown fields (`user`, …) are ignored, as
-/// OpenAI's clients send fields a server may not use.
-pub fn parse_request(body: &[u8], limits: &Limits) -> Result<EmbeddingRequest, ApiError> {
+/// A request body as a JSON object: UTF-8, valid JSON, an object; each failure a 400 naming
+/// what was wrong (shared by the OpenAI and TEI routes).
+pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         ApiError::bad_request(
             "invalid_utf8",
@@ -169,6 +169,13 @@ pub fn parse_request(body: &[u8], limits: &Limits) -> Result<EmbeddingRequest, A
             ),
         ));
     };
+    Ok(fields)
+}
+
+/// Parses and checks a `POST /v1/embeddings` body. Unknown fields (`user`, …) are ignored, as
+/// OpenAI's clients send fields a server may not use.
+pub fn parse_request(body: &[u8], limits: &Limits) -> Result<EmbeddingRequest, ApiError> {
+    let fields = json_object(body)?;
     check_model(fields.get("model"))?;
     check_dimensions(fields.get("dimensions"), limits.dim)?;
     let format = parse_encoding_format(fields.get("encoding_format"))?;

@@ -34,21 +34,7 @@ async fn embed_request(app: &App, request: Request) -> Result<Response, ApiError
 }
 
 fn parse(body: &[u8], app: &App) -> Result<(Vec<String>, bool), ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_json",
-            format!("the request body is not valid JSON: {e}"),
-        )
-    })?;
-    let Value::Object(fields) = value else {
-        return Err(ApiError::bad_request(
-            "invalid_type",
-            format!(
-                "the request body must be a JSON object, got {}",
-                api::describe(&value)
-            ),
-        ));
-    };
+    let fields = api::json_object(body)?;
     let texts = api::parse_texts(fields.get("inputs"), "inputs", &app.limits())?;
     // TEI normalises unless told not to.
     let normalize = flag(&fields, "normalize", true)?;
