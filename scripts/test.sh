@@ -12,3 +12,6 @@ export GLOSSA="${CARGO_TARGET_DIR:-$PWD/target}/release/glossa"
 scripts/fetch-assets.sh teacher
 scripts/convert-e5.sh >/dev/null
 cargo test --release --workspace --locked
+# The GPU engine (feature `cuda`) cannot run here, but it must keep compiling: cudarc needs no
+# CUDA toolkit to build when told the CUDA version (docs/design.md, "Teacher").
+CUDARC_CUDA_VERSION=13000 cargo check --release -p glossa --features cuda --examples --locked

@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// Teacher: a model directory or Hugging Face repo id.
     #[arg(long)]
     teacher: Option<String>,
+    /// Where the teacher runs: cpu, cuda or cuda:N (a glossa built with `--features cuda`);
+    /// overrides the config's teacher.device.
+    #[arg(long = "teacher-device", value_name = "DEVICE")]
+    teacher_device: Option<glossa::teacher::TeacherDevice>,
     /// Where the run goes (the student is OUT/student); overrides the config's run_dir.
     #[arg(long, visible_alias = "run-dir", value_name = "OUT")]
     out: Option<PathBuf>,
@@ -69,6 +73,9 @@ impl RunArgs {
         }
         if let Some(teacher) = &self.teacher {
             cfg.teacher.model = teacher.clone();
+        }
+        if let Some(device) = self.teacher_device {
+            cfg.teacher.device = device;
         }
         if let Some(dir) = &self.out {
             cfg.run_dir = dir.clone();

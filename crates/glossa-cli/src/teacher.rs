@@ -23,6 +23,9 @@ pub enum TeacherCommand {
         cache: PathBuf,
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
+        /// Where the teacher runs: cpu, cuda or cuda:N (a glossa built with `--features cuda`).
+        #[arg(long, default_value = "cpu")]
+        device: glossa::teacher::TeacherDevice,
         /// Label only shard K of N (a deterministic slice of the corpus's distinct texts) into
         /// an empty cache directory of its own; join the shards with `glossa teacher merge`.
         #[arg(long, value_name = "K/N")]
@@ -60,9 +63,17 @@ pub fn run(command: TeacherCommand) -> Result<()> {
             input,
             cache,
             batch_size,
+            device,
             shard,
             endpoints,
-        } => encode(&model, &input, &cache, batch_size, shard, &endpoints),
+        } => encode(
+            &model,
+            &input,
+            &cache,
+            (batch_size, device),
+            shard,
+            &endpoints,
+        ),
         TeacherCommand::Merge {
             shard_caches,
             cache,
@@ -85,11 +96,11 @@ fn encode(
     model: &str,
     input: &Path,
     cache: &Path,
-    batch_size: usize,
+    (batch_size, device): (usize, glossa::teacher::TeacherDevice),
     shard: Option<ShardSpec>,
     endpoints: &[String],
 ) -> Result<()> {
-    let mut teacher = glossa::teacher::Teacher::load(model)?;
+    let mut teacher = glossa::teacher::Teacher::load_on(model, device)?;
     teacher.batch_size = batch_size;
     let texts = read_texts(input)?;
     let mut labels = glossa::teacher::cache::LabelCache::open(
@@ -105,7 +116,15 @@ fn encode(
     };
     let start = std::time::Instant::now();
     let new = if endpoints.is_empty() {
-        glossa::recipes::teacher::label(&teacher, &mut labels, refs, "teacher encode", &Bars)?
+        let chunk = teacher.label_chunk();
+        glossa::recipes::teacher::label_in_chunks(
+            &teacher,
+            &mut labels,
+            refs,
+            "teacher encode",
+            &Bars,
+            chunk,
+        )?
     } else {
         let remote = remote_teacher(&teacher, endpoints)?;
         remote.settle(&mut labels)?;

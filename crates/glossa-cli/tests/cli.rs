@@ -100,6 +100,28 @@ fn a_model_with_a_missing_file_is_refused_by_name() {
     );
 }
 
+/// Built without `--features cuda` (as CI builds it), a GPU teacher is refused with how to
+/// get one; a device that is no device is refused by clap, naming what it expected.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_gpu_teacher_in_a_cpu_build_is_refused_with_how_to_build_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "hello\n").unwrap();
+    let encode = |device: &str| {
+        glossa(["teacher", "encode", "--device", device, "--model"])
+            .arg(teacher_dir())
+            .arg("--input")
+            .arg(&input)
+            .arg("--cache")
+            .arg(dir.path().join("labels"))
+            .output()
+    };
+    assert_fails_with(&encode("cuda"), &["cuda:0", "--features cuda"]);
+    assert_fails_with(&encode("tpu"), &["tpu", "expected cpu, cuda or cuda:N"]);
+    assert!(!dir.path().join("labels").exists(), "nothing is written");
+}
+
 #[test]
 fn an_unknown_architecture_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();

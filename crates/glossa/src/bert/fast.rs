@@ -170,6 +170,11 @@ impl FastBert {
         })
     }
 
+    /// Length of each vector.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
     /// One pooled vector per sequence of token ids, `hidden` values each, row after row.
     /// A sequence without tokens gets a zero vector. `par` is the matmuls' own parallelism
     /// (for a call that is one of several running in parallel: `Parallelism::None`).

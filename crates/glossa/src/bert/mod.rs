@@ -4,6 +4,8 @@
 //!
 //! - [`fast::FastBert`]: inference on packed f32 buffers with fused kernels
 //!   ([`crate::kernels`]); the teacher runs it.
+//! - `cuda::CudaBert` (feature `cuda`): inference on an NVIDIA GPU, cuBLAS and a few fused
+//!   kernels; the teacher runs it with `device = "cuda"`.
 //! - [`Bert::forward`] ([`autodiff`]): candle ops that all have a backward; the Transformer
 //!   student trains through it, and it is the fast path's test oracle.
 //!
@@ -13,6 +15,8 @@
 
 pub mod autodiff;
 mod config;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod fast;
 pub mod layers;
 

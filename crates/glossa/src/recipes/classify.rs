@@ -812,7 +812,7 @@ pub fn train_teacher(config: &Config, progress: &dyn Progress) -> Result<Teacher
              distill` runs the teacher here: remove them",
         ));
     }
-    let mut teacher = Teacher::load(&config.teacher.model)?;
+    let mut teacher = Teacher::load_on(&config.teacher.model, config.teacher.device)?;
     teacher.batch_size = config.teacher.batch_size;
     let mut cache = LabelCache::open(
         &config.cache_dir,

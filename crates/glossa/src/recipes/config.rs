@@ -38,6 +38,8 @@ pub struct TeacherConfig {
     /// A model directory or a Hugging Face repo id (resolved through the HF cache).
     pub model: String,
     pub batch_size: usize,
+    /// Where `model` runs: `cpu`, or `cuda` / `cuda:N` (a glossa built with `--features cuda`).
+    pub device: crate::teacher::TeacherDevice,
     /// Bring your own soft labels: embeddings computed elsewhere (`.npy` or `.safetensors`, one
     /// row per line of `texts`). When set, they are the teacher and `model` is not run; the
     /// run trains on the English texts the file covers.
@@ -196,6 +198,7 @@ impl Default for TeacherConfig {
         TeacherConfig {
             model: "sentence-transformers/all-MiniLM-L6-v2".into(),
             batch_size: 32,
+            device: Default::default(),
             embeddings: None,
             texts: None,
             endpoints: Vec::new(),
@@ -583,6 +586,23 @@ mod tests {
         std::fs::write(&child, "extends = \"gone.toml\"\n").unwrap();
         let err = Config::load(&child).unwrap_err().to_string();
         assert!(err.contains("gone.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_teacher_device_is_read_and_a_wrong_one_named() {
+        let cfg = Config::parse("[teacher]\ndevice = \"cuda:1\"\n", Path::new("t.toml")).unwrap();
+        assert_eq!(cfg.teacher.device, crate::teacher::TeacherDevice::Cuda(1));
+        assert_eq!(
+            Config::default().teacher.device,
+            crate::teacher::TeacherDevice::Cpu
+        );
+        let err = Config::parse("[teacher]\ndevice = \"cuda-1\"\n", Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml") && err.contains("expected cpu, cuda or cuda:N"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl RunTeacher {
             )),
             (None, None) if !config.endpoints.is_empty() => load_remote(config),
             (None, None) => {
-                let mut teacher = Teacher::load(&config.model)?;
+                let mut teacher = Teacher::load_on(&config.model, config.device)?;
                 teacher.batch_size = config.batch_size;
                 Ok(RunTeacher::Model(teacher))
             }
@@ -57,7 +57,8 @@ impl RunTeacher {
     pub fn label_chunk(&self) -> usize {
         match self {
             RunTeacher::Remote { remote, .. } => remote.chunk(),
-            _ => LABEL_CHUNK,
+            RunTeacher::Model(teacher) => teacher.label_chunk(),
+            RunTeacher::Precomputed(_) => LABEL_CHUNK,
         }
     }
 
@@ -101,13 +102,12 @@ impl RunTeacher {
     }
 }
 
-/// Texts per call of a local teacher while labelling (what an interruption loses at most).
-pub const LABEL_CHUNK: usize = 256;
+pub use crate::teacher::LABEL_CHUNK;
 
 /// The endpoints of `config`, standing for its model when that runs here.
 fn load_remote(config: &TeacherConfig) -> Result<RunTeacher> {
     let options = remote_options(config)?;
-    let local = match Teacher::load(&config.model) {
+    let local = match Teacher::load_on(&config.model, config.device) {
         Ok(mut t) => {
             t.batch_size = config.batch_size;
             Some(t)

@@ -71,7 +71,10 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>> {
         .map_err(|e| Error::msg(format!("`{pattern}` is not a valid glob: {e}")))?;
     let mut files = Vec::new();
     for path in paths {
-        let path = path.map_err(|e| Error::io(e.path().to_path_buf(), e.into()))?;
+        let path = path.map_err(|e| {
+            let at = e.path().to_owned();
+            Error::io(at, e.into())
+        })?;
         if path.is_file() {
             files.push(path);
         }

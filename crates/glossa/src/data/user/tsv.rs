@@ -43,7 +43,7 @@ pub fn languages_in_name(path: &Path, pivot: &str) -> Result<Vec<String>> {
 }
 
 /// The language of each column of a line with `columns` fields.
-fn column_languages<'a>(languages: &'a [String], columns: usize) -> Option<Vec<&'a str>> {
+fn column_languages(languages: &[String], columns: usize) -> Option<Vec<&str>> {
     match (languages.len(), columns) {
         (n, c) if n == c => Some(languages.iter().map(String::as_str).collect()),
         (2, c) if c > 2 => {
