@@ -30,6 +30,9 @@ pub struct RunArgs {
     /// Teacher: a model directory or Hugging Face repo id.
     #[arg(long)]
     teacher: Option<String>,
+    /// Pin the hub revision (branch, tag or commit) of the teacher's repo id.
+    #[arg(long)]
+    revision: Option<String>,
     /// Where the teacher runs: cpu, cuda or cuda:N (a glossa built with `--features cuda`);
     /// overrides the config's teacher.device.
     #[arg(long = "teacher-device", value_name = "DEVICE")]
@@ -74,6 +77,8 @@ impl RunArgs {
         if let Some(teacher) = &self.teacher {
             cfg.teacher.model = teacher.clone();
         }
+        cfg.teacher.model =
+            glossa::hub::download::pin_revision(&cfg.teacher.model, self.revision.as_deref())?;
         if let Some(device) = self.teacher_device {
             cfg.teacher.device = device;
         }

@@ -9,6 +9,9 @@ use glossa::Encoder;
 pub struct EmbedArgs {
     #[arg(long)]
     model: String,
+    /// Pin the hub revision (branch, tag or commit) of a repo id given as --model.
+    #[arg(long)]
+    revision: Option<String>,
     /// Sentences per batch.
     #[arg(long, default_value_t = 256)]
     batch: usize,
@@ -16,7 +19,8 @@ pub struct EmbedArgs {
 
 /// Embeds standard input into standard output.
 pub fn run(args: EmbedArgs) -> Result<()> {
-    let encoder = glossa::interop::load_encoder(&args.model)?;
+    let model = glossa::hub::download::pin_revision(&args.model, args.revision.as_deref())?;
+    let encoder = glossa::interop::load_encoder(&model)?;
     embed(
         encoder.as_ref(),
         std::io::stdin().lock(),

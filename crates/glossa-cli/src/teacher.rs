@@ -16,6 +16,9 @@ pub enum TeacherCommand {
     Encode {
         #[arg(long, default_value = "sentence-transformers/all-MiniLM-L6-v2")]
         model: String,
+        /// Pin the hub revision (branch, tag or commit) of --model.
+        #[arg(long)]
+        revision: Option<String>,
         /// A text file (one sentence per line) or an en<TAB>xx pair file (the English side).
         #[arg(long)]
         input: PathBuf,
@@ -60,20 +63,24 @@ pub fn run(command: TeacherCommand) -> Result<()> {
     match command {
         TeacherCommand::Encode {
             model,
+            revision,
             input,
             cache,
             batch_size,
             device,
             shard,
             endpoints,
-        } => encode(
-            &model,
-            &input,
-            &cache,
-            (batch_size, device),
-            shard,
-            &endpoints,
-        ),
+        } => {
+            let model = glossa::hub::download::pin_revision(&model, revision.as_deref())?;
+            encode(
+                &model,
+                &input,
+                &cache,
+                (batch_size, device),
+                shard,
+                &endpoints,
+            )
+        }
         TeacherCommand::Merge {
             shard_caches,
             cache,

@@ -122,6 +122,21 @@ fn a_gpu_teacher_in_a_cpu_build_is_refused_with_how_to_build_one() {
     assert!(!dir.path().join("labels").exists(), "nothing is written");
 }
 
+/// `--revision` pins a repo id's revision; it cannot apply to a directory, nor contradict one
+/// already written as `org/name@revision` (both refused before anything is read).
+#[test]
+fn a_revision_flag_is_refused_where_it_cannot_apply() {
+    let out = glossa(["embed", "--revision", "v2", "--model"])
+        .arg(teacher_dir())
+        .stdin(b"x\n")
+        .output();
+    assert_fails_with(&out, &["--revision v2", "local directory"]);
+    let out = glossa(["embed", "--model", "org/m@v1", "--revision", "v2"])
+        .stdin(b"x\n")
+        .output();
+    assert_fails_with(&out, &["contradicts", "org/m@v1"]);
+}
+
 #[test]
 fn an_unknown_architecture_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,27 @@ impl Hub {
     }
 }
 
+/// `spec` pinned to `revision` (the CLI's `--revision`): `org/name` becomes
+/// `org/name@revision`. A spec that already names another revision is refused rather than
+/// silently overridden; a directory takes no revision.
+pub fn pin_revision(spec: &str, revision: Option<&str>) -> Result<String> {
+    let Some(revision) = revision.filter(|r| !r.is_empty()) else {
+        return Ok(spec.to_string());
+    };
+    if Path::new(spec).is_dir() {
+        return Err(Error::msg(format!(
+            "--revision {revision}: {spec} is a local directory, which has no revisions"
+        )));
+    }
+    match spec.rsplit_once('@') {
+        Some((_, named)) if !named.is_empty() && named != revision => Err(Error::msg(format!(
+            "--revision {revision} contradicts the revision in {spec}: give one of them"
+        ))),
+        Some((id, _)) => Ok(format!("{id}@{revision}")),
+        None => Ok(format!("{spec}@{revision}")),
+    }
+}
+
 /// `org/name@revision` → (`org/name`, `revision`); no `@`: the `main` branch.
 pub fn split_revision(spec: &str) -> (&str, &str) {
     match spec.rsplit_once('@') {
@@ -164,6 +185,24 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_revision_flag_pins_a_repo_id_and_refuses_contradictions() {
+        assert_eq!(pin_revision("org/m", None).unwrap(), "org/m");
+        assert_eq!(pin_revision("org/m", Some("v2")).unwrap(), "org/m@v2");
+        assert_eq!(pin_revision("org/m@v2", Some("v2")).unwrap(), "org/m@v2");
+        let err = pin_revision("org/m@v1", Some("v2"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("contradicts") && err.contains("org/m@v1"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().to_str().unwrap();
+        let err = pin_revision(local, Some("v2")).unwrap_err().to_string();
+        assert!(err.contains("local directory"), "{err}");
+    }
     use crate::Encoder;
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
