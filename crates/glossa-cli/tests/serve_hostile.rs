@@ -342,6 +342,44 @@ fn twice_the_cap_of_idle_sockets_cannot_lock_out_health_and_busy_ones_get_503() 
 }
 
 #[test]
+fn at_the_cap_the_socket_idle_longest_goes_not_an_older_keep_alive_client() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    // Room for the client, three silent sockets and the metrics scrapes' keep-alive connection.
+    let server = Server::start(
+        dir.path(),
+        &["--max-connections", "5", "--keep-alive-timeout", "60"],
+    );
+    // The keep-alive client connects first, so it is the oldest connection...
+    let mut client = connect(&server.addr);
+    let silent: Vec<TcpStream> = (0..3).map(|_| connect(&server.addr)).collect();
+    let body = embed_body(1);
+    let mut request = post_head(&server.addr, body.len()).into_bytes();
+    request.extend_from_slice(&body);
+    let mut ask = |client: &mut TcpStream| {
+        client.write_all(&request).unwrap();
+        let (status, _, _) = parse_answer(&read_until_complete(client));
+        assert_eq!(status, "HTTP/1.1 200 OK");
+    };
+    // ...but it has waited on its client for less time than any silent socket.
+    wait_until("the silent sockets admitted", || {
+        sample(&server.metrics(), "glossa_connections_accepted_total") >= 5.0
+    });
+    ask(&mut client);
+    let mut newcomer = connect(&server.addr);
+    wait_until("one connection evicted", || {
+        let m = server.metrics();
+        m.contains("glossa_connections_closed_total{reason=\"evicted_idle\"} 1")
+    });
+    // Still open: another request on the same connection is answered.
+    ask(&mut client);
+    newcomer.write_all(&request).unwrap();
+    let (status, _, _) = parse_answer(&read_until_complete(&mut newcomer));
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    drop(silent);
+}
+
+#[test]
 fn a_flood_past_the_queue_gets_429_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     tiny_student(dir.path());
