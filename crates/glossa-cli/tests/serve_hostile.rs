@@ -296,10 +296,11 @@ fn twice_the_cap_of_idle_sockets_cannot_lock_out_health_and_busy_ones_get_503() 
     }
     let closed = |metrics: &str, reason: &str| {
         let series = format!("glossa_connections_closed_total{{reason=\"{reason}\"}}");
-        metrics
-            .contains(&series)
-            .then(|| sample(metrics, &series))
-            .unwrap_or(0.0)
+        if metrics.contains(&series) {
+            sample(metrics, &series)
+        } else {
+            0.0
+        }
     };
     // Each socket past the cap takes an idle one's place, or (when the idle ones had not yet been
     // read dry on a busy machine) is refused with 503. On a loaded machine the server may still
@@ -356,7 +357,7 @@ fn at_the_cap_the_socket_idle_longest_goes_not_an_older_keep_alive_client() {
     let body = embed_body(1);
     let mut request = post_head(&server.addr, body.len()).into_bytes();
     request.extend_from_slice(&body);
-    let mut ask = |client: &mut TcpStream| {
+    let ask = |client: &mut TcpStream| {
         client.write_all(&request).unwrap();
         let (status, _, _) = parse_answer(&read_until_complete(client));
         assert_eq!(status, "HTTP/1.1 200 OK");
