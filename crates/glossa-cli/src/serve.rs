@@ -71,6 +71,20 @@ fn seconds(flag: &str, value: f64) -> Result<Duration> {
     Ok(Duration::from_secs_f64(value))
 }
 
+/// Allocations of 1 MiB and more (answers to large batches, request bodies) are mapped on their
+/// own and unmapped when freed. glibc's default raises this threshold to the largest block freed
+/// so far, after which such blocks come from per-thread arenas that keep the memory: 64 clients
+/// that never read made the server grow from 32 to 509 MiB and stay at 151 MiB after they left
+/// (serve_hostile.rs measures it). Not lower: at 128 KiB every answer of 32 384-wide vectors is
+/// mapped on its own, which cost throughput (docs/serving.md, "Memory after bad clients").
+fn return_large_buffers_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before the server's threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
     if !(0.0..=10_000.0).contains(&args.batch_wait_ms) {
         bail!(
@@ -97,6 +111,7 @@ pub fn run(args: Args) -> Result<()> {
     // Tables are read into memory rather than mapped: a model file replaced or truncated while
     // serving must not take the server down (docs/serving.md).
     glossa::student::table::load_into_memory(true);
+    return_large_buffers_to_the_os();
     let model = args.model;
     let spec = model.clone();
     let loader: glossa::serve::Loader =

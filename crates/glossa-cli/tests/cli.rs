@@ -137,6 +137,43 @@ fn a_revision_flag_is_refused_where_it_cannot_apply() {
     assert_fails_with(&out, &["contradicts", "org/m@v1"]);
 }
 
+/// What a directory that holds no model must be told: what a model directory holds, by kind.
+const KINDS: &[&str] = &[
+    "not a glossa model",
+    "student.json (a glossa student)",
+    "config.json + model.safetensors + tokenizer.json",
+    "Model2Vec",
+    "sentence-transformers",
+];
+
+#[test]
+fn a_directory_without_a_model_says_what_a_model_directory_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |command: &str, why: &str| {
+        let mut want = KINDS.to_vec();
+        want.push(why);
+        let err = glossa([command, "--model"])
+            .arg(dir.path())
+            .stdin(b"x\n")
+            .fails_with(&want);
+        assert!(!err.contains("missing file"), "{err}");
+        err
+    };
+    for command in ["embed", "serve"] {
+        refused(command, "the directory is empty");
+    }
+
+    std::fs::write(dir.path().join("README.md"), "notes").unwrap();
+    std::fs::write(dir.path().join("vectors.bin"), "x").unwrap();
+    refused("embed", "it holds only README.md, vectors.bin");
+
+    let student = dir.path().join("student.json");
+    std::os::unix::fs::symlink(&student, &student).unwrap();
+    let err = refused("embed", "student.json: ");
+    let os = std::fs::metadata(&student).unwrap_err().to_string();
+    assert_eq!(err.matches(&os).count(), 1, "the OS error once: {err}");
+}
+
 #[test]
 fn an_unknown_architecture_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();

@@ -190,6 +190,89 @@ fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
 }
 
 #[test]
+fn memory_returns_to_its_baseline_after_clients_that_never_read_go() {
+    const CLIENTS: usize = 64;
+    let dir = tempfile::tempdir().unwrap();
+    // 256-wide vectors: one answer to 2,048 inputs is ~6 MB of JSON, more than loopback's
+    // socket buffers take off the server's hands, so held answers show in its memory.
+    student_of_width(dir.path(), 256, 7);
+    // A long write timeout: the clients, not the timeout, decide when the answers are let go.
+    let server = Server::start(dir.path(), &["--write-timeout", "600"]);
+    let body = embed_body(2048);
+    // Warm: the allocator has served answers of this size before the baseline is read.
+    let answer_len = (0..3)
+        .map(|_| {
+            let (status, answer) = server.post_raw("/v1/embeddings", "application/json", &body);
+            assert_eq!(status, 200);
+            serde_json::to_vec(&answer).unwrap().len()
+        })
+        .max()
+        .unwrap();
+    let baseline = server.resident_bytes();
+    let embedded = |server: &Server| sample(&server.metrics(), "glossa_inputs_embedded_total");
+    let before = embedded(&server);
+
+    let mut request = post_head(&server.addr, body.len()).into_bytes();
+    request.extend_from_slice(&body);
+    let greedy: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut s = connect(&server.addr);
+            s.write_all(&request).unwrap();
+            s
+        })
+        .collect();
+    wait_until("every greedy request embedded", || {
+        embedded(&server) >= before + (CLIENTS * 2048) as f64
+    });
+    // The answers are serialised after the embedding: the peak of a few readings.
+    let during = (0..20)
+        .map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            server.resident_bytes()
+        })
+        .max()
+        .unwrap();
+    assert_healthy(&server);
+    // Not vacuous: a quarter of what the answers weigh (the rest may sit in socket buffers).
+    let held = (CLIENTS * answer_len / 4) as u64;
+    let mib = |b: u64| b >> 20;
+    assert!(
+        during > baseline + held,
+        "held answers did not show: baseline {} MiB, during {} MiB, answers {answer_len} B each",
+        mib(baseline),
+        mib(during)
+    );
+
+    drop(greedy);
+    wait_until("the greedy connections closed", || {
+        sample(&server.metrics(), "glossa_connections_open") == 1.0
+    });
+    // Allocator slack allowed: half the baseline again, or 64 MiB, whichever is more.
+    let bound = baseline + (baseline / 2).max(64 << 20);
+    let start = std::time::Instant::now();
+    let mut after = server.resident_bytes();
+    while after > bound && start.elapsed() < PATIENCE {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        after = server.resident_bytes();
+    }
+    // Shown with --nocapture: the figures docs/serving.md quotes.
+    eprintln!(
+        "VmRSS: baseline {} MiB, during {} MiB, after {} MiB",
+        mib(baseline),
+        mib(during),
+        mib(after)
+    );
+    assert!(
+        after <= bound,
+        "VmRSS stayed at {} MiB after the clients went (baseline {} MiB, during {} MiB)",
+        mib(after),
+        mib(baseline),
+        mib(during)
+    );
+    assert_healthy(&server);
+}
+
+#[test]
 fn twice_the_cap_of_idle_sockets_cannot_lock_out_health_and_busy_ones_get_503() {
     let dir = tempfile::tempdir().unwrap();
     tiny_student(dir.path());
@@ -213,10 +296,11 @@ fn twice_the_cap_of_idle_sockets_cannot_lock_out_health_and_busy_ones_get_503() 
     }
     let closed = |metrics: &str, reason: &str| {
         let series = format!("glossa_connections_closed_total{{reason=\"{reason}\"}}");
-        metrics
-            .contains(&series)
-            .then(|| sample(metrics, &series))
-            .unwrap_or(0.0)
+        if metrics.contains(&series) {
+            sample(metrics, &series)
+        } else {
+            0.0
+        }
     };
     // Each socket past the cap takes an idle one's place, or (when the idle ones had not yet been
     // read dry on a busy machine) is refused with 503. On a loaded machine the server may still
@@ -256,6 +340,44 @@ fn twice_the_cap_of_idle_sockets_cannot_lock_out_health_and_busy_ones_get_503() 
     assert!(head.contains("retry-after: 1"), "{head}");
     assert_eq!(body["error"]["code"], "too_many_connections");
     drop(busy);
+}
+
+#[test]
+fn at_the_cap_the_socket_idle_longest_goes_not_an_older_keep_alive_client() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    // Room for the client, three silent sockets and the metrics scrapes' keep-alive connection.
+    let server = Server::start(
+        dir.path(),
+        &["--max-connections", "5", "--keep-alive-timeout", "60"],
+    );
+    // The keep-alive client connects first, so it is the oldest connection...
+    let mut client = connect(&server.addr);
+    let silent: Vec<TcpStream> = (0..3).map(|_| connect(&server.addr)).collect();
+    let body = embed_body(1);
+    let mut request = post_head(&server.addr, body.len()).into_bytes();
+    request.extend_from_slice(&body);
+    let ask = |client: &mut TcpStream| {
+        client.write_all(&request).unwrap();
+        let (status, _, _) = parse_answer(&read_until_complete(client));
+        assert_eq!(status, "HTTP/1.1 200 OK");
+    };
+    // ...but it has waited on its client for less time than any silent socket.
+    wait_until("the silent sockets admitted", || {
+        sample(&server.metrics(), "glossa_connections_accepted_total") >= 5.0
+    });
+    ask(&mut client);
+    let mut newcomer = connect(&server.addr);
+    wait_until("one connection evicted", || {
+        let m = server.metrics();
+        m.contains("glossa_connections_closed_total{reason=\"evicted_idle\"} 1")
+    });
+    // Still open: another request on the same connection is answered.
+    ask(&mut client);
+    newcomer.write_all(&request).unwrap();
+    let (status, _, _) = parse_answer(&read_until_complete(&mut newcomer));
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    drop(silent);
 }
 
 #[test]

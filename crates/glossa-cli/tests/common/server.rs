@@ -29,9 +29,15 @@ pub fn tiny_student(dir: &Path) {
 
 /// [`tiny_student`] from another seed: the same shape, other vectors.
 pub fn tiny_student_seeded(dir: &Path, seed: u64) {
+    student_of_width(dir, 12, seed);
+}
+
+/// A small student whose vectors are `output_dim` wide (8-wide rows projected), for answers
+/// large enough to show in the server's memory.
+pub fn student_of_width(dir: &Path, output_dim: usize, seed: u64) {
     let config = SubwordConfig {
         dim: 8,
-        output_dim: 12,
+        output_dim,
         buckets: 1000,
         minn: 2,
         maxn: 4,
@@ -155,6 +161,23 @@ impl Server {
             "{content_type}"
         );
         text
+    }
+}
+
+impl Server {
+    /// The server process's resident memory (VmRSS in /proc/PID/status), in bytes.
+    pub fn resident_bytes(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .unwrap_or_else(|| panic!("no VmRSS in {path}"))
+            .trim()
+            .parse()
+            .unwrap();
+        kib * 1024
     }
 }
 

@@ -24,7 +24,7 @@ impl ModelDir {
     /// A file that must exist, or an error naming it.
     pub fn required(&self, name: &str) -> Result<PathBuf> {
         let path = self.file(name);
-        if path.is_file() {
+        if self.has(name)? {
             Ok(path)
         } else {
             Err(Error::model(
@@ -32,6 +32,47 @@ impl ModelDir {
                 format!("missing file {}", path.display()),
             ))
         }
+    }
+
+    /// Whether the directory holds the file `name`: false when nothing is there, an error when
+    /// something is there that cannot be read as a file (a symlink loop, a link to nothing, a
+    /// directory), so such a file is not reported as missing.
+    pub fn has(&self, name: &str) -> Result<bool> {
+        let path = self.file(name);
+        let link = match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(&path, e)),
+            Ok(link) => link,
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => Ok(true),
+            Ok(_) => Err(Error::invalid(&path, "is not a regular file")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && link.is_symlink() => {
+                let target = std::fs::read_link(&path).unwrap_or_default();
+                Err(Error::invalid(
+                    &path,
+                    format!(
+                        "is a symbolic link to {}, which does not exist",
+                        target.display()
+                    ),
+                ))
+            }
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// The names of the first `n` entries of the directory, sorted, and how many there are in
+    /// all: what an error shows of a directory that holds no model.
+    pub fn listing(&self, n: usize) -> Result<(Vec<String>, usize)> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let total = names.len();
+        names.truncate(n);
+        Ok((names, total))
     }
 
     /// Total size of the regular files in the directory (links followed), in bytes.
@@ -123,6 +164,39 @@ pub fn resolve_with(spec: &str, hub: &crate::hub::download::Hub) -> Result<Model
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_cannot_be_read_is_not_reported_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelDir {
+            name: "m".into(),
+            dir: dir.path().to_path_buf(),
+        };
+        assert!(!model.has("config.json").unwrap());
+        let err = model.required("config.json").unwrap_err().to_string();
+        assert!(
+            err.contains("missing file") && err.contains("config.json"),
+            "{err}"
+        );
+
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        assert!(model.has("config.json").unwrap());
+        std::fs::create_dir(dir.path().join("tokenizer.json")).unwrap();
+        let err = model.required("tokenizer.json").unwrap_err().to_string();
+        assert!(err.contains("is not a regular file"), "{err}");
+
+        let looped = dir.path().join("model.safetensors");
+        std::os::unix::fs::symlink(&looped, &looped).unwrap();
+        let err = model.required("model.safetensors").unwrap_err().to_string();
+        let os = std::fs::metadata(&looped).unwrap_err().to_string();
+        assert!(err.starts_with(&looped.display().to_string()), "{err}");
+        assert_eq!(err.matches(&os).count(), 1, "the OS error once: {err}");
+        assert_eq!(err.matches("os error").count(), 1, "{err}");
+
+        let (names, total) = model.listing(2).unwrap();
+        assert_eq!(names, ["config.json", "model.safetensors"]);
+        assert_eq!(total, 3);
+    }
 
     #[test]
     fn directories_and_cache_entries_resolve_and_misses_explain() {

@@ -1,9 +1,10 @@
 //! The accept loop: one task per connection, at most `max_connections` of them, and shutdown
 //! with a deadline.
 //!
-//! At the cap, a new connection takes the place of the oldest *idle* one (no request being
-//! handled, and the socket read dry: a keep-alive connection between requests, or one that has
-//! not finished its head), so idle sockets cannot lock out clients that have something to ask. When every connection
+//! At the cap, a new connection takes the place of the *idle* one (no request being handled, and
+//! the socket read dry: a keep-alive connection between requests, or one that has not finished
+//! its head) that has waited on its client the longest, so idle sockets cannot lock out clients
+//! that have something to ask, nor evict them between two requests. When every connection
 //! is busy, the new one is answered 503 with `Retry-After` and closed.
 //!
 //! Shutdown: the first stop stops accepting and asks each connection to close once its request
@@ -84,11 +85,14 @@ impl Registry {
     }
 }
 
-/// Closes the oldest idle connection, if there is one.
+/// Closes the connection idle the longest, if there is one. (Not the oldest idle one: sockets
+/// opened again and again to sit silent then evicted the older keep-alive connections of
+/// well-behaved clients each time they were between two requests; docs/serving.md.)
 fn evict_one(conns: &mut BTreeMap<u64, Entry>) -> bool {
     let Some(id) = conns
         .iter()
-        .find(|(_, e)| e.state.is_evictable())
+        .filter(|(_, e)| e.state.is_evictable())
+        .min_by_key(|(_, e)| e.state.idle_since())
         .map(|(&id, _)| id)
     else {
         return false;

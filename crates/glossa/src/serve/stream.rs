@@ -17,7 +17,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -49,6 +49,19 @@ pub struct ConnState {
     /// The last read found nothing to read: the connection is waiting on its client (a fresh
     /// one whose head is already in the socket's buffer is not, until it has been read).
     starved: AtomicBool,
+    /// When the connection last began to wait on its client (nanoseconds since [`epoch`]): the
+    /// cap evicts the connection idle the longest, so sockets opened to sit silent go before a
+    /// keep-alive client between two requests.
+    idle_since: AtomicU64,
+}
+
+/// The zero of [`ConnState`]'s times: the first time any connection asked.
+fn nanos_since_epoch() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
 }
 
 impl ConnState {
@@ -68,6 +81,15 @@ impl ConnState {
     pub fn is_evictable(&self) -> bool {
         self.is_idle() && self.starved.load(Ordering::SeqCst)
     }
+
+    /// When the connection last began to wait on its client (larger is more recent).
+    pub fn idle_since(&self) -> u64 {
+        self.idle_since.load(Ordering::SeqCst)
+    }
+
+    fn mark_waiting(&self) {
+        self.idle_since.store(nanos_since_epoch(), Ordering::SeqCst);
+    }
 }
 
 pub struct RequestGuard(Arc<ConnState>);
@@ -77,6 +99,7 @@ impl Drop for RequestGuard {
         // Set before the count drops, so the socket never sees "idle" while the response's
         // last bytes may still sit in hyper's buffer.
         self.0.unflushed.store(true, Ordering::SeqCst);
+        self.0.mark_waiting();
         self.0.in_service.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -161,7 +184,9 @@ impl AsyncRead for GuardedStream {
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                this.state.starved.store(true, Ordering::SeqCst);
+                if !this.state.starved.swap(true, Ordering::SeqCst) {
+                    this.state.mark_waiting();
+                }
                 let Some((deadline, reason)) = this.read_deadline() else {
                     return Poll::Pending;
                 };
