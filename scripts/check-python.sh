@@ -40,6 +40,35 @@ if [ -z "$GLOSSA" ]; then
   cargo build --release --locked --quiet -p glossa-cli
   GLOSSA=$CARGO_TARGET_DIR/release/glossa
 fi
+
+# No student given and none under runs/ (a clean checkout, as in CI): distil a tiny one from a
+# generated English-German file, so a student directory is checked too (the check is about
+# loading and encoding the same way, not about quality).
+if [ $# -eq 0 ] && [ ${#models[@]} -eq 1 ]; then
+  log "no student under runs/: distilling a tiny one"
+  for i in $(seq 1 300); do
+    printf 'I have %d apples and %d pears.\tIch habe %d Äpfel und %d Birnen.\n' "$i" "$((i * 7 % 13))" "$i" "$((i * 7 % 13))"
+  done > "$work/talks-en-de.tsv"
+  cat > "$work/tiny.toml" <<TOML
+run_dir = "$work/tiny"
+cache_dir = "$work/labels"
+[corpus]
+parallel = ["$work/talks-en-de.tsv"]
+gettext_roots = []
+help_root = ""
+dictionary_dirs = []
+wordnet_dir = ""
+max_english_only = 0
+[student]
+dim = 64
+buckets = 5000
+max_words = 2000
+[eval]
+random_target_control = false
+TOML
+  "$GLOSSA" distill --config "$work/tiny.toml" --eval-dir "$work/no-eval" >&2
+  models+=("$work/tiny/student")
+fi
 # Run from outside the repository, so `import glossa` finds the installed wheel, not python/glossa;
 # model directories are passed as absolute paths for that.
 repo=$PWD

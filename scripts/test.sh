@@ -12,6 +12,9 @@ export GLOSSA="${CARGO_TARGET_DIR:-$PWD/target}/release/glossa"
 scripts/fetch-assets.sh teacher
 scripts/convert-e5.sh >/dev/null
 cargo test --release --workspace --locked
+# The Python wheel (python/, issue 18): built against the same target folder, installed in a
+# private venv, its vectors checked against `glossa embed` in 12 languages.
+GLOSSA_SHARED="${GLOSSA_SHARED:-../shared}" scripts/check-python.sh
 # The GPU engine (feature `cuda`) cannot run here, but it must keep compiling: cudarc needs no
 # CUDA toolkit to build when told the CUDA version (docs/design.md, "Teacher").
 CUDARC_CUDA_VERSION=13000 cargo check --release -p glossa --features cuda --examples --locked

@@ -76,8 +76,21 @@ pub fn tatoeba_code(lang: &str) -> Option<&'static str> {
             2 => isolang::Language::from_639_1(lang),
             _ => isolang::Language::from_639_3(lang),
         };
-        language.map(|l| l.to_639_3())
+        language.map(|l| tatoeba_individual(l.to_639_3()))
     })
+}
+
+/// Tatoeba files these macrolanguages under one individual language (Swahili as `swh`,
+/// Persian as `pes`, Latvian as `lvs`, Malay as `zsm`, Norwegian as Bokmål `nob`).
+fn tatoeba_individual(code: &'static str) -> &'static str {
+    match code {
+        "swa" => "swh",
+        "fas" => "pes",
+        "lav" => "lvs",
+        "msa" => "zsm",
+        "nor" => "nob",
+        other => other,
+    }
 }
 
 fn headline_tatoeba_code(lang: &str) -> Option<&'static str> {
@@ -176,7 +189,9 @@ mod tests {
         assert_eq!(language_of_locale("sr@latin"), "sr");
         assert_eq!(language_of_locale("de"), "de");
         assert_eq!(tatoeba_code("zh"), Some("cmn"));
-        assert_eq!(tatoeba_code("sw"), Some("swa"));
+        assert_eq!(tatoeba_code("sw"), Some("swh"));
+        assert_eq!(tatoeba_code("fa"), Some("pes"));
+        assert_eq!(tatoeba_code("nb"), Some("nob"));
         assert_eq!(tatoeba_code("ast"), Some("ast"));
     }
 

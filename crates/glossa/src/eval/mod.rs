@@ -34,6 +34,48 @@ fn lines(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// Whether the evaluation sets hold Tatoeba for `lang` (an ISO 639-3 code).
+pub fn has_tatoeba(eval_dir: &Path, lang: &str) -> bool {
+    eval_dir
+        .join("tatoeba")
+        .join(format!("tatoeba.{lang}-eng.{lang}"))
+        .is_file()
+}
+
+/// The Tatoeba languages to evaluate: the configured (headline) ones, then every trained
+/// language (a canonical corpus code) that the test set has and that is not among them.
+pub fn tatoeba_languages<'a>(
+    eval_dir: &Path,
+    configured: &[String],
+    trained: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut langs = configured.to_vec();
+    for code in trained
+        .into_iter()
+        .filter_map(crate::data::lang::tatoeba_code)
+    {
+        if code != "eng" && !langs.iter().any(|l| l == code) && has_tatoeba(eval_dir, code) {
+            langs.push(code.to_string());
+        }
+    }
+    langs
+}
+
+/// For a report over more Tatoeba languages than the headline ones: `tatoeba_mean` over the
+/// headline languages, `tatoeba_all_mean` over all of them.
+pub fn split_tatoeba_means(report: &mut ModelReport, headline: &[String]) {
+    let mean = |scores: Vec<f32>| {
+        (!scores.is_empty()).then(|| scores.iter().sum::<f32>() / scores.len() as f32)
+    };
+    let all: Vec<f32> = report.tatoeba.values().map(|r| r.mean).collect();
+    let head: Vec<f32> = headline
+        .iter()
+        .filter_map(|l| report.tatoeba.get(l).map(|r| r.mean))
+        .collect();
+    report.tatoeba_all_mean = mean(all);
+    report.tatoeba_mean = mean(head);
+}
+
 /// Reads `tatoeba/tatoeba.<lang>-eng.{<lang>,eng}` (ISO 639-3 codes).
 pub fn load_tatoeba(eval_dir: &Path, lang: &str) -> Result<Tatoeba> {
     let dir = eval_dir.join("tatoeba");
@@ -296,7 +338,12 @@ impl Suite {
 pub struct ModelReport {
     pub name: String,
     pub tatoeba: BTreeMap<String, Retrieval>,
+    /// Mean over the configured (headline) languages.
     pub tatoeba_mean: Option<f32>,
+    /// Mean over every language in `tatoeba`: the headline ones and every trained language the
+    /// test set has; absent when that is the headline set itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tatoeba_all_mean: Option<f32>,
     /// Spearman ×100 per STS set.
     pub sts: BTreeMap<String, f32>,
     /// MSE (×1000 is easier to read; stored raw) of model(translation) to teacher(English).
@@ -364,6 +411,7 @@ pub fn evaluate(
         name: name.to_string(),
         tatoeba,
         tatoeba_mean,
+        tatoeba_all_mean: None,
         sts,
         dev_mse,
         sentences_per_second,
@@ -436,6 +484,12 @@ pub fn render_table(reports: &[ModelReport]) -> String {
         rows.push((
             "tatoeba mean acc %".into(),
             col(&|r| r.tatoeba_mean.map(|m| format!("{m:.1}"))),
+        ));
+    }
+    if reports.iter().any(|r| r.tatoeba_all_mean.is_some()) {
+        rows.push((
+            format!("tatoeba mean, all {} acc %", langs.len()),
+            col(&|r| r.tatoeba_all_mean.map(|m| format!("{m:.1}"))),
         ));
     }
     let sts: Vec<String> = keys_of(reports, |r| &r.sts);
@@ -519,6 +573,7 @@ pub(crate) fn sample_report(name: &str) -> ModelReport {
         )]
         .into(),
         tatoeba_mean: Some(45.0),
+        tatoeba_all_mean: None,
         sts: [("stsb-test".to_string(), 61.0)].into(),
         dev_mse: BTreeMap::new(),
         sentences_per_second: Some(100.0),
@@ -529,6 +584,38 @@ pub(crate) fn sample_report(name: &str) -> ModelReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_trained_language_tatoeba_has_is_evaluated_and_averaged_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let tatoeba = dir.path().join("tatoeba");
+        std::fs::create_dir(&tatoeba).unwrap();
+        for lang in ["deu", "swh", "ces"] {
+            std::fs::write(tatoeba.join(format!("tatoeba.{lang}-eng.{lang}")), "x\n").unwrap();
+        }
+        let headline = vec!["deu".to_string()];
+        // Swahili and Czech are trained and in the test set; Klingon is not in it; English
+        // and German are not added twice.
+        let langs = tatoeba_languages(dir.path(), &headline, ["en", "de", "sw", "cs", "tlh"]);
+        assert_eq!(langs, ["deu", "swh", "ces"]);
+
+        let mut report = sample_report("m");
+        report.tatoeba.clear();
+        for (lang, mean) in [("deu", 90.0), ("swh", 30.0), ("ces", 60.0)] {
+            report.tatoeba.insert(
+                lang.into(),
+                Retrieval {
+                    xx_to_eng: mean,
+                    eng_to_xx: mean,
+                    mean,
+                },
+            );
+        }
+        split_tatoeba_means(&mut report, &headline);
+        assert_eq!(report.tatoeba_mean, Some(90.0));
+        assert_eq!(report.tatoeba_all_mean, Some(60.0));
+        assert!(render_table(&[report]).contains("tatoeba mean, all 3 acc %"));
+    }
 
     /// Vectors of ones: enough to time.
     struct Ones;

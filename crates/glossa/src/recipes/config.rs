@@ -165,8 +165,10 @@ pub struct StudentConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {
-    /// Tatoeba languages (ISO 639-3).
+    /// Tatoeba languages (ISO 639-3): the headline set, whose mean is `tatoeba_mean`.
     pub tatoeba: Vec<String>,
+    /// Also evaluate every trained language that Tatoeba has (its mean: `tatoeba_all_mean`).
+    pub tatoeba_trained: bool,
     pub sts17: bool,
     pub stsb: bool,
     /// Also train a student toward random targets: the score string overlap alone gives.
@@ -367,6 +369,7 @@ impl Default for EvalConfig {
             ]
             .map(String::from)
             .to_vec(),
+            tatoeba_trained: true,
             sts17: true,
             stsb: true,
             random_target_control: true,

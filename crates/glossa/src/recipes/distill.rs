@@ -96,13 +96,14 @@ pub fn distill(config: &Config, progress: &dyn Progress) -> Result<DistillReport
             without_test_sets(config)
         }
     };
+    let trained = data.per_language.keys().map(String::as_str);
     let models = evaluate(
         &run,
         &eval_config,
-        &teacher,
-        &mut cache,
+        (&teacher, &mut cache),
         &selection,
         &students,
+        trained,
     )?;
     let report = DistillReport {
         corpus: sources.corpus_report,
@@ -345,21 +346,22 @@ fn train_control(
 
 /// Every model of the run on the evaluation suite: the teacher (through the label cache), the
 /// static student's starting point, the student and the control.
-fn evaluate(
+fn evaluate<'a>(
     run: &Run,
     config: &Config,
-    teacher: &RunTeacher,
-    cache: &mut LabelCache,
+    (teacher, cache): (&RunTeacher, &mut LabelCache),
     selection: &Selection,
     students: &Students,
+    trained: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<ModelReport>> {
     let eval_cfg = &config.eval;
-    let mut suite = Suite::load(
-        &config.eval_dir,
-        &eval_cfg.tatoeba,
-        eval_cfg.sts17,
-        eval_cfg.stsb,
-    )?;
+    // Tatoeba for every trained language the test set has, beside the headline ones (none
+    // when the run evaluates no Tatoeba at all).
+    let tatoeba = match eval_cfg.tatoeba.is_empty() || !eval_cfg.tatoeba_trained {
+        true => eval_cfg.tatoeba.clone(),
+        false => eval::tatoeba_languages(&config.eval_dir, &eval_cfg.tatoeba, trained),
+    };
+    let mut suite = Suite::load(&config.eval_dir, &tatoeba, eval_cfg.sts17, eval_cfg.stsb)?;
     // Dev MSE compares each model with the teacher's raw vectors; a student of centred targets
     // lives in another space, so the comparison would mean nothing.
     if !config.student.center_targets {
@@ -398,6 +400,11 @@ fn evaluate(
     score("evaluate student", "student", students.student.as_ref())?;
     if let Some(control) = &students.control {
         score("evaluate control", "random-target control", control)?;
+    }
+    if tatoeba.len() > eval_cfg.tatoeba.len() {
+        models
+            .iter_mut()
+            .for_each(|m| eval::split_tatoeba_means(m, &eval_cfg.tatoeba));
     }
     Ok(models)
 }

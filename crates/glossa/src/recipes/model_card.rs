@@ -424,6 +424,7 @@ mod tests {
             name: name.into(),
             tatoeba,
             tatoeba_mean: Some(mean),
+            tatoeba_all_mean: None,
             sts: sts.iter().map(|&(s, v)| (s.to_string(), v)).collect(),
             dev_mse: BTreeMap::new(),
             sentences_per_second: None,
