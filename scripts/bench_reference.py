@@ -329,16 +329,19 @@ def log(msg):
 
 def sanity(args, pair, row):
     """Each engine of `row`'s case run the plain way, as a new user would, on the same inputs at
-    the same threads and batch, ROUNDS times alternating: (in-harness mean, standalone mean) per
-    side."""
+    the same threads and batch, alternating with the harness's own case ROUNDS times (so both
+    see the same load): (in-harness mean, standalone mean) per side."""
     kind, t = row["input"], row["threads"]
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     path = os.path.join(args.inputs, f"{kind}{pair['ref_input']}.txt")
-    g, r = [], []
+    gh, gs, rh, rs = [], [], [], []
     for _ in range(args.rounds):
-        g.append(glossa_standalone(args, pair, row))
-        r.append(ref_standalone(args, pair, row, path))
-    return {"glossa": (mean(row["glossa"]), mean(g)), "reference": (mean(row["reference"]), mean(r))}
+        gh.append(glossa_case(args, pair["glossa_model"], kind, row["glossa_batch"], args.seconds, t))
+        gs.append(glossa_standalone(args, pair, row))
+        rh.append(ref_case(args, pair, path, str(row["reference_batch"]), args.seconds,
+                           t)["sentences_per_second"])
+        rs.append(ref_standalone(args, pair, row, path))
+    return {"glossa": (mean(gh), mean(gs)), "reference": (mean(rh), mean(rs))}
 
 
 def glossa_standalone(args, pair, row):
@@ -432,6 +435,27 @@ def write_results(args, rows, checks, qualities, skipped):
                    "load_after": open("/proc/loadavg").read().split()[:3]}, f, indent=1)
 
 
+def print_best(rows):
+    """Per pair and input, each side at its own best thread count and batch: the comparison a
+    user choosing either engine for this machine would make."""
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    print("\nEach side at its best thread count (and batch) of the rows above:\n")
+    print("| pair | input | glossa sent/s (threads, batch) | reference sent/s (threads, batch) "
+          "| glossa / reference |")
+    print("|---|---|---|---|---|")
+    seen = []
+    for row in rows:
+        if (row["key"], row["input"]) in seen:
+            continue
+        seen.append((row["key"], row["input"]))
+        same = [r for r in rows if (r["key"], r["input"]) == seen[-1]]
+        g = max(same, key=lambda r: mean(r["glossa"]))
+        r = max(same, key=lambda r: mean(r["reference"]))
+        gv, rv = mean(g["glossa"]), mean(r["reference"])
+        print(f"| {row['pair']} | {row['input']} | {gv:,.0f} ({g['threads']}, {g['glossa_batch']}) "
+              f"| {rv:,.0f} ({r['threads']}, {ref_batch(r)}) | **{gv / rv:,.2f}×** |")
+
+
 def ref_batch(row):
     # fastText's sentence vector takes one line a call: it has no batch.
     return "1 line a call" if row["key"] == "fasttext" else row["reference_batch"]
@@ -453,9 +477,10 @@ def print_tables(args, rows, checks, qualities, skipped):
               f"**{row['ratio']:,.2f}×** |")
     for s in skipped:
         print(f"| {s.split(':')[0]} | – | – | – | – | skipped: {s.split(':', 1)[1].strip()} |")
-    print("\nSanity: each engine's in-harness figure against a plain standalone run (glossa: "
-          "`glossa bench`; references: scripts/bench_standalone.py, one encode call) on the "
-          "same input, threads and batch.\n")
+    print_best(rows)
+    print("\nSanity: each engine's in-harness case against a plain standalone run (glossa: "
+          "`glossa bench`; references: scripts/bench_standalone.py, plain encode calls), "
+          f"alternating, {args.rounds} of each, on the same input, threads and batch.\n")
     print("| pair | case | glossa harness / standalone | reference harness / standalone "
           "| within 10% |")
     print("|---|---|---|---|---|")
