@@ -55,6 +55,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         &args.eval_dir,
     )?;
     print!("{}", table(&cases));
+    println!(
+        "timed: each case in its own process, >= {} s after a warm-up batch, cold (caches \
+         emptied each pass), tokenization included; short = 2000 Tatoeba English lines, long = \
+         500 paragraphs of >= 45 words",
+        args.seconds
+    );
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_vec_pretty(&cases)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -84,37 +90,9 @@ pub struct Case {
     pub peak_rss_mb: f64,
 }
 
-/// The two fixed inputs: `short` is Tatoeba's English lines; `long` joins consecutive lines into
-/// paragraphs of about 45 words (~45-60 tokens).
+/// The two fixed inputs (`glossa::eval::speed::inputs`, which `eval` and `distill` time too).
 pub fn inputs(eval_dir: &Path, kind: &str) -> Result<Vec<String>> {
-    let dir = eval_dir.join("tatoeba");
-    let mut lines = Vec::new();
-    for lang in ["deu", "fra", "spa", "jpn", "cmn", "rus"] {
-        let path = dir.join(format!("tatoeba.{lang}-eng.eng"));
-        lines.extend(
-            glossa::error::read_to_string(&path)?
-                .lines()
-                .map(str::to_owned),
-        );
-    }
-    match kind {
-        "short" => Ok(lines.into_iter().take(2000).collect()),
-        "long" => {
-            let mut out = Vec::new();
-            let mut paragraph = String::new();
-            for line in lines {
-                if !paragraph.is_empty() {
-                    paragraph.push(' ');
-                }
-                paragraph.push_str(&line);
-                if paragraph.split_whitespace().count() >= 45 {
-                    out.push(std::mem::take(&mut paragraph));
-                }
-            }
-            Ok(out.into_iter().take(500).collect())
-        }
-        other => bail!("unknown input kind '{other}' (expected short or long)"),
-    }
+    Ok(glossa::eval::speed::inputs(eval_dir, kind)?)
 }
 
 /// Peak resident memory of this process, from /proc (Linux); 0 elsewhere.
@@ -127,8 +105,9 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Runs one case in this process: a warm-up batch, then batches in input order (wrapping round,
-/// each pass over the inputs with the model's caches emptied) until `seconds` have passed.
+/// Runs one case in this process, timed as every speed figure is (`glossa::eval::speed`): a
+/// warm-up batch, then batches in input order (wrapping round, each pass over the inputs with
+/// the model's caches emptied) until `seconds` have passed, on `RAYON_NUM_THREADS` threads.
 pub fn run_case(
     model: &str,
     input: &str,
@@ -138,13 +117,20 @@ pub fn run_case(
 ) -> Result<Case> {
     let encoder = glossa::interop::load_encoder(model)?;
     let texts = inputs(eval_dir, input)?;
-    let sentences_per_second = glossa::eval::throughput(&*encoder, &texts, batch, seconds)?;
-    Ok(Case {
-        model: model.to_string(),
+    let method = glossa::eval::speed::Method {
+        // Set by `run_all` (tokenizers read it too); all cores when run by hand.
         threads: std::env::var("RAYON_NUM_THREADS")
             .ok()
             .and_then(|t| t.parse().ok())
-            .unwrap_or(0),
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        batch,
+        input: input.to_string(),
+        seconds,
+    };
+    let sentences_per_second = glossa::eval::speed::measure(&*encoder, &texts, &method)?;
+    Ok(Case {
+        model: model.to_string(),
+        threads: method.threads,
         input: input.to_string(),
         batch,
         sentences_per_second,

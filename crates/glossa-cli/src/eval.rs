@@ -22,9 +22,16 @@ pub struct EvalArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Seconds spent timing encode speed (0: skip).
+    /// Seconds spent timing encode speed (0: skip). The timing is `glossa bench`'s (same
+    /// code, same `short` input when the eval folder has it, cold, after a warm-up batch).
     #[arg(long, default_value_t = 3.0)]
     speed_seconds: f64,
+    /// Threads of the speed timing (`glossa bench --threads`' first default).
+    #[arg(long, default_value_t = 1)]
+    speed_threads: usize,
+    /// Batch of the speed timing (`glossa bench --batch`' first default).
+    #[arg(long, default_value_t = 32)]
+    speed_batch: usize,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -36,6 +43,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         eval_dir,
         json,
         speed_seconds,
+        speed_threads,
+        speed_batch,
     } = args;
     if tatoeba.is_empty() && !sts17 && !stsb {
         tatoeba = glossa::recipes::config::EvalConfig::default().tatoeba;
@@ -43,8 +52,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let suite = glossa::eval::Suite::load(&eval_dir, &tatoeba, sts17, stsb)?;
     let options = glossa::eval::Options {
-        measure_speed: speed_seconds > 0.0,
-        speed_seconds,
+        speed: (speed_seconds > 0.0).then(|| glossa::eval::speed::Method {
+            threads: speed_threads,
+            batch: speed_batch,
+            seconds: speed_seconds,
+            ..Default::default()
+        }),
     };
     let mut reports = Vec::new();
     for spec in &model {

@@ -378,6 +378,20 @@ speed_seconds = 0.2
         "teacher, student and control"
     );
     assert_eq!(report["examples"]["de"], 8);
+    // Every speed figure carries its method, glossa bench's defaults, once under the table.
+    let method = report["models"][1]["speed_method"].as_str().unwrap();
+    assert!(
+        method.contains("input short")
+            && method.contains("1 thread,")
+            && method.contains("batch 32"),
+        "{method}"
+    );
+    let text = std::fs::read_to_string(run.join("report.txt")).unwrap();
+    assert_eq!(
+        text.matches(&format!("sentences/s: {method}")).count(),
+        1,
+        "{text}"
+    );
     let page = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(
         page.contains("<svg") && page.contains("tatoeba deu acc %"),

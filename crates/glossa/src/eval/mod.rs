@@ -2,6 +2,7 @@
 //! Spearman correlation, MSE to the teacher, encode throughput and size on disk.
 
 pub mod report;
+pub mod speed;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -293,8 +294,11 @@ pub struct Suite {
     pub tatoeba: Vec<Tatoeba>,
     pub sts: Vec<Sts>,
     pub dev: Option<DevSet>,
-    /// Sentences timed for throughput.
+    /// Sentences timed for throughput: `glossa bench`'s `short` input where the eval folder has
+    /// its files, else the evaluated sets' English sentences.
     pub speed_texts: Vec<String>,
+    /// What `speed_texts` are, as [`speed::Method::input`] names them.
+    pub speed_input: String,
 }
 
 impl Suite {
@@ -312,26 +316,44 @@ impl Suite {
         if stsb {
             sts.push(load_stsb(eval_dir, "test")?);
         }
-        // Speed is timed on the English Tatoeba lines: short, real sentences.
-        let mut speed_texts: Vec<String> = tatoeba
-            .iter()
-            .flat_map(|t| t.eng.iter().cloned())
-            .take(2000)
-            .collect();
-        if speed_texts.is_empty() {
-            speed_texts = sts
-                .iter()
-                .flat_map(|s| s.pairs.iter().map(|p| p.0.clone()))
-                .take(2000)
-                .collect();
-        }
+        let (speed_texts, speed_input) = speed_texts(eval_dir, &tatoeba, &sts);
         Ok(Suite {
             tatoeba,
             sts,
             dev: None,
             speed_texts,
+            speed_input,
         })
     }
+}
+
+/// `glossa bench`'s `short` input, so a report's figure and the benchmark's time the same texts;
+/// a folder without those Tatoeba files (a test's, a user's own sets) times the first 2,000
+/// English sentences it has, and the method says so.
+fn speed_texts(eval_dir: &Path, tatoeba: &[Tatoeba], sts: &[Sts]) -> (Vec<String>, String) {
+    if let Ok(texts) = speed::inputs(eval_dir, "short") {
+        return (texts, "short".into());
+    }
+    let mut texts: Vec<String> = tatoeba
+        .iter()
+        .flat_map(|t| t.eng.iter().cloned())
+        .take(2000)
+        .collect();
+    let mut from = "Tatoeba";
+    if texts.is_empty() {
+        texts = sts
+            .iter()
+            .flat_map(|s| s.pairs.iter().map(|p| p.0.clone()))
+            .take(2000)
+            .collect();
+        from = "STS";
+    }
+    let input = format!(
+        "the first {} English sentences of the evaluated {from} sets (the folder lacks \
+         `glossa bench`'s inputs)",
+        texts.len()
+    );
+    (texts, input)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -349,14 +371,40 @@ pub struct ModelReport {
     /// MSE (×1000 is easier to read; stored raw) of model(translation) to teacher(English).
     pub dev_mse: BTreeMap<String, f32>,
     pub sentences_per_second: Option<f64>,
+    /// How `sentences_per_second` was measured ([`speed::Method::describe`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_method: Option<String>,
     pub size_bytes: Option<u64>,
 }
 
 pub struct Options {
-    /// Time encoding for throughput (uncached encoders only).
-    pub measure_speed: bool,
-    /// Minimum seconds to time, after one warm-up pass.
-    pub speed_seconds: f64,
+    /// Time encoding for throughput this way (uncached encoders only); `None`: no speed. The
+    /// input is the suite's (`Suite::speed_input`), whatever `input` says.
+    pub speed: Option<speed::Method>,
+}
+
+impl Options {
+    /// The method a model of `suite` is timed by, if any: `None` without texts to time.
+    pub fn speed_method(&self, suite: &Suite) -> Option<speed::Method> {
+        let method = self
+            .speed
+            .as_ref()
+            .filter(|_| !suite.speed_texts.is_empty())?;
+        Some(speed::Method {
+            input: suite.speed_input.clone(),
+            ..method.clone()
+        })
+    }
+}
+
+/// Times `encoder` on the suite's speed texts by `method`: the figure and its description.
+pub fn timed(
+    encoder: &dyn Encoder,
+    suite: &Suite,
+    method: &speed::Method,
+) -> Result<(f64, String)> {
+    let rate = speed::measure(encoder, &suite.speed_texts, method)?;
+    Ok((rate, method.describe()))
 }
 
 pub fn evaluate(
@@ -396,17 +444,14 @@ pub fn evaluate(
             dev_mse.insert(lang.clone(), mse);
         }
     }
-    let sentences_per_second = if options.measure_speed && !suite.speed_texts.is_empty() {
-        progress(&format!("{name}: speed"));
-        Some(throughput(
-            encoder,
-            &suite.speed_texts,
-            SPEED_BATCH,
-            options.speed_seconds,
-        )?)
-    } else {
-        None
+    let speed = match options.speed_method(suite) {
+        Some(method) => {
+            progress(&format!("{name}: speed"));
+            Some(timed(encoder, suite, &method)?)
+        }
+        None => None,
     };
+    let (sentences_per_second, speed_method) = speed.unzip();
     Ok(ModelReport {
         name: name.to_string(),
         tatoeba,
@@ -415,12 +460,10 @@ pub fn evaluate(
         sts,
         dev_mse,
         sentences_per_second,
+        speed_method,
         size_bytes: encoder.size_on_disk(),
     })
 }
-
-/// The batch size of the speed column in evaluation reports.
-pub const SPEED_BATCH: usize = 256;
 
 /// Sentences per second encoding `texts` in batches of `batch` (tokenization included), after a
 /// warm-up batch, repeating the list until `min_seconds` have passed and at least a batch is
@@ -521,7 +564,30 @@ pub fn render_table(reports: &[ModelReport]) -> String {
         col(&|r| r.size_bytes.map(|b| format!("{:.1}", b as f64 / 1e6))),
     ));
     let header: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
-    align(&header, rows)
+    align(&header, rows) + &speed_note(reports)
+}
+
+/// The line under a table that says how its sentences/s were measured (one line per model
+/// when their methods differ), so the figure never stands without its method.
+fn speed_note(reports: &[ModelReport]) -> String {
+    let methods: std::collections::BTreeSet<&String> = reports
+        .iter()
+        .filter_map(|r| r.speed_method.as_ref())
+        .collect();
+    match methods.len() {
+        0 => String::new(),
+        1 => format!("sentences/s: {}\n", methods.into_iter().next().unwrap()),
+        _ => reports
+            .iter()
+            .filter_map(|r| {
+                Some(format!(
+                    "sentences/s of {}: {}\n",
+                    r.name,
+                    r.speed_method.as_ref()?
+                ))
+            })
+            .collect(),
+    }
 }
 
 /// Rows of cells under `header`, the metric names left-aligned, every column right-aligned.
@@ -577,6 +643,7 @@ pub(crate) fn sample_report(name: &str) -> ModelReport {
         sts: [("stsb-test".to_string(), 61.0)].into(),
         dev_mse: BTreeMap::new(),
         sentences_per_second: Some(100.0),
+        speed_method: Some(speed::Method::default().describe()),
         size_bytes: Some(10),
     }
 }
@@ -686,6 +753,21 @@ mod tests {
                 && table.contains("45.0")
                 && table.contains("other"),
             "{table}"
+        );
+    }
+
+    #[test]
+    fn the_table_names_how_speed_was_measured_once_or_per_model() {
+        let same = render_table(&[sample_report("a"), sample_report("b")]);
+        let method = speed::Method::default().describe();
+        assert_eq!(same.matches(&method).count(), 1, "{same}");
+        let mut b = sample_report("b");
+        b.speed_method = Some("other way".into());
+        let differ = render_table(&[sample_report("a"), b]);
+        assert!(
+            differ.contains(&format!("sentences/s of a: {method}"))
+                && differ.contains("sentences/s of b: other way"),
+            "{differ}"
         );
     }
 }

@@ -173,8 +173,24 @@ pub struct EvalConfig {
     pub stsb: bool,
     /// Also train a student toward random targets: the score string overlap alone gives.
     pub random_target_control: bool,
-    /// Seconds to time each model's encoding.
+    /// Seconds to time each model's encoding (0: no speed figure).
     pub speed_seconds: f64,
+    /// Threads and batch of that timing: `glossa bench`'s first case by default (see
+    /// `eval::speed::Method`), so the report's figure is comparable with the benchmark's.
+    pub speed_threads: usize,
+    pub speed_batch: usize,
+}
+
+impl EvalConfig {
+    /// How the report times each model, if it does.
+    pub fn speed_method(&self) -> Option<crate::eval::speed::Method> {
+        (self.speed_seconds > 0.0).then(|| crate::eval::speed::Method {
+            threads: self.speed_threads,
+            batch: self.speed_batch,
+            seconds: self.speed_seconds,
+            ..Default::default()
+        })
+    }
 }
 
 impl Default for Config {
@@ -374,6 +390,8 @@ impl Default for EvalConfig {
             stsb: true,
             random_target_control: true,
             speed_seconds: 3.0,
+            speed_threads: 1,
+            speed_batch: 32,
         }
     }
 }

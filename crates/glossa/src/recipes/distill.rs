@@ -372,9 +372,7 @@ fn evaluate<'a>(
         )?);
     }
     let options = eval::Options {
-        // Speed is timed on the evaluation sets' sentences: none without them.
-        measure_speed: !suite.speed_texts.is_empty(),
-        speed_seconds: eval_cfg.speed_seconds,
+        speed: eval_cfg.speed_method(),
     };
     let log = |msg: &str| tracing::info!("evaluating {msg}");
     let mut models = Vec::new();
@@ -420,21 +418,14 @@ fn evaluate_teacher(
         encoder: teacher,
         cache: Mutex::new(cache),
     };
-    let no_speed = eval::Options {
-        measure_speed: false,
-        ..*options
-    };
+    let no_speed = eval::Options { speed: None };
     let log = |msg: &str| tracing::info!("evaluating {msg}");
     let mut report = eval::evaluate("teacher", &cached, suite, &no_speed, &log)?;
     // No texts to time (no Tatoeba or STS set): no speed, as for the students.
-    let timed = options.measure_speed && !suite.speed_texts.is_empty();
-    if let (RunTeacher::Model(t), true) = (teacher, timed) {
-        report.sentences_per_second = Some(eval::throughput(
-            t,
-            &suite.speed_texts,
-            eval::SPEED_BATCH,
-            options.speed_seconds,
-        )?);
+    if let (RunTeacher::Model(t), Some(method)) = (teacher, options.speed_method(suite)) {
+        let (rate, described) = eval::timed(t, suite, &method)?;
+        report.sentences_per_second = Some(rate);
+        report.speed_method = Some(described);
     }
     Ok(report)
 }

@@ -428,6 +428,7 @@ mod tests {
             sts: sts.iter().map(|&(s, v)| (s.to_string(), v)).collect(),
             dev_mse: BTreeMap::new(),
             sentences_per_second: None,
+            speed_method: None,
             size_bytes: Some(12_345_678),
         }
     }
