@@ -27,6 +27,9 @@ fn row_bytes(dim: usize) -> u64 {
 /// budget loop below corrects any excess).
 const OVERHEAD: u64 = 4096;
 
+/// At most this many texts (an even sample of them) fit the PCA.
+const PCA_TEXTS: usize = 50_000;
+
 /// How rows are ranked for pruning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PruneBy {
@@ -331,7 +334,10 @@ fn narrowed(
             "--dim {k} is not narrower than the student (table width {dim}, output {out})"
         )));
     }
-    let vectors = student.encode(options.texts)?;
+    // An even sample: the covariance of 50,000 vectors is as good as that of millions.
+    let step = options.texts.len().div_ceil(PCA_TEXTS).max(1);
+    let sample: Vec<&str> = options.texts.iter().step_by(step).copied().collect();
+    let vectors = student.encode(&sample)?;
     let pca = fit_pca(vectors.as_slice(), out, k)?;
     Ok((project_rows(student, &pca), k, None, Some(pca)))
 }
