@@ -22,6 +22,10 @@ pub struct EvalArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also write the report as an HTML page here (with the size–quality curve when several
+    /// models are compared).
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// Seconds spent timing encode speed (0: skip).
     #[arg(long, default_value_t = 3.0)]
     speed_seconds: f64,
@@ -35,6 +39,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         mut stsb,
         eval_dir,
         json,
+        html,
         speed_seconds,
     } = args;
     if tatoeba.is_empty() && !sts17 && !stsb {
@@ -59,6 +64,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
         )?);
     }
     print!("{}", glossa::eval::render_table(&reports));
+    if let Some(curve) = glossa::eval::render_size_curve(&reports) {
+        print!("\n{curve}");
+    }
+    if let Some(path) = html {
+        let page = glossa::eval::report::html("glossa eval", &reports, &[], &[]);
+        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    }
     if let Some(path) = json {
         let value = match &reports[..] {
             [one] => serde_json::to_vec_pretty(one)?,
