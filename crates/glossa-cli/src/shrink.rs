@@ -38,7 +38,9 @@ pub fn run(args: ShrinkArgs) -> Result<()> {
     let (texts, _) = read_texts(&args.texts)?;
     let (_, pairs) = read_texts(&args.check)?;
     if texts.is_empty() && (args.dim.is_some() || args.prune_by == PruneBy::Use) {
-        bail!("--dim and --prune-by use are fitted on texts: pass --texts (e.g. a corpus' dev TSVs)");
+        bail!(
+            "--dim and --prune-by use are fitted on texts: pass --texts (e.g. a corpus' dev TSVs)"
+        );
     }
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let options = ShrinkOptions {

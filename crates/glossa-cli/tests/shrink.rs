@@ -29,7 +29,10 @@ fn student(dir: &std::path::Path) {
     };
     let texts: Vec<&str> = LINES.iter().flat_map(|l| l.split('\t')).collect();
     let words = build_vocab(texts, true, 1, 1000);
-    TableStudent::new(config, words, 5).unwrap().save(dir).unwrap();
+    TableStudent::new(config, words, 5)
+        .unwrap()
+        .save(dir)
+        .unwrap();
 }
 
 #[test]
@@ -51,7 +54,10 @@ fn shrink_fits_the_budget_or_names_the_smallest_reachable_size() {
             .arg(out)
     };
     let stdout = String::from_utf8(run("40kB", &out).ok().stdout).unwrap();
-    assert!(stdout.contains("width 8") && stdout.contains("retrieval"), "{stdout}");
+    assert!(
+        stdout.contains("width 8") && stdout.contains("retrieval"),
+        "{stdout}"
+    );
     let size: u64 = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
@@ -59,7 +65,10 @@ fn shrink_fits_the_budget_or_names_the_smallest_reachable_size() {
     assert!(size <= 40_000, "{size} bytes");
     let small = TableStudent::load(&out).unwrap();
     assert_eq!(small.dim(), 8);
-    assert!(small.rows() < 4000 + small.words().len(), "rows were pruned");
+    assert!(
+        small.rows() < 4000 + small.words().len(),
+        "rows were pruned"
+    );
     let v = small.encode(&["the cat opens the file"]).unwrap();
     assert!(v.row(0).iter().any(|&x| x != 0.0));
 

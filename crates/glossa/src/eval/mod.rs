@@ -427,8 +427,12 @@ pub fn size_curve(reports: &[ModelReport]) -> Vec<(&str, f64, Option<f32>, Optio
         .filter_map(|r| {
             let mb = r.size_bytes? as f64 / 1e6;
             let stsb = r.sts.get(STSB).copied();
-            (r.tatoeba_mean.is_some() || stsb.is_some())
-                .then_some((r.name.as_str(), mb, r.tatoeba_mean, stsb))
+            (r.tatoeba_mean.is_some() || stsb.is_some()).then_some((
+                r.name.as_str(),
+                mb,
+                r.tatoeba_mean,
+                stsb,
+            ))
         })
         .collect();
     points.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -151,9 +151,9 @@ fn size_chart(models: &[ModelReport]) -> Option<String> {
         return None;
     }
     let (w, h, left, bottom, top) = (860.0f64, 260.0f64, 40.0f64, 40.0f64, 30.0f64);
-    let (lo, hi) = points
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1.ln()), b.max(p.1.ln())));
+    let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), p| {
+        (a.min(p.1.ln()), b.max(p.1.ln()))
+    });
     let span = (hi - lo).max(1e-6);
     let x = |mb: f64| left + 20.0 + (w - left - 60.0) * (mb.ln() - lo) / span;
     let y = |v: f32| h - bottom - (h - bottom - top) * v.clamp(0.0, 100.0) as f64 / 100.0;
@@ -178,7 +178,10 @@ fn size_chart(models: &[ModelReport]) -> Option<String> {
         );
     }
     type Get<'a> = fn(&(&'a str, f64, Option<f32>, Option<f32>)) -> Option<f32>;
-    let series: [(&str, Get); 2] = [("Tatoeba mean acc %", |p| p.2), ("STS-B Spearman ×100", |p| p.3)];
+    let series: [(&str, Get); 2] = [
+        ("Tatoeba mean acc %", |p| p.2),
+        ("STS-B Spearman ×100", |p| p.3),
+    ];
     for (i, (label, get)) in series.iter().enumerate() {
         let line: Vec<String> = points
             .iter()
@@ -291,7 +294,10 @@ mod tests {
         let table = crate::eval::render_size_curve(&models).unwrap();
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert!(lines[1].contains("460.8") && lines[3].contains("32.0"), "{table}");
+        assert!(
+            lines[1].contains("460.8") && lines[3].contains("32.0"),
+            "{table}"
+        );
         // A single model has no curve.
         assert!(crate::eval::render_size_curve(&models[..1]).is_none());
         assert!(!html("one", &models[..1], &[], &[]).contains("log scale"));

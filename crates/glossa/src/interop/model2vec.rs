@@ -278,7 +278,10 @@ mod tests {
         assert_eq!(config["embedding_dtype"], "int8");
         let bytes = std::fs::read(dir.path().join("model.safetensors")).unwrap();
         let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        assert_eq!(tensors.tensor("embeddings").unwrap().dtype(), safetensors::Dtype::I8);
+        assert_eq!(
+            tensors.tensor("embeddings").unwrap().dtype(),
+            safetensors::Dtype::I8
+        );
         assert_eq!(tensors.tensor("weights").unwrap().shape(), &[s.rows()]);
         let back = read(dir.path()).unwrap();
         for text in ["the cat", "dog dog the", "zebra cat"] {

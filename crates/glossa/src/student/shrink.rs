@@ -46,7 +46,9 @@ impl std::str::FromStr for PruneBy {
         match s {
             "norm" => Ok(PruneBy::Norm),
             "use" => Ok(PruneBy::Use),
-            other => Err(format!("unknown pruning order '{other}' (expected norm or use)")),
+            other => Err(format!(
+                "unknown pruning order '{other}' (expected norm or use)"
+            )),
         }
     }
 }
@@ -79,7 +81,10 @@ pub fn fit_pca(vectors: &[f32], d: usize, k: usize) -> Result<Pca> {
     let mut order: Vec<usize> = (0..d).collect();
     order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
     let total: f64 = eigen.eigenvalues.iter().map(|v| v.max(0.0)).sum();
-    let kept: f64 = order[..k].iter().map(|&i| eigen.eigenvalues[i].max(0.0)).sum();
+    let kept: f64 = order[..k]
+        .iter()
+        .map(|&i| eigen.eigenvalues[i].max(0.0))
+        .sum();
     let mut axes = vec![0f32; d * k];
     for (c, &i) in order[..k].iter().enumerate() {
         for r in 0..d {
@@ -90,7 +95,11 @@ pub fn fit_pca(vectors: &[f32], d: usize, k: usize) -> Result<Pca> {
         mean: mean.iter().map(|&v| v as f32).collect(),
         axes,
         k,
-        kept_variance: if total > 0.0 { (kept / total) as f32 } else { 1.0 },
+        kept_variance: if total > 0.0 {
+            (kept / total) as f32
+        } else {
+            1.0
+        },
     })
 }
 
@@ -216,7 +225,9 @@ fn pruned(
     }
     let n_words = student.words().len();
     let kept_words: Vec<usize> = (0..n_words).filter(|&w| keep.rows[w]).collect();
-    let kept_buckets: Vec<usize> = (n_words..student.rows()).filter(|&r| keep.rows[r]).collect();
+    let kept_buckets: Vec<usize> = (n_words..student.rows())
+        .filter(|&r| keep.rows[r])
+        .collect();
     let mut new_row = vec![u32::MAX; student.rows()];
     for (i, &r) in kept_words.iter().chain(&kept_buckets).enumerate() {
         new_row[r] = i as u32;
@@ -233,7 +244,10 @@ fn pruned(
         values.extend_from_slice(&table[r * dim..(r + 1) * dim]);
     }
     values.extend(std::iter::repeat_n(0.0, dim));
-    let words = kept_words.iter().map(|&w| student.words()[w].clone()).collect();
+    let words = kept_words
+        .iter()
+        .map(|&w| student.words()[w].clone())
+        .collect();
     student.reshaped(words, (dim, values), projection, Some(map))
 }
 
@@ -367,7 +381,11 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         "kib" => 1024.0,
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("unknown size unit '{other}' in '{s}' (e.g. 64MB, 500kB, 1GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{s}' (e.g. 64MB, 500kB, 1GiB)"
+            ))
+        }
     };
     let n: f64 = number
         .parse()
@@ -397,7 +415,10 @@ mod tests {
         };
         let lines = lines();
         let words = build_vocab(lines.iter().map(String::as_str), true, 2, 500);
-        TableStudent::new(config, words, 7).unwrap().save(dir).unwrap();
+        TableStudent::new(config, words, 7)
+            .unwrap()
+            .save(dir)
+            .unwrap();
         TableStudent::load(dir).unwrap()
     }
 
@@ -413,7 +434,9 @@ mod tests {
         assert!(pca.kept_variance > 0.99, "{}", pca.kept_variance);
         for a in 0..2 {
             for b in 0..2 {
-                let dot: f32 = (0..6).map(|r| pca.axes[r * 2 + a] * pca.axes[r * 2 + b]).sum();
+                let dot: f32 = (0..6)
+                    .map(|r| pca.axes[r * 2 + a] * pca.axes[r * 2 + b])
+                    .sum();
                 let want = if a == b { 1.0 } else { 0.0 };
                 assert!((dot - want).abs() < 1e-4, "axes {a},{b}: {dot}");
             }
@@ -437,12 +460,20 @@ mod tests {
             let mut features = Vec::new();
             s.features(text, &mut features);
             if features.is_empty() {
-                assert_eq!(small.embed(text), vec![0.0; 4], "no rows: still the zero vector");
+                assert_eq!(
+                    small.embed(text),
+                    vec![0.0; 4],
+                    "no rows: still the zero vector"
+                );
                 continue;
             }
             let old = s.embed(text);
             let want: Vec<f32> = (0..4)
-                .map(|c| (0..12).map(|r| (old[r] - pca.mean[r]) * pca.axes[r * 4 + c]).sum())
+                .map(|c| {
+                    (0..12)
+                        .map(|r| (old[r] - pca.mean[r]) * pca.axes[r * 4 + c])
+                        .sum()
+                })
                 .collect();
             for (a, b) in small.embed(text).iter().zip(&want) {
                 assert!((a - b).abs() < 1e-4, "{text:?}: {a} vs {b}");
@@ -464,7 +495,10 @@ mod tests {
             texts: &texts,
         };
         let unpruned = shrink(&s, &options(u64::MAX), full.path()).unwrap();
-        assert_eq!(unpruned.bucket_rows, 2000, "a budget that fits prunes nothing");
+        assert_eq!(
+            unpruned.bucket_rows, 2000,
+            "a budget that fits prunes nothing"
+        );
         let budget = unpruned.bytes * 6 / 10;
         let out = tempfile::tempdir().unwrap();
         let summary = shrink(&s, &options(budget), out.path()).unwrap();
@@ -520,7 +554,10 @@ mod tests {
         .unwrap_err()
         .to_string();
         let mb = format!("{:.2} MB", smallest as f64 / 1e6);
-        assert!(err.contains("smallest reachable") && err.contains(&mb), "{err}");
+        assert!(
+            err.contains("smallest reachable") && err.contains(&mb),
+            "{err}"
+        );
         assert!(!out.path().join("student.json").exists());
     }
 
@@ -531,7 +568,9 @@ mod tests {
         assert_eq!(parse_size("32MiB"), Ok(32 << 20));
         assert_eq!(parse_size("500kB"), Ok(500_000));
         assert_eq!(parse_size("1234"), Ok(1234));
-        assert!(parse_size("64 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(parse_size("64 parsecs")
+            .unwrap_err()
+            .contains("unknown size unit"));
         assert!(parse_size("MB").is_err());
     }
 }

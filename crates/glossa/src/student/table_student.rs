@@ -272,8 +272,13 @@ impl TableStudent {
         let mut config = self.config.clone();
         config.dim = dim;
         config.output_dim = projection.as_ref().map_or(dim, |p| p.0);
-        if projection.as_ref().is_some_and(|(out, p)| p.len() != dim * out) {
-            return Err(Error::msg(format!("a projection from width {dim} has the wrong size")));
+        if projection
+            .as_ref()
+            .is_some_and(|(out, p)| p.len() != dim * out)
+        {
+            return Err(Error::msg(format!(
+                "a projection from width {dim} has the wrong size"
+            )));
         }
         let featurizer = match &self.featurizer {
             Featurizer::Tokens { tokenizer, .. } => {
@@ -289,7 +294,11 @@ impl TableStudent {
         let table_buckets = match &bucket_rows {
             Some(map) => {
                 let rows = table.len() / dim.max(1) - words.len().min(table.len() / dim.max(1));
-                if map.len() != config.buckets || map.iter().any(|&r| (r as usize) < words.len() || r as usize >= words.len() + rows) {
+                if map.len() != config.buckets
+                    || map
+                        .iter()
+                        .any(|&r| (r as usize) < words.len() || r as usize >= words.len() + rows)
+                {
                     return Err(Error::msg(format!(
                         "a bucket map needs {} entries, each a bucket row of the table ({} words + {rows} rows)",
                         config.buckets,
@@ -320,7 +329,10 @@ impl TableStudent {
             featurizer,
             table: table.into(),
             projection: projection.map(|p| p.1),
-            bucket_rows: bucket_rows.map(|map| BucketRows { map, rows: table_buckets }),
+            bucket_rows: bucket_rows.map(|map| BucketRows {
+                map,
+                rows: table_buckets,
+            }),
             teacher: self.teacher.clone(),
             name: format!("{} (reshaped)", self.name),
             size_on_disk: None,
@@ -764,7 +776,10 @@ fn map_weights(
             // Same width and alignment as f32: read through the f32 map, kept as bits.
             let raw = super::table::Table::map(weights_path, data_at(start)?, len)?;
             let map: Vec<u32> = raw.iter().map(|v| v.to_bits()).collect();
-            if let Some(bad) = map.iter().find(|&&r| (r as usize) < words || r as usize >= rows) {
+            if let Some(bad) = map
+                .iter()
+                .find(|&&r| (r as usize) < words || r as usize >= rows)
+            {
                 return Err(Error::invalid(
                     weights_path,
                     format!("bucket_rows holds row {bad}, outside the bucket rows {words}..{rows}"),
@@ -1008,14 +1023,12 @@ fn tensor_span_as(
                 format!("tensor '{name}' of shape {shape:?} is too large"),
             )
         })?;
-    let size = count
-        .checked_mul(width)
-        .ok_or_else(|| {
-            Error::invalid(
-                path,
-                format!("tensor '{name}' of shape {shape:?} is too large"),
-            )
-        })?;
+    let size = count.checked_mul(width).ok_or_else(|| {
+        Error::invalid(
+            path,
+            format!("tensor '{name}' of shape {shape:?} is too large"),
+        )
+    })?;
     match offsets[..] {
         [start, end] if end.checked_sub(start) == Some(size) => Ok((start, count)),
         _ => Err(Error::invalid(
