@@ -536,6 +536,76 @@ mod tests {
     }
 
     #[test]
+    fn a_pruned_student_exports_to_fasttext_with_its_own_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = student(dir.path(), 2000);
+        let lines = lines();
+        let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let out = tempfile::tempdir().unwrap();
+        let options = ShrinkOptions {
+            max_bytes: 25_000,
+            dim: None,
+            prune_by: PruneBy::Use,
+            texts: &texts,
+        };
+        shrink(&s, &options, out.path()).unwrap();
+        let small = TableStudent::load(out.path()).unwrap();
+        assert!(small.bucket_rows().is_some());
+        let bin = out.path().join("m.bin");
+        crate::interop::fasttext::write_bin(&small, &bin).unwrap();
+        let m = crate::interop::fasttext::read_bin(&bin).unwrap();
+        for text in [
+            "the cat sat on the mat",
+            "ÉTÉ naïve",
+            "Qu'est-ce que c'est ?",
+        ] {
+            let line = crate::interop::fasttext::FasttextText::new(&small).line(text);
+            let cos = crate::encoder::cosine(&m.sentence_vector(&line), &small.embed(text));
+            assert!(cos > 1.0 - 1e-4, "{text}: cosine {cos}");
+        }
+    }
+
+    #[test]
+    fn an_inconsistent_pruned_student_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = student(dir.path(), 2000);
+        let out = tempfile::tempdir().unwrap();
+        let options = ShrinkOptions {
+            max_bytes: 25_000,
+            dim: None,
+            prune_by: PruneBy::Norm,
+            texts: &[],
+        };
+        shrink(&s, &options, out.path()).unwrap();
+        let json_path = out.path().join("student.json");
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+        assert_eq!(json["format"], "glossa-subword/2");
+        let edit = |f: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+            let mut j = json.as_object().unwrap().clone();
+            j.remove("checksum");
+            f(&mut j);
+            std::fs::write(&json_path, serde_json::to_vec(&j).unwrap()).unwrap();
+            TableStudent::load(out.path()).err().unwrap().to_string()
+        };
+        let err = edit(&|j| {
+            j.remove("table_buckets");
+        });
+        assert!(
+            err.contains("student.json") && err.contains("table_buckets"),
+            "{err}"
+        );
+        let err = edit(&|j| {
+            let n = j["table_buckets"].as_u64().unwrap();
+            j.insert("table_buckets".into(), (n - 1).into());
+        });
+        assert!(
+            err.contains("model.safetensors") && err.contains("shape"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn impossible_budgets_are_refused_with_the_smallest_reachable_size() {
         let dir = tempfile::tempdir().unwrap();
         let s = student(dir.path(), 2000);
