@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 STUDENT=${1:-runs/e5-static/student}
 MIN_COS=${MIN_COS:-0.999}
 SHARED=${GLOSSA_SHARED:-../shared}
-M2V=model2vec==0.7.0
+M2V=model2vec==0.10.0
 if [ ! -f "$STUDENT/student.json" ]; then
   echo "no static student at $STUDENT: train one with target/release/glossa distill --config configs/e5-static.toml" >&2
   exit 2

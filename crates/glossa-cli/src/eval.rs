@@ -22,6 +22,10 @@ pub struct EvalArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also write the report as an HTML page here (with the size–quality curve when several
+    /// models are compared).
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// Seconds spent timing encode speed (0: skip). The timing is `glossa bench`'s (same
     /// code, same `short` input when the eval folder has it, cold, after a warm-up batch).
     #[arg(long, default_value_t = 3.0)]
@@ -42,6 +46,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         mut stsb,
         eval_dir,
         json,
+        html,
         speed_seconds,
         speed_threads,
         speed_batch,
@@ -72,6 +77,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
         )?);
     }
     print!("{}", glossa::eval::render_table(&reports));
+    if let Some(curve) = glossa::eval::render_size_curve(&reports) {
+        print!("\n{curve}");
+    }
+    if let Some(path) = html {
+        let page = glossa::eval::report::html("glossa eval", &reports, &[], &[]);
+        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    }
     if let Some(path) = json {
         let value = match &reports[..] {
             [one] => serde_json::to_vec_pretty(one)?,

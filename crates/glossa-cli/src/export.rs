@@ -16,6 +16,9 @@ pub enum ExportCommand {
         /// Directory to write (created).
         #[arg(long)]
         out: PathBuf,
+        /// Rows stored as int8 (the row scales as Model2Vec's per-token `weights`), f16 or f32.
+        #[arg(long, default_value = "int8")]
+        precision: glossa::student::Precision,
     },
     /// fastText/word2vec text vectors of the student's vocabulary.
     Vec {
@@ -40,7 +43,11 @@ pub enum ExportCommand {
 pub fn run(command: ExportCommand) -> Result<()> {
     match command {
         ExportCommand::Fasttext { model, out, vec } => fasttext(&model, &out, vec.as_deref()),
-        ExportCommand::Model2vec { model, out } => model2vec(&model, &out),
+        ExportCommand::Model2vec {
+            model,
+            out,
+            precision,
+        } => model2vec(&model, &out, precision),
         ExportCommand::Vec { model, out } => {
             let student = TableStudent::load(&model)?;
             glossa::interop::write_vec(&student, &out)?;
@@ -75,11 +82,11 @@ fn fasttext(model: &Path, out: &Path, vec: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn model2vec(model: &Path, out: &Path) -> Result<()> {
+fn model2vec(model: &Path, out: &Path, precision: glossa::student::Precision) -> Result<()> {
     let student = TableStudent::load(model)?;
-    glossa::interop::model2vec::write(&student, out)?;
+    glossa::interop::model2vec::write_as(&student, out, precision)?;
     println!(
-        "wrote a Model2Vec model of {} tokens × {} to {}",
+        "wrote a Model2Vec model of {} tokens × {} ({precision:?}) to {}",
         student.rows(),
         student.config.output_dim,
         out.display()

@@ -14,6 +14,7 @@ mod export;
 mod progress;
 mod quantize;
 mod serve;
+mod shrink;
 mod teacher;
 mod tokenize;
 
@@ -79,6 +80,8 @@ enum Command {
     /// (compare with `glossa eval --model ORIGINAL --model COPY`). A Transformer student takes
     /// int8 only (every matrix, a scale per row; dequantised to f32 when loaded).
     Quantize(quantize::QuantizeArgs),
+    /// A copy of a student that fits a size budget: narrower (PCA), pruned rows, int8.
+    Shrink(shrink::ShrinkArgs),
     /// Write a student in another tool's format.
     Export {
         #[command(subcommand)]
@@ -125,6 +128,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Classify { command } => classify::run(command),
         Command::Quantize(args) => quantize::run(args),
+        Command::Shrink(args) => shrink::run(args),
         Command::Export { command } => export::run(command),
     }
 }

@@ -813,10 +813,10 @@ speed_seconds = 0.1
     let ours = embed(&student);
     assert_eq!((ours.len(), ours[0].len()), (3, 384));
 
-    // Model2Vec export: the directory loads back (as Python's model2vec would read it) with the
-    // same vectors.
+    // Model2Vec export in f32: the directory loads back (as Python's model2vec would read it)
+    // with the same vectors.
     let m2v = dir.path().join("m2v");
-    glossa(["export", "model2vec", "--model"])
+    glossa(["export", "model2vec", "--precision", "f32", "--model"])
         .arg(&student)
         .arg("--out")
         .arg(&m2v)
@@ -828,6 +828,17 @@ speed_seconds = 0.1
             .map(|(x, y)| (x - y).abs())
             .fold(0f32, f32::max);
         assert!(diff < 1e-5, "model2vec round trip differs by {diff}");
+    }
+    // By default the export is int8 (row scales as Model2Vec's weights): nearly the same.
+    let m2v8 = dir.path().join("m2v-int8");
+    glossa(["export", "model2vec", "--model"])
+        .arg(&student)
+        .arg("--out")
+        .arg(&m2v8)
+        .ok();
+    for (a, b) in ours.iter().zip(embed(&m2v8)).take(2) {
+        let cos = glossa::encoder::cosine(a, &b);
+        assert!(cos > 0.99, "int8 Model2Vec export: cosine {cos}");
     }
 
     // Quantized to int8, it still embeds nearly the same.

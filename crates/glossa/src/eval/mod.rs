@@ -507,6 +507,50 @@ pub fn keys_of<R, V>(reports: &[R], map: impl Fn(&R) -> &BTreeMap<String, V>) ->
     keys.into_iter().cloned().collect()
 }
 
+/// STS-benchmark's key in `ModelReport::sts`.
+pub const STSB: &str = "stsb-test";
+
+/// The size–quality curve: (size MB, Tatoeba mean, STS-benchmark) of each report with a size
+/// and a quality figure, largest first.
+pub fn size_curve(reports: &[ModelReport]) -> Vec<(&str, f64, Option<f32>, Option<f32>)> {
+    let mut points: Vec<_> = reports
+        .iter()
+        .filter_map(|r| {
+            let mb = r.size_bytes? as f64 / 1e6;
+            let stsb = r.sts.get(STSB).copied();
+            (r.tatoeba_mean.is_some() || stsb.is_some()).then_some((
+                r.name.as_str(),
+                mb,
+                r.tatoeba_mean,
+                stsb,
+            ))
+        })
+        .collect();
+    points.sort_by(|a, b| b.1.total_cmp(&a.1));
+    points
+}
+
+/// `size_curve` as a plain-text table, or None with fewer than two points.
+pub fn render_size_curve(reports: &[ModelReport]) -> Option<String> {
+    let points = size_curve(reports);
+    if points.len() < 2 {
+        return None;
+    }
+    let fmt = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let mut out = format!(
+        "{:<40} {:>12} {:>16} {:>14}\n",
+        "size–quality", "size MB", "tatoeba mean %", "stsb spearman"
+    );
+    for (name, mb, tatoeba, stsb) in points {
+        out += &format!(
+            "{name:<40} {mb:>12.1} {:>16} {:>14}\n",
+            fmt(tatoeba),
+            fmt(stsb)
+        );
+    }
+    Some(out)
+}
+
 /// The comparison as a plain-text table: one column per model.
 pub fn render_table(reports: &[ModelReport]) -> String {
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();

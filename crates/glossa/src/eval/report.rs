@@ -143,6 +143,70 @@ fn line_chart(title: &str, logs: &[EpochLog]) -> String {
     )
 }
 
+/// The size–quality curve: size on disk (log scale) against Tatoeba mean and STS-benchmark,
+/// one point per model; None with fewer than two models that have both a size and a figure.
+fn size_chart(models: &[ModelReport]) -> Option<String> {
+    let points = crate::eval::size_curve(models);
+    if points.len() < 2 {
+        return None;
+    }
+    let (w, h, left, bottom, top) = (860.0f64, 260.0f64, 40.0f64, 40.0f64, 30.0f64);
+    let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), p| {
+        (a.min(p.1.ln()), b.max(p.1.ln()))
+    });
+    let span = (hi - lo).max(1e-6);
+    let x = |mb: f64| left + 20.0 + (w - left - 60.0) * (mb.ln() - lo) / span;
+    let y = |v: f32| h - bottom - (h - bottom - top) * v.clamp(0.0, 100.0) as f64 / 100.0;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11"><text x="{left}" y="16" font-size="13" font-weight="bold">Size on disk (MB, log scale) against quality</text>"#
+    );
+    for tick in 0..=4 {
+        let v = 25.0 * tick as f32;
+        svg += &format!(
+            r##"<line x1="{left}" x2="{w}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{v:.0}</text>"##,
+            left - 4.0,
+            y(v) + 4.0,
+            yy = y(v)
+        );
+    }
+    for (name, mb, ..) in &points {
+        svg += &format!(
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{mb:.1}</text><title>{}</title>"#,
+            x(*mb),
+            h - bottom + 14.0,
+            escape(name)
+        );
+    }
+    type Get<'a> = fn(&(&'a str, f64, Option<f32>, Option<f32>)) -> Option<f32>;
+    let series: [(&str, Get); 2] = [
+        ("Tatoeba mean acc %", |p| p.2),
+        ("STS-B Spearman ×100", |p| p.3),
+    ];
+    for (i, (label, get)) in series.iter().enumerate() {
+        let line: Vec<String> = points
+            .iter()
+            .filter_map(|p| get(p).map(|v| format!("{:.1},{:.1}", x(p.1), y(v))))
+            .collect();
+        let color = COLORS[i];
+        svg += &format!(
+            r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+            line.join(" ")
+        );
+        for pt in &line {
+            let (px, py) = pt.split_once(',').expect("formatted above");
+            svg += &format!(r#"<circle cx="{px}" cy="{py}" r="3" fill="{color}"/>"#);
+        }
+        svg += &format!(
+            r#"<rect x="{}" y="{}" width="10" height="10" fill="{color}"/><text x="{}" y="{}">{label}</text>"#,
+            left + 200.0 * i as f64,
+            h - 14.0,
+            left + 14.0 + 200.0 * i as f64,
+            h - 5.0
+        );
+    }
+    Some(svg + "</svg>")
+}
+
 /// The whole page.
 pub fn html(
     title: &str,
@@ -180,6 +244,9 @@ pub fn html(
             100.0,
         );
     }
+    if let Some(chart) = size_chart(models) {
+        body += &chart;
+    }
     if !train_log.is_empty() {
         body += &line_chart("Student training: MSE to the teacher per epoch", train_log);
     }
@@ -205,5 +272,34 @@ mod tests {
         assert!(page.matches("<svg").count() == 3, "{page}");
         assert!(page.contains("student &lt;small&gt;") && !page.contains("<small>"));
         assert!(page.contains("tatoeba deu acc %"));
+    }
+
+    #[test]
+    fn several_sizes_of_one_student_draw_the_size_quality_curve() {
+        let sizes = [460_800_000u64, 64_000_000, 32_000_000];
+        let models: Vec<ModelReport> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| {
+                let mut m = crate::eval::sample_report(&format!("student {i}"));
+                m.size_bytes = Some(size);
+                m.tatoeba_mean = Some(40.0 - i as f32);
+                m
+            })
+            .collect();
+        let page = html("curve", &models, &[], &[]);
+        assert!(page.contains("Size on disk (MB, log scale)"), "{page}");
+        // One point per model and series.
+        assert_eq!(page.matches("<circle").count(), 6);
+        let table = crate::eval::render_size_curve(&models).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(
+            lines[1].contains("460.8") && lines[3].contains("32.0"),
+            "{table}"
+        );
+        // A single model has no curve.
+        assert!(crate::eval::render_size_curve(&models[..1]).is_none());
+        assert!(!html("one", &models[..1], &[], &[]).contains("log scale"));
     }
 }

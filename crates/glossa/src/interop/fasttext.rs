@@ -199,7 +199,9 @@ pub fn write_bin(student: &TableStudent, path: &Path) -> Result<ExportSummary> {
     let mut bracketed = String::new();
     for row in 0..rows {
         hidden.fill(0.0);
-        student.table.add_row(row, hidden_dim, &mut hidden);
+        student
+            .table
+            .add_row(student.table_row(row), hidden_dim, &mut hidden);
         if let Some(word) = words.get(row) {
             // glossa gives a CJK character token only its word row; fastText adds the n-grams
             // of `<token>` to every known word. Subtracting those rows here makes fastText's
@@ -215,7 +217,9 @@ pub fn write_bin(student: &TableStudent, path: &Path) -> Result<ExportSummary> {
                 });
                 let mut sum = vec![0.0f32; hidden_dim];
                 for g in grams {
-                    student.table.add_row(g, hidden_dim, &mut sum);
+                    student
+                        .table
+                        .add_row(student.table_row(g), hidden_dim, &mut sum);
                 }
                 hidden.iter_mut().zip(&sum).for_each(|(h, s)| *h -= s);
                 adjusted_words += 1;

@@ -13,7 +13,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::io::write_atomic;
-use crate::student::TableStudent;
+use crate::student::{Precision, TableStudent};
 use crate::{Error, Result};
 
 /// True when `dir` looks like a Model2Vec model (its `config.json` says `model2vec`).
@@ -45,8 +45,15 @@ fn output_rows(student: &TableStudent) -> Vec<f32> {
     rows
 }
 
-/// Writes a static student as a Model2Vec directory.
+/// Writes a static student as a Model2Vec directory with f32 rows.
 pub fn write(student: &TableStudent, dir: &Path) -> Result<()> {
+    write_as(student, dir, Precision::F32)
+}
+
+/// Writes a static student as a Model2Vec directory with its rows at `precision`. Int8 stores
+/// each row's scale as the per-token `weights` tensor, which Model2Vec multiplies into the row
+/// (model2vec 0.10 `StaticModel._encode_helper`), so the vectors are the int8 student's exactly.
+pub fn write_as(student: &TableStudent, dir: &Path, precision: Precision) -> Result<()> {
     let Some(tokenizer) = student.tokenizer() else {
         return Err(Error::msg(format!(
             "{}: only a static token student can be written in Model2Vec format (this one is \
@@ -57,14 +64,26 @@ pub fn write(student: &TableStudent, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let out_dim = student.config.output_dim;
     let rows = output_rows(student);
-    let bytes: Vec<u8> = rows.iter().flat_map(|x| x.to_le_bytes()).collect();
-    let view = safetensors::tensor::TensorView::new(
-        safetensors::Dtype::F32,
-        vec![student.rows(), out_dim],
-        &bytes,
-    )
-    .expect("shape matches");
-    let blob = safetensors::serialize([("embeddings".to_string(), view)], None)
+    let (bytes, scales) = crate::student::table::quantize(&rows, out_dim, precision);
+    let dtype = match precision {
+        Precision::F32 => safetensors::Dtype::F32,
+        Precision::F16 => safetensors::Dtype::F16,
+        Precision::Int8 => safetensors::Dtype::I8,
+    };
+    let view = safetensors::tensor::TensorView::new(dtype, vec![student.rows(), out_dim], &bytes)
+        .expect("shape matches");
+    let scale_bytes: Vec<u8> = scales.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut tensors = vec![("embeddings".to_string(), view)];
+    if precision == Precision::Int8 {
+        let w = safetensors::tensor::TensorView::new(
+            safetensors::Dtype::F32,
+            vec![student.rows()],
+            &scale_bytes,
+        )
+        .expect("shape matches");
+        tensors.push(("weights".to_string(), w));
+    }
+    let blob = safetensors::serialize(tensors, None)
         .map_err(|e| Error::msg(format!("serialising weights: {e}")))?;
     write_atomic(dir.join("model.safetensors"), &blob)?;
     let json = tokenizer
@@ -80,7 +99,11 @@ pub fn write(student: &TableStudent, dir: &Path) -> Result<()> {
         "seq_length": 1_000_000,
         "normalize": true,
         "pooling": "mean",
-        "embedding_dtype": "float32",
+        "embedding_dtype": match precision {
+            Precision::F32 => "float32",
+            Precision::F16 => "float16",
+            Precision::Int8 => "int8",
+        },
         "distilled_with": "glossa",
     });
     write_atomic(
@@ -98,7 +121,7 @@ pub fn write(student: &TableStudent, dir: &Path) -> Result<()> {
     )
 }
 
-/// Loads a Model2Vec directory as a static student (f32 or f16 embeddings; per-token
+/// Loads a Model2Vec directory as a static student (f32, f16 or int8 embeddings; per-token
 /// `weights` are folded into the rows). Vocabulary-quantized models (a `mapping` tensor) are
 /// refused: their rows are shared between tokens.
 pub fn read(dir: &Path) -> Result<TableStudent> {
@@ -192,9 +215,10 @@ fn to_f32(dtype: safetensors::Dtype, data: &[u8], name: &str, path: &Path) -> Re
             .chunks_exact(2)
             .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
             .collect()),
+        safetensors::Dtype::I8 => Ok(data.iter().map(|&b| b as i8 as f32).collect()),
         other => Err(Error::invalid(
             path,
-            format!("tensor '{name}' is {other:?}, expected F32 or F16"),
+            format!("tensor '{name}' is {other:?}, expected F32, F16 or I8"),
         )),
     }
 }
@@ -239,6 +263,30 @@ mod tests {
                 .map(|(x, y)| (x - y).abs())
                 .fold(0f32, f32::max);
             assert!(diff < 1e-6, "{text}: {a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn an_int8_model_stores_row_scales_as_weights_and_reads_back_within_int8() {
+        let s = tiny();
+        let (f32_dir, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        write(&s, f32_dir.path()).unwrap();
+        write_as(&s, dir.path(), Precision::Int8).unwrap();
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["embedding_dtype"], "int8");
+        let bytes = std::fs::read(dir.path().join("model.safetensors")).unwrap();
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(
+            tensors.tensor("embeddings").unwrap().dtype(),
+            safetensors::Dtype::I8
+        );
+        assert_eq!(tensors.tensor("weights").unwrap().shape(), &[s.rows()]);
+        let back = read(dir.path()).unwrap();
+        for text in ["the cat", "dog dog the", "zebra cat"] {
+            let cos = crate::encoder::cosine(&s.embed(text), &back.embed(text));
+            assert!(cos > 0.999, "{text}: cosine {cos}");
         }
     }
 

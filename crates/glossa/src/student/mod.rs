@@ -2,6 +2,7 @@
 
 pub mod features;
 pub mod pieces;
+pub mod shrink;
 pub mod table;
 pub mod table_student;
 pub mod token_init;

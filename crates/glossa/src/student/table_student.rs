@@ -23,6 +23,10 @@ use super::STUDENT_FILE;
 use crate::{Embeddings, Encoder, Error, Result};
 
 const FORMAT: &str = "glossa-subword/1";
+/// A fastText-style student whose hash buckets were pruned (`glossa shrink`): its
+/// `model.safetensors` adds `bucket_rows`, the table row of each bucket. Older readers refuse it
+/// by its format instead of misreading the table.
+const PRUNED_FORMAT: &str = "glossa-subword/2";
 const STATIC_FORMAT: &str = "glossa-static/1";
 /// The static student's tokenizer, saved next to its weights.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -66,6 +70,10 @@ struct SavedConfig {
     #[serde(flatten)]
     config: SubwordConfig,
     words: usize,
+    /// Rows of the table after the words when buckets were pruned (kept buckets + the shared
+    /// zero row); absent when every bucket has its own row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    table_buckets: Option<usize>,
     /// The teacher it was distilled from; informational.
     #[serde(default)]
     teacher: String,
@@ -73,6 +81,14 @@ struct SavedConfig {
     /// checksums: then only shapes are checked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     checksum: Option<String>,
+}
+
+/// Where each hash bucket of a pruned student lives.
+struct BucketRows {
+    /// Table row per bucket.
+    map: Vec<u32>,
+    /// Table rows after the words.
+    rows: usize,
 }
 
 pub struct TableStudent {
@@ -83,6 +99,11 @@ pub struct TableStudent {
     pub table: super::table::Table,
     /// dim × output_dim, row-major; present only when dim != output_dim.
     pub projection: Option<Vec<f32>>,
+    /// Table row of each hash bucket once buckets were pruned (`student::shrink`): a pruned
+    /// bucket reads a shared row that is zero when saved, so it still counts in the mean (the
+    /// vector is the unpruned one with that bucket's row set to zero). None: bucket b is row
+    /// words + b.
+    bucket_rows: Option<BucketRows>,
     pub teacher: String,
     name: String,
     size_on_disk: Option<u64>,
@@ -118,6 +139,7 @@ impl TableStudent {
             featurizer: Featurizer::Subword(vocab),
             table: table.into(),
             projection,
+            bucket_rows: None,
             teacher: String::new(),
             name: "subword student".into(),
             size_on_disk: None,
@@ -176,6 +198,7 @@ impl TableStudent {
             },
             table: table.into(),
             projection,
+            bucket_rows: None,
             teacher: String::new(),
             name: "static student".into(),
             size_on_disk: None,
@@ -208,8 +231,112 @@ impl TableStudent {
         }
     }
 
+    /// Rows of the table: words, then buckets (kept ones and the shared row when pruned).
     pub fn rows(&self) -> usize {
-        self.words.len() + self.config.buckets
+        self.words.len() + self.table_buckets()
+    }
+
+    /// Rows after the words: `buckets`, or the kept buckets + the shared row when pruned.
+    pub fn table_buckets(&self) -> usize {
+        match &self.bucket_rows {
+            Some(b) => b.rows,
+            None => self.config.buckets,
+        }
+    }
+
+    /// The table row of logical row `row` (words, then every one of `buckets`): itself unless
+    /// buckets were pruned.
+    pub fn table_row(&self, row: usize) -> usize {
+        match (&self.bucket_rows, row.checked_sub(self.words.len())) {
+            (Some(map), Some(b)) => map.map[b] as usize,
+            _ => row,
+        }
+    }
+
+    /// The bucket → row map of a pruned student.
+    pub fn bucket_rows(&self) -> Option<&[u32]> {
+        self.bucket_rows.as_ref().map(|b| b.map.as_slice())
+    }
+
+    /// This student with `words` and `table` (rows of `dim`) in place of its own, projected by
+    /// `projection` (dim × output_dim; None: the output is the table's width); `bucket_rows`
+    /// maps each bucket to a row of `table` (None: bucket b is row words + b). A static student
+    /// keeps its tokenizer's vocabulary, so only its width can change.
+    pub fn reshaped(
+        &self,
+        words: Vec<String>,
+        (dim, table): (usize, Vec<f32>),
+        projection: Option<(usize, Vec<f32>)>,
+        bucket_rows: Option<Vec<u32>>,
+    ) -> Result<Self> {
+        let mut config = self.config.clone();
+        config.dim = dim;
+        config.output_dim = projection.as_ref().map_or(dim, |p| p.0);
+        if projection
+            .as_ref()
+            .is_some_and(|(out, p)| p.len() != dim * out)
+        {
+            return Err(Error::msg(format!(
+                "a projection from width {dim} has the wrong size"
+            )));
+        }
+        let featurizer = match &self.featurizer {
+            Featurizer::Tokens { tokenizer, .. } => {
+                if words != self.words || bucket_rows.is_some() {
+                    return Err(Error::msg(
+                        "a static student's rows are its tokenizer's vocabulary: they cannot be pruned",
+                    ));
+                }
+                featurizer_of(&words, Some((**tokenizer).clone()))
+            }
+            Featurizer::Subword(_) => featurizer_of(&words, None),
+        };
+        let table_buckets = match &bucket_rows {
+            Some(map) => {
+                let rows = table.len() / dim.max(1) - words.len().min(table.len() / dim.max(1));
+                if map.len() != config.buckets
+                    || map
+                        .iter()
+                        .any(|&r| (r as usize) < words.len() || r as usize >= words.len() + rows)
+                {
+                    return Err(Error::msg(format!(
+                        "a bucket map needs {} entries, each a bucket row of the table ({} words + {rows} rows)",
+                        config.buckets,
+                        words.len()
+                    )));
+                }
+                rows
+            }
+            None => config.buckets,
+        };
+        if self.is_static() {
+            validate_static(&config, words.len())?;
+        } else {
+            validate(&config, words.len())?;
+        }
+        if table.len() != (words.len() + table_buckets) * dim {
+            return Err(Error::msg(format!(
+                "a table of {} words + {table_buckets} bucket rows × {dim} needs {} values, got {}",
+                words.len(),
+                (words.len() + table_buckets) * dim,
+                table.len()
+            )));
+        }
+        Ok(TableStudent {
+            word_sums: WordSums::new(dim),
+            config,
+            words,
+            featurizer,
+            table: table.into(),
+            projection: projection.map(|p| p.1),
+            bucket_rows: bucket_rows.map(|map| BucketRows {
+                map,
+                rows: table_buckets,
+            }),
+            teacher: self.teacher.clone(),
+            name: format!("{} (reshaped)", self.name),
+            size_on_disk: None,
+        })
     }
 
     pub fn words(&self) -> &[String] {
@@ -225,7 +352,11 @@ impl TableStudent {
     }
 
     fn bucket(&self, bytes: &[u8]) -> u32 {
-        (self.words.len() + (fasttext_hash(bytes) as usize % self.config.buckets)) as u32
+        let b = fasttext_hash(bytes) as usize % self.config.buckets;
+        match &self.bucket_rows {
+            Some(rows) => rows.map[b],
+            None => (self.words.len() + b) as u32,
+        }
     }
 
     /// Appends the feature rows of `text` to `out` (a row may repeat; it then counts twice).
@@ -411,6 +542,20 @@ impl TableStudent {
                 .expect("shape matches"),
             ));
         }
+        let map_bytes: Option<Vec<u8>> = self
+            .bucket_rows()
+            .map(|m| m.iter().flat_map(|r| r.to_le_bytes()).collect());
+        if let Some(m) = &map_bytes {
+            tensors.push((
+                "bucket_rows".to_string(),
+                safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::U32,
+                    vec![self.config.buckets],
+                    m,
+                )
+                .expect("shape matches"),
+            ));
+        }
         let projection = self.projection.as_deref().map(bytes);
         if let Some(p) = &projection {
             tensors.push((
@@ -430,12 +575,15 @@ impl TableStudent {
         let saved = SavedConfig {
             format: if self.is_static() {
                 STATIC_FORMAT
+            } else if self.bucket_rows.is_some() {
+                PRUNED_FORMAT
             } else {
                 FORMAT
             }
             .into(),
             config: self.config.clone(),
             words: self.words.len(),
+            table_buckets: self.bucket_rows.as_ref().map(|b| b.rows),
             teacher: self.teacher.clone(),
             checksum: Some(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&blob))),
         };
@@ -450,7 +598,8 @@ impl TableStudent {
         let config_path = dir.join(STUDENT_FILE);
         let saved: SavedConfig = crate::error::read_json(&config_path)?;
         let (words, tokenizer) = read_vocabulary(dir, &saved)?;
-        let (table, projection) = map_weights(&dir.join("model.safetensors"), &saved, words.len())?;
+        let (table, projection, bucket_rows) =
+            map_weights(&dir.join("model.safetensors"), &saved, words.len())?;
         let featurizer = featurizer_of(&words, tokenizer);
         let mut student = TableStudent {
             word_sums: WordSums::new(saved.config.dim),
@@ -459,6 +608,7 @@ impl TableStudent {
             featurizer,
             table,
             projection,
+            bucket_rows,
             teacher: String::new(),
             name: String::new(),
             size_on_disk: None,
@@ -477,7 +627,7 @@ fn read_vocabulary(
 ) -> Result<(Vec<String>, Option<tokenizers::Tokenizer>)> {
     let config_path = dir.join(STUDENT_FILE);
     let out = match saved.format.as_str() {
-        FORMAT => {
+        FORMAT | PRUNED_FORMAT => {
             let vocab_path = dir.join("vocab.txt");
             let vocab_text = crate::error::read_to_string(&vocab_path)?;
             let words: Vec<String> = vocab_text.lines().map(str::to_owned).collect();
@@ -493,6 +643,14 @@ fn read_vocabulary(
             }
             validate(&saved.config, words.len())
                 .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
+            if (saved.format == PRUNED_FORMAT) != saved.table_buckets.is_some()
+                || saved.table_buckets == Some(0)
+            {
+                return Err(Error::invalid(
+                    &config_path,
+                    format!("{PRUNED_FORMAT} (and only it) needs table_buckets > 0"),
+                ));
+            }
             (words, None)
         }
         STATIC_FORMAT => {
@@ -527,26 +685,30 @@ fn read_vocabulary(
         other => {
             return Err(Error::invalid(
                 &config_path,
-                format!("format '{other}' is not {FORMAT} or {STATIC_FORMAT}"),
+                format!("format '{other}' is not {FORMAT}, {PRUNED_FORMAT} or {STATIC_FORMAT}"),
             ))
         }
     };
     Ok(out)
 }
 
-/// The table (mapped, or dequantized for f16 and int8) and the projection of `weights_path`,
-/// after its checksum and header are checked.
+/// The table (mapped, or dequantized for f16 and int8), the projection and the bucket map of
+/// `weights_path`, after its checksum and header are checked.
 fn map_weights(
     weights_path: &Path,
     saved: &SavedConfig,
     words: usize,
-) -> Result<(super::table::Table, Option<Vec<f32>>)> {
+) -> Result<(super::table::Table, Option<Vec<f32>>, Option<BucketRows>)> {
     if let Some(want) = &saved.checksum {
         verify_checksum(weights_path, want)?;
     }
     // Only the header is parsed here; the table itself is mapped, not read.
     let (header_len, metadata) = read_header(weights_path)?;
-    let rows = words + saved.config.buckets;
+    let table_buckets = saved.table_buckets.unwrap_or(saved.config.buckets);
+    let rows = words
+        .checked_add(table_buckets)
+        .filter(|&r| r <= u32::MAX as usize)
+        .ok_or_else(|| Error::invalid(weights_path, "table_buckets is too large"))?;
     let precision = table_precision(&metadata, weights_path)?;
     let (start, len) = tensor_span(
         &metadata,
@@ -601,7 +763,32 @@ fn map_weights(
     } else {
         None
     };
-    Ok((table, projection))
+    let bucket_rows = match saved.table_buckets {
+        None => None,
+        Some(buckets) => {
+            let (start, len) = tensor_span_as(
+                &metadata,
+                weights_path,
+                "bucket_rows",
+                &[saved.config.buckets],
+                ("U32", 4),
+            )?;
+            // Same width and alignment as f32: read through the f32 map, kept as bits.
+            let raw = super::table::Table::map(weights_path, data_at(start)?, len)?;
+            let map: Vec<u32> = raw.iter().map(|v| v.to_bits()).collect();
+            if let Some(bad) = map
+                .iter()
+                .find(|&&r| (r as usize) < words || r as usize >= rows)
+            {
+                return Err(Error::invalid(
+                    weights_path,
+                    format!("bucket_rows holds row {bad}, outside the bucket rows {words}..{rows}"),
+                ));
+            }
+            Some(BucketRows { map, rows: buckets })
+        }
+    };
+    Ok((table, projection, bucket_rows))
 }
 
 /// How texts become rows: the tokenizer's ids, or words and character n-grams.
@@ -793,14 +980,26 @@ fn tensor_span(
     shape: &[usize],
     precision: Precision,
 ) -> Result<(usize, usize)> {
+    let width = precision.bytes_per_value();
+    tensor_span_as(header, path, name, shape, (precision.dtype(), width))
+}
+
+/// `tensor_span` for any dtype: `(name, bytes per value)`.
+fn tensor_span_as(
+    header: &serde_json::Map<String, serde_json::Value>,
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    (want, width): (&str, usize),
+) -> Result<(usize, usize)> {
     let t = header
         .get(name)
         .ok_or_else(|| Error::invalid(path, format!("no tensor '{name}'")))?;
     let dtype = t["dtype"].as_str().unwrap_or("?");
-    if dtype != precision.dtype() {
+    if dtype != want {
         return Err(Error::invalid(
             path,
-            format!("tensor '{name}' is {dtype}, expected {}", precision.dtype()),
+            format!("tensor '{name}' is {dtype}, expected {}", want),
         ));
     }
     let numbers = |field: &str| -> Vec<usize> {
@@ -824,21 +1023,19 @@ fn tensor_span(
                 format!("tensor '{name}' of shape {shape:?} is too large"),
             )
         })?;
-    let size = count
-        .checked_mul(precision.bytes_per_value())
-        .ok_or_else(|| {
-            Error::invalid(
-                path,
-                format!("tensor '{name}' of shape {shape:?} is too large"),
-            )
-        })?;
+    let size = count.checked_mul(width).ok_or_else(|| {
+        Error::invalid(
+            path,
+            format!("tensor '{name}' of shape {shape:?} is too large"),
+        )
+    })?;
     match offsets[..] {
         [start, end] if end.checked_sub(start) == Some(size) => Ok((start, count)),
         _ => Err(Error::invalid(
             path,
             format!(
                 "tensor '{name}' has data offsets {offsets:?}, which do not hold {count} {} values",
-                precision.dtype()
+                want
             ),
         )),
     }
