@@ -804,7 +804,7 @@ speed_seconds = 0.1
     let text = "Datei öffnen\nDer Hund schläft.\n\n";
     let embed = |model: &Path| {
         let out = glossa(["embed", "--model"])
-            .arg(&model)
+            .arg(model)
             .stdin(text.as_bytes())
             .output();
         assert!(out.status.success(), "{}", stderr(&out));

@@ -12,7 +12,7 @@ pub struct Embeddings {
 impl Embeddings {
     pub fn new(dim: usize, data: Vec<f32>) -> Self {
         assert!(
-            dim > 0 && data.len() % dim == 0,
+            dim > 0 && data.len().is_multiple_of(dim),
             "data length {} is not a multiple of dim {dim}",
             data.len()
         );

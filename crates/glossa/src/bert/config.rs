@@ -125,7 +125,11 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
 }
 
 fn check_sizes(config: &Config, path: &Path) -> Result<()> {
-    if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+    if config.num_attention_heads == 0
+        || !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+    {
         return Err(Error::invalid(
             path,
             "hidden_size is not a multiple of num_attention_heads",

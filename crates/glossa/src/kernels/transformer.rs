@@ -116,7 +116,7 @@ dispatched! {
 dispatched! {
     /// Each row of `xs` (rows of `bias.len()` values) plus `bias`.
     fn add_rows(xs: &mut [f32], bias: &[f32]) {
-        assert!(!bias.is_empty() && xs.len() % bias.len() == 0);
+        assert!(!bias.is_empty() && xs.len().is_multiple_of(bias.len()));
         for row in xs.chunks_exact_mut(bias.len()) {
             for (x, b) in row.iter_mut().zip(bias) {
                 *x += *b;
@@ -130,7 +130,7 @@ dispatched! {
     /// (x − mean) / sqrt(var + eps) · weight + bias, variance with 1/n as PyTorch's.
     fn layer_norm(xs: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
         let n = weight.len();
-        assert!(n > 0 && bias.len() == n && xs.len() % n == 0);
+        assert!(n > 0 && bias.len() == n && xs.len().is_multiple_of(n));
         for row in xs.chunks_exact_mut(n) {
             let mean = sum(row) / n as f32;
             let var = sum_sq_dev(row, mean) / n as f32;
@@ -145,7 +145,7 @@ dispatched! {
 dispatched! {
     /// Softmax of each row of `xs` (rows of `n` values) in place.
     fn softmax_rows(xs: &mut [f32], n: usize) {
-        assert!(n > 0 && xs.len() % n == 0);
+        assert!(n > 0 && xs.len().is_multiple_of(n));
         for row in xs.chunks_exact_mut(n) {
             let m = max(row);
             for x in row.iter_mut() {

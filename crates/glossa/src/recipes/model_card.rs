@@ -434,8 +434,10 @@ mod tests {
     }
 
     fn run_config(teacher: &str, run_dir: &Path) -> Config {
-        let mut config = Config::default();
-        config.run_dir = run_dir.to_path_buf();
+        let mut config = Config {
+            run_dir: run_dir.to_path_buf(),
+            ..Default::default()
+        };
         config.teacher.model = teacher.into();
         config.corpus.languages = ["de", "ja", "de", "ar"].map(String::from).to_vec();
         config

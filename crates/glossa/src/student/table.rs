@@ -114,7 +114,7 @@ impl Table {
             ));
         }
         let table = Table::Mapped { map, offset, len };
-        let aligned = table.bytes().as_ptr() as usize % std::mem::align_of::<f32>() == 0;
+        let aligned = (table.bytes().as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>());
         if aligned && cfg!(target_endian = "little") {
             Ok(table)
         } else {

@@ -140,7 +140,7 @@ impl TransformerShape {
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{field} is 0"));
         }
-        if self.hidden_size % self.num_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_heads) {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_heads {}",
                 self.hidden_size, self.num_heads

@@ -344,7 +344,7 @@ impl Packed<'_> {
     /// payload lies inside the file, and nothing else is there. Returns the layout.
     pub fn check(&self) -> std::result::Result<Vec<Slot>, String> {
         let h = &self.header;
-        if h.hidden % h.heads != 0 {
+        if !h.hidden.is_multiple_of(h.heads) {
             return Err(format!(
                 "hidden size {} is not a multiple of {} heads",
                 h.hidden, h.heads

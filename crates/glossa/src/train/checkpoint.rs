@@ -94,7 +94,7 @@ pub fn write<S: Serialize>(path: &Path, tensors: &[TensorRef], state: &S) -> Res
     header.insert("__metadata__".into(), metadata);
     let mut header = serde_json::to_vec(&header).expect("header serialises");
     // Pad so the data starts 8-byte aligned, as safetensors writers do.
-    while (8 + header.len()) % 8 != 0 {
+    while !(8 + header.len()).is_multiple_of(8) {
         header.push(b' ');
     }
 

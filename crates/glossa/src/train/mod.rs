@@ -478,7 +478,7 @@ pub fn train(
             apply_sparse(student, &mut adam, &grads, weight, lr, cfg, shards, dim);
             let last_in_epoch = i + 1 == steps_per_epoch;
             if let Some(ck) = checkpoint.filter(|c| c.every > 0) {
-                if (step + 1) % ck.every == 0 && !last_in_epoch {
+                if (step + 1).is_multiple_of(ck.every) && !last_in_epoch {
                     state.next_batch = i + 1;
                     state.adam_step = adam.step;
                     save_checkpoint(ck, student, &adam, &order, &state)?;
