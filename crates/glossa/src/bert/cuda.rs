@@ -33,13 +33,10 @@ const BLOCK: u32 = 256;
 const MAX_BATCH_TOKENS: usize = 1 << 16;
 const MAX_BATCH_SCORES: usize = 1 << 28;
 
-fn gpu_error(what: &str) -> impl Fn(&dyn std::fmt::Display) -> Error + '_ {
-    move |e| Error::msg(format!("GPU teacher: {what}: {e}"))
-}
-
+/// A CUDA, cuBLAS or NVRTC result as glossa's, saying which step failed.
 macro_rules! gpu {
     ($what:expr, $e:expr) => {
-        $e.map_err(|e| gpu_error($what)(&e))
+        $e.map_err(|e| Error::msg(format!("GPU teacher: {}: {e}", $what)))
     };
 }
 
@@ -131,9 +128,7 @@ impl Norm {
 
 impl GpuLayer {
     fn new(stream: &Arc<CudaStream>, layer: &Layer) -> Result<Self> {
-        let (q, k, v) = (&layer.query, &layer.key, &layer.value);
-        let weight = Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?;
-        let bias = Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?;
+        let (weight, bias) = layer.fused_qkv()?;
         Ok(GpuLayer {
             qkv: Dense::from_parts(stream, &weight, &bias)?,
             attention_out: Dense::new(stream, &layer.attention_out)?,

@@ -127,9 +127,7 @@ impl Norm {
 
 impl FastLayer {
     fn new(layer: &Layer) -> candle_core::Result<Self> {
-        let (q, k, v) = (&layer.query, &layer.key, &layer.value);
-        let weight = Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?;
-        let bias = Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?;
+        let (weight, bias) = layer.fused_qkv()?;
         Ok(FastLayer {
             qkv: Dense::from_parts(&weight, &bias)?,
             attention_out: Dense::new(&layer.attention_out)?,
@@ -301,7 +299,7 @@ impl FastBert {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::autodiff;
     use super::*;
     use candle_core::{DType, Device};
@@ -309,7 +307,7 @@ mod tests {
 
     /// Random weights of a BERT with odd sizes (no dimension a multiple of a vector width),
     /// under `prefix`.
-    fn weights(cfg: &Config, prefix: &str) -> HashMap<String, Tensor> {
+    pub(crate) fn weights(cfg: &Config, prefix: &str) -> HashMap<String, Tensor> {
         let dev = Device::Cpu;
         let mut rng = crate::rng::Rng::new(3);
         let mut rand = |shape: &[usize]| {
@@ -355,7 +353,7 @@ mod tests {
         w
     }
 
-    fn config(hidden: usize, heads: usize, inter: usize, offset: usize) -> Config {
+    pub(crate) fn config(hidden: usize, heads: usize, inter: usize, offset: usize) -> Config {
         Config {
             vocab_size: 29,
             hidden_size: hidden,

@@ -100,6 +100,16 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// Q, K and V as one (3·hidden, hidden) weight and its bias, rows in that order: the
+    /// inference engines run the three projections as one matmul.
+    pub fn fused_qkv(&self) -> candle_core::Result<(Tensor, Tensor)> {
+        let (q, k, v) = (&self.query, &self.key, &self.value);
+        Ok((
+            Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?,
+            Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
+        ))
+    }
+
     pub fn load(vb: VarBuilder, cfg: &Config) -> candle_core::Result<Self> {
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         Ok(Layer {

@@ -552,32 +552,10 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn a_gpu_asked_of_a_cpu_build_says_how_to_build_one() {
-        let cfg = crate::bert::Config {
-            vocab_size: 5,
-            hidden_size: 4,
-            num_hidden_layers: 1,
-            num_attention_heads: 2,
-            intermediate_size: 6,
-            max_position_embeddings: 8,
-            type_vocab_size: 1,
-            layer_norm_eps: 1e-12,
-            hidden_act: crate::bert::Activation::GeluErf,
-            pad_token_id: 0,
-            position_offset: 0,
-        };
-        let shapes = crate::bert::tensor_shapes(5, 8, 1, 4, 6, 1);
-        let weights = shapes
-            .into_iter()
-            .map(|(name, shape)| {
-                let t = candle_core::Tensor::zeros(shape.as_slice(), DType::F32, &Device::Cpu);
-                (name, t.unwrap())
-            })
-            .collect();
-        let bert = Bert::load(
-            VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu),
-            &cfg,
-        )
-        .unwrap();
+        use crate::bert::fast::tests::{config, weights};
+        let cfg = config(15, 3, 37, 0);
+        let vb = VarBuilder::from_tensors(weights(&cfg, ""), DType::F32, &Device::Cpu);
+        let bert = Bert::load(vb, &cfg).unwrap();
         assert!(Engine::new(&bert, TeacherDevice::Cpu).is_ok());
         let err = Engine::new(&bert, TeacherDevice::Cuda(1))
             .err()
