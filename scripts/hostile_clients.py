@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bad clients for scripts/load-test.sh, and a /health prober, over raw sockets (stdlib only).
 
-    hostile_clients.py attack KIND HOST:PORT SECONDS [--count N] [--inputs N]
+    hostile_clients.py attack KIND HOST:PORT SECONDS [--count N] [--inputs N] [--from ADDR]
     hostile_clients.py health HOST:PORT SECONDS
 
 KIND is one of
@@ -17,7 +17,8 @@ KIND is one of
   flood           N connections that send requests of --inputs texts back to back, reading each
                   answer and ignoring Retry-After
 Each kind keeps its N connections up for SECONDS, then prints one line: connections opened and
-the status lines it saw, counted.
+the status lines it saw, counted. --from binds the connections to a local address (on Linux any
+of 127.0.0.0/8 reaches the loopback), so the server sees the attack as a client of its own.
 
 `health` opens a new connection for GET /health every 50 ms for SECONDS and prints the latency
 p50, p99 and max in ms and the failures (no answer within 5 s, or not 200).
@@ -32,6 +33,7 @@ from collections import Counter
 
 COUNTS = Counter()
 LOCK = threading.Lock()
+SOURCE = None  # --from: the local address the attack's connections are bound to
 
 
 def count(key):
@@ -54,7 +56,8 @@ def body_of(inputs):
 
 def connect(addr):
     host, port = addr.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=60)
+    source = (SOURCE, 0) if SOURCE else None
+    s = socket.create_connection((host, int(port)), timeout=60, source_address=source)
     count("connections")
     return s
 
@@ -198,6 +201,8 @@ def health(addr, seconds):
 def main(argv):
     if len(argv) >= 4 and argv[0] == "attack":
         opts = dict(zip(argv[4::2], argv[5::2]))
+        global SOURCE
+        SOURCE = opts.get("--from")
         attack(argv[1], argv[2], float(argv[3]), int(opts.get("--count", 16)), int(opts.get("--inputs", 32)))
     elif len(argv) == 3 and argv[0] == "health":
         health(argv[1], float(argv[2]))

@@ -10,10 +10,13 @@
 # Then the slow-client cases: well-behaved clients (wrk, SLOW_CONNECTIONS connections, SLOW_INPUTS
 # inputs per request) measured alone and alongside each kind of bad client (scripts/
 # hostile_clients.py: stalled heads, stalled bodies, clients that never read, twice the connection
-# cap of idle sockets, the same reopened as soon as closed, a flood past the queue), with /health probed on a new connection every
-# 50 ms. Their server runs with --max-connections SLOW_CAP and --max-queue SLOW_QUEUE.
+# cap of idle sockets, the same reopened as soon as closed, a flood past the queue), with /health
+# probed on a new connection every 50 ms. Their server runs with --max-connections SLOW_CAP and
+# --max-queue SLOW_QUEUE; the bad clients connect from ATTACK_FROM (127.0.0.2), a client of
+# their own to the server's fair queue.
 #   SLOW_CLIENTS="" scripts/load-test.sh MODEL                  # skip them
 #   CONCURRENCY="" INPUTS="" scripts/load-test.sh MODEL         # only them
+#   SLOW_DELAY_MS=20 SLOW_CLIENTS=flood ...                     # well-behaved clients paced
 #
 # wrk comes from Debian's package, unpacked into assets/wrk (git-ignored); nothing is installed.
 # wrk and the server share the machine's cores, so the numbers are for both together.
@@ -24,6 +27,11 @@ slow_connections=${SLOW_CONNECTIONS:-16}
 slow_inputs=${SLOW_INPUTS:-32}
 slow_cap=${SLOW_CAP:-256}
 slow_queue=${SLOW_QUEUE:-64}
+# The bad clients connect from this address, a client of their own to the server's fair queue.
+attack_from=${ATTACK_FROM:-127.0.0.2}
+# Milliseconds each well-behaved connection waits between requests (wrk's delay()); empty:
+# back to back, each client then asks for all the server has and can keep only a fair share.
+slow_delay_ms=${SLOW_DELAY_MS:-}
 model=${1:-runs/default/student}
 seconds=${SECONDS_PER_RUN:-10}
 concurrency=${CONCURRENCY-"1 16 64 256"}
@@ -111,6 +119,10 @@ wrk.headers["Content-Type"] = "application/json"
 local f = assert(io.open(os.getenv("GLOSSA_BODY_FILE"), "rb"))
 wrk.body = f:read("*a")
 f:close()
+local pause = tonumber(os.getenv("GLOSSA_DELAY_MS") or "")
+if pause then
+    function delay() return pause end
+end
 function done(summary, latency, requests)
     local seconds = summary.duration / 1e6
     local socket = summary.errors.connect + summary.errors.read + summary.errors.write
@@ -161,9 +173,9 @@ start_server --max-connections "$slow_cap" --max-queue "$slow_queue"
 addr=${url#http://}
 request_body "$slow_inputs" > "$work/body-slow.json"
 echo
-echo "slow clients: $slow_connections well-behaved connections (wrk -t$threads), $slow_inputs inputs per" \
+echo "slow clients: $slow_connections well-behaved connections (wrk -t$threads${slow_delay_ms:+, $slow_delay_ms ms between requests}), $slow_inputs inputs per" \
     "request, $seconds s per case after 2 s of attack; server --max-connections $slow_cap" \
-    "--max-queue $slow_queue, other flags default; the bad clients (Python) share the cores"
+    "--max-queue $slow_queue, other flags default; the bad clients (Python, from $attack_from) share the cores"
 printf '| bad clients | well-behaved 2xx/s | vs unloaded | p50 ms | p99 ms | non-2xx | socket errors |'
 printf ' /health p50 / p99 / max ms | /health failures | what the bad clients saw |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|\n'
@@ -185,13 +197,14 @@ for case in none $slow_clients none; do
     if [ "$case" != none ]; then
         # shellcheck disable=SC2046 # attack_args is a list of flags
         python3 scripts/hostile_clients.py attack "$case" "$addr" $((seconds + 3)) \
-            $(attack_args "$case") > "$work/attack" &
+            $(attack_args "$case") --from "$attack_from" > "$work/attack" &
         attacker=$!
         sleep 2
     fi
     python3 scripts/hostile_clients.py health "$addr" "$seconds" > "$work/health" &
     prober=$!
-    line=$(GLOSSA_BODY_FILE="$work/body-slow.json" wrk -t"$threads" -c"$slow_connections" \
+    line=$(GLOSSA_BODY_FILE="$work/body-slow.json" GLOSSA_DELAY_MS="$slow_delay_ms" \
+        wrk -t"$threads" -c"$slow_connections" \
         -d"${seconds}s" --timeout "${timeout}s" -s "$work/post.lua" "$url/v1/embeddings" \
         | grep '^RESULT' || true)
     wait "$prober"

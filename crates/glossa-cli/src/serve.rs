@@ -32,9 +32,16 @@ pub struct Args {
     /// Bytes per request body (default 4 MiB).
     #[arg(long, env = "GLOSSA_MAX_BODY_BYTES", default_value_t = 4 << 20)]
     max_body_bytes: usize,
-    /// Requests waiting for a batch; more are answered 429 with Retry-After.
+    /// Requests waiting for a batch, shared fairly between clients; more are answered 429 with
+    /// Retry-After. When full, a client holding less of it than the heaviest client takes that
+    /// client's newest place.
     #[arg(long, env = "GLOSSA_MAX_QUEUE", default_value_t = 1024)]
     max_queue: usize,
+    /// Behind a proxy: the header that names the client for the fair queue (e.g.
+    /// X-Forwarded-For, X-Client-Id). Only with a proxy that sets it: clients could otherwise
+    /// claim many names. Without it, or when a request lacks it, the peer's address.
+    #[arg(long, env = "GLOSSA_CLIENT_ID_HEADER", value_parser = header_name)]
+    client_id_header: Option<glossa::serve::HeaderName>,
     /// Open connections; at the cap a new one replaces the oldest idle one, or is answered 503
     /// when all are busy. Lowered to fit the open-file limit.
     #[arg(long, env = "GLOSSA_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -61,6 +68,11 @@ pub struct Args {
     /// Allow browsers on these origins (CORS), comma-separated, or `*`; off when not given.
     #[arg(long, env = "GLOSSA_CORS_ALLOW_ORIGIN", value_delimiter = ',')]
     cors_allow_origin: Vec<String>,
+}
+
+fn header_name(value: &str) -> Result<glossa::serve::HeaderName, String> {
+    glossa::serve::HeaderName::try_from(value)
+        .map_err(|_| format!("{value:?} is not an HTTP header name (e.g. X-Forwarded-For)"))
 }
 
 /// Seconds from a flag, checked to be a usable duration.
@@ -99,6 +111,7 @@ pub fn run(args: Args) -> Result<()> {
         max_input_chars: args.max_input_chars,
         max_body_bytes: args.max_body_bytes,
         max_queue: args.max_queue,
+        client_id_header: args.client_id_header,
         max_connections: args.max_connections,
         keep_alive_timeout: seconds("keep-alive-timeout", args.keep_alive_timeout)?,
         head_timeout: seconds("head-timeout", args.head_timeout)?,

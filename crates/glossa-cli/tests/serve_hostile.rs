@@ -432,6 +432,121 @@ fn a_flood_past_the_queue_gets_429_with_retry_after() {
     assert_healthy(&server);
 }
 
+/// A connection to `addr` from another loopback address: a second client, as the server sees
+/// it (Linux routes all of 127.0.0.0/8 to the loopback interface).
+fn connect_from(local: &str, addr: &str) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{local}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    let target: std::net::SocketAddr = addr.parse().unwrap();
+    socket.connect(&target.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// Sixteen flooding connections from one client keep the queue full (requests back to back,
+/// ignoring 429), while another client sends requests one at a time: every one of the other
+/// client's requests is answered 200, and the flood gets 429s. `flood` and `polite` open the
+/// two clients' connections; `flood_header` and `polite_header` are extra head lines.
+fn polite_client_is_served_through_a_flood(
+    server: &Server,
+    flood: impl Fn() -> TcpStream + Send + Sync + 'static,
+    flood_header: &'static str,
+    polite: impl Fn() -> TcpStream,
+    polite_header: &str,
+) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let request = |header: &str| {
+        let body = embed_body(2048);
+        let mut request = post_head(&server.addr, body.len());
+        request.insert_str(request.len() - 2, header);
+        let mut request = request.into_bytes();
+        request.extend_from_slice(&body);
+        request
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let flood = Arc::new(flood);
+    let flooding: Vec<_> = (0..16)
+        .map(|_| {
+            let (stop, refused, flood) = (stop.clone(), refused.clone(), flood.clone());
+            let request = request(flood_header);
+            std::thread::spawn(move || {
+                let mut stream = flood();
+                while !stop.load(Ordering::SeqCst) {
+                    stream.write_all(&request).unwrap();
+                    let answer = read_until_complete(&mut stream);
+                    if answer.starts_with("HTTP/1.1 429") {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_until("the flood to fill the queue", || {
+        refused.load(Ordering::SeqCst) > 0
+    });
+    let mut stream = polite();
+    let request = request(polite_header);
+    for _ in 0..10 {
+        stream.write_all(&request).unwrap();
+        let answer = read_until_complete(&mut stream);
+        let (status, _, body) = parse_answer(&answer);
+        assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+        assert_eq!(body["data"].as_array().unwrap().len(), 2048);
+    }
+    let refused_during = refused.load(Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
+    for thread in flooding {
+        thread.join().unwrap();
+    }
+    assert!(refused_during > 0);
+}
+
+#[test]
+fn a_flood_from_one_address_cannot_crowd_out_a_client_from_another() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    let server = Server::start(dir.path(), &["--max-queue", "8", "--max-batch", "64"]);
+    let addr = server.addr.clone();
+    polite_client_is_served_through_a_flood(
+        &server,
+        move || connect_from("127.0.0.2", &addr),
+        "",
+        || connect(&server.addr),
+        "",
+    );
+    assert_healthy(&server);
+}
+
+#[test]
+fn behind_a_proxy_the_client_id_header_tells_clients_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_student(dir.path());
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--max-queue",
+            "8",
+            "--max-batch",
+            "64",
+            "--client-id-header",
+            "X-Client-Id",
+        ],
+    );
+    let addr = server.addr.clone();
+    // Both from 127.0.0.1, as through a proxy: only the header differs.
+    polite_client_is_served_through_a_flood(
+        &server,
+        move || connect(&addr),
+        "X-Client-Id: flood\r\n",
+        || connect(&server.addr),
+        "X-Client-Id: polite\r\n",
+    );
+}
+
 /// One keep-alive answer, read up to its Content-Length.
 fn read_until_complete(stream: &mut TcpStream) -> String {
     let mut bytes = Vec::new();

@@ -7,19 +7,21 @@
 //! thread; while it runs, new jobs queue and form the next batch.
 //!
 //! A request announces itself only once its body has arrived, so a client that stalls its
-//! upload never makes a batch wait. The queue is bounded: a request that finds it full is
-//! refused at once (the server answers 429) rather than waiting without limit.
+//! upload never makes a batch wait. The queue is bounded and shared fairly between clients
+//! ([`super::fair`]): a request that finds it full is refused at once (the server answers 429)
+//! rather than waiting without limit, unless its client holds less of the queue than the
+//! heaviest one, whose newest request is refused in its place.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rayon::prelude::*;
-use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::fair::{Admitted, ClientId, FairQueue, Inputs};
 use super::metrics::Metrics;
 use super::model::ModelSlot;
 use crate::{Embeddings, Encoder};
@@ -45,7 +47,8 @@ pub struct Encoded {
 pub enum BatchError {
     /// The batcher has stopped (the server is shutting down).
     Stopped,
-    /// The queue holds `max_queue` requests already: come back later.
+    /// The queue holds `max_queue` requests already, and this client its share: come back
+    /// later.
     Full,
     /// The encoder failed or panicked on the batch holding this request.
     Encoder(String),
@@ -56,21 +59,81 @@ struct Job {
     reply: oneshot::Sender<Result<Encoded, BatchError>>,
 }
 
+impl Inputs for Job {
+    fn inputs(&self) -> usize {
+        self.texts.len()
+    }
+}
+
+/// The queue and what the batching task watches, shared with every handle.
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Told of each job queued and of the last handle going.
+    ready: Notify,
+    /// Requests announced whose texts are not queued yet.
+    arriving: AtomicUsize,
+    /// Every handle is gone: the task finishes what is queued and ends.
+    closed: AtomicBool,
+}
+
+struct Queue {
+    jobs: FairQueue<Job>,
+    /// The batching task has ended: nothing queued would ever be answered.
+    stopped: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding the lock leaves the queue consistent (every method completes
+        // its change before anything that can panic), so a poisoned lock is still usable.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pop_within(&self, room: usize) -> Option<Job> {
+        self.lock().jobs.pop_within(room)
+    }
+}
+
+/// Closes the queue when the last [`Batcher`] handle goes.
+struct Handles(Arc<Shared>);
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::SeqCst);
+        self.0.ready.notify_one();
+    }
+}
+
+/// Ends the queue with the batching task, however it ends (a panic included): the jobs still
+/// queued are dropped, so their requests learn at once that the batcher has stopped.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let orphans = {
+            let mut queue = self.0.lock();
+            queue.stopped = true;
+            queue.jobs.drain()
+        };
+        drop(orphans);
+    }
+}
+
 /// The handle requests use; cheap to clone.
 #[derive(Clone)]
 pub struct Batcher {
-    queue: mpsc::Sender<Job>,
-    arriving: Arc<AtomicUsize>,
+    handles: Arc<Handles>,
 }
 
 /// A request that will queue texts soon; the batcher waits for it while it lives.
 pub struct Arrival {
-    arriving: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+    client: ClientId,
 }
 
 impl Drop for Arrival {
     fn drop(&mut self) {
-        self.arriving.fetch_sub(1, Ordering::SeqCst);
+        self.shared.arriving.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -81,92 +144,110 @@ impl Batcher {
         options: BatchOptions,
         metrics: Arc<Metrics>,
     ) -> (Batcher, JoinHandle<()>) {
-        let (queue, jobs) = mpsc::channel(options.max_queue.max(1));
-        let arriving = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(run(jobs, model, options, arriving.clone(), metrics));
-        (Batcher { queue, arriving }, task)
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                jobs: FairQueue::new(options.max_queue),
+                stopped: false,
+            }),
+            ready: Notify::new(),
+            arriving: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let task = tokio::spawn(run(shared.clone(), model, options, metrics));
+        let handles = Arc::new(Handles(shared));
+        (Batcher { handles }, task)
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handles.0
     }
 
     /// Call once a request's body has arrived, before parsing it.
-    pub fn announce(&self) -> Arrival {
-        self.arriving.fetch_add(1, Ordering::SeqCst);
-        Arrival {
-            arriving: self.arriving.clone(),
-        }
+    pub fn announce(&self, client: ClientId) -> Arrival {
+        let shared = self.shared().clone();
+        shared.arriving.fetch_add(1, Ordering::SeqCst);
+        Arrival { shared, client }
+    }
+
+    /// Requests queued now, all clients together.
+    pub fn queued(&self) -> usize {
+        self.shared().lock().jobs.len()
     }
 
     /// The vectors of `texts`, encoded together with those of concurrent requests.
     pub async fn embed(&self, texts: Vec<String>, arrival: Arrival) -> Result<Encoded, BatchError> {
         let (reply, answer) = oneshot::channel();
+        let client = arrival.client.clone();
         // No longer "on the way" once queued: dropped first so the batcher never waits for a
         // job it may already hold.
         drop(arrival);
-        self.queue
-            .try_send(Job { texts, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => BatchError::Full,
-                mpsc::error::TrySendError::Closed(_) => BatchError::Stopped,
-            })?;
+        let admitted = {
+            let mut queue = self.shared().lock();
+            if queue.stopped {
+                return Err(BatchError::Stopped);
+            }
+            queue.jobs.push(client, Job { texts, reply })
+        };
+        match admitted {
+            Admitted::Queued => {}
+            Admitted::QueuedDisplacing(job) => {
+                // Its request is waiting on the answer; a client that hung up is gone anyway.
+                let _ = job.reply.send(Err(BatchError::Full));
+            }
+            Admitted::Refused(_) => return Err(BatchError::Full),
+        }
+        self.shared().ready.notify_one();
         answer.await.map_err(|_| BatchError::Stopped)?
     }
 }
 
 async fn run(
-    mut jobs: mpsc::Receiver<Job>,
+    shared: Arc<Shared>,
     model: Arc<ModelSlot>,
     options: BatchOptions,
-    arriving: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
 ) {
-    let mut held = None;
-    loop {
-        let first = match held.take() {
-            Some(job) => job,
-            None => match jobs.recv().await {
-                Some(job) => job,
-                None => return,
-            },
-        };
-        let batch = collect(first, &mut jobs, &mut held, &options, &arriving).await;
+    let _stop = StopOnDrop(shared.clone());
+    while let Some(batch) = next_batch(&shared, &options).await {
         // The model current now; a reload during the call applies from the next batch.
         encode_and_reply(batch, &model.get(), &metrics).await;
     }
 }
 
-/// `first` plus queued jobs up to `max_batch` inputs; a job that would overflow is `held` for
-/// the next batch.
-async fn collect(
-    first: Job,
-    jobs: &mut mpsc::Receiver<Job>,
-    held: &mut Option<Job>,
-    options: &BatchOptions,
-    arriving: &AtomicUsize,
-) -> Vec<Job> {
+/// The next job in fair order plus more up to `max_batch` inputs; `None` once every handle is
+/// gone and the queue is empty. A job that would overflow the batch stays first in line.
+async fn next_batch(shared: &Shared, options: &BatchOptions) -> Option<Vec<Job>> {
+    let first = loop {
+        if let Some(job) = shared.pop_within(usize::MAX) {
+            break job;
+        }
+        if shared.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        // One consumer: a notification sent while it was not waiting is kept as a permit.
+        shared.ready.notified().await;
+    };
     let deadline = Instant::now() + options.max_wait;
     let mut inputs = first.texts.len();
     let mut batch = vec![first];
     while inputs < options.max_batch {
-        let job = match jobs.try_recv() {
-            Ok(job) => job,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                if arriving.load(Ordering::SeqCst) == 0 {
-                    break;
-                }
-                match tokio::time::timeout_at(deadline, jobs.recv()).await {
-                    Ok(Some(job)) => job,
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        };
-        if inputs + job.texts.len() > options.max_batch {
-            *held = Some(job);
+        if let Some(job) = shared.pop_within(options.max_batch - inputs) {
+            inputs += job.texts.len();
+            batch.push(job);
+            continue;
+        }
+        // Something queued that does not fit, or nothing on its way: the batch is complete.
+        if !shared.lock().jobs.is_empty() || shared.arriving.load(Ordering::SeqCst) == 0 {
             break;
         }
-        inputs += job.texts.len();
-        batch.push(job);
+        if tokio::time::timeout_at(deadline, shared.ready.notified())
+            .await
+            .is_err()
+        {
+            break;
+        }
     }
-    batch
+    Some(batch)
 }
 
 async fn encode_and_reply(batch: Vec<Job>, encoder: &Arc<dyn Encoder>, metrics: &Metrics) {
@@ -312,7 +393,7 @@ mod tests {
             // The first request occupies the encoder until the gate opens...
             let first = tokio::spawn({
                 let b = batcher.clone();
-                async move { b.embed(texts(&["a"]), b.announce()).await }
+                async move { b.embed(texts(&["a"]), b.announce(client())).await }
             });
             while encoder.gate.lock().unwrap().is_some() {
                 tokio::task::yield_now().await;
@@ -323,7 +404,7 @@ mod tests {
                 let b = batcher.clone();
                 let list = texts(list);
                 later.push(tokio::spawn(
-                    async move { b.embed(list, b.announce()).await },
+                    async move { b.embed(list, b.announce(client())).await },
                 ));
                 while queued_jobs(&batcher) < later.len() {
                     tokio::task::yield_now().await;
@@ -350,7 +431,11 @@ mod tests {
     }
 
     fn queued_jobs(batcher: &Batcher) -> usize {
-        batcher.queue.max_capacity() - batcher.queue.capacity()
+        batcher.queued()
+    }
+
+    fn client() -> ClientId {
+        ClientId::Unknown
     }
 
     fn slot(encoder: Arc<Gated>) -> Arc<ModelSlot> {
@@ -374,7 +459,7 @@ mod tests {
             let (batcher, _task) = Batcher::start(slot(encoder.clone()), options, metrics);
             let spawn = |text: &'static str| {
                 let b = batcher.clone();
-                tokio::spawn(async move { b.embed(texts(&[text]), b.announce()).await })
+                tokio::spawn(async move { b.embed(texts(&[text]), b.announce(client())).await })
             };
             // One request holds the encoder; two fill the queue behind it.
             let first = spawn("a");
@@ -385,7 +470,7 @@ mod tests {
             while queued_jobs(&batcher) < 2 {
                 tokio::task::yield_now().await;
             }
-            let refused = batcher.embed(texts(&["d"]), batcher.announce()).await;
+            let refused = batcher.embed(texts(&["d"]), batcher.announce(client())).await;
             assert_eq!(refused.unwrap_err(), BatchError::Full);
             open.send(()).unwrap();
             assert_eq!(first.await.unwrap().unwrap().embeddings.len(), 1);
@@ -411,12 +496,12 @@ mod tests {
             };
             let (batcher, _task) = Batcher::start(slot(encoder), options, metrics);
             let err = batcher
-                .embed(texts(&["ok", "fail"]), batcher.announce())
+                .embed(texts(&["ok", "fail"]), batcher.announce(client()))
                 .await
                 .unwrap_err();
             assert_eq!(err, BatchError::Encoder("cannot encode 'fail'".into()));
             let fine = batcher
-                .embed(texts(&["ok"]), batcher.announce())
+                .embed(texts(&["ok"]), batcher.announce(client()))
                 .await
                 .unwrap();
             assert_eq!(fine.embeddings.as_slice(), &[2.0, 111.0]);

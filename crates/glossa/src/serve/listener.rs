@@ -13,10 +13,12 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use hyper::body::Incoming;
@@ -267,10 +269,12 @@ impl Connection {
     async fn run(self, stream: TcpStream) {
         let _open = self.metrics.connection_opened();
         let (state, evict) = (self.state.clone(), self.evict.clone());
+        let peer = stream.peer_addr().ok();
         let io = GuardedStream::new(stream, state.clone(), self.timeouts, self.metrics.clone());
         let service = RouterService {
             router: self.router.clone(),
             state,
+            peer,
         };
         let conn = hyper::server::conn::http1::Builder::new().serve_connection(
             TokioIo::new(io),
@@ -304,19 +308,24 @@ async fn closing(mut rx: watch::Receiver<bool>) {
     }
 }
 
-/// The router as hyper's service, marking the connection busy while a request is handled.
+/// The router as hyper's service, marking the connection busy while a request is handled and
+/// telling the handlers the peer's address (axum's `ConnectInfo`, for the fair queue).
 #[derive(Clone)]
 struct RouterService {
     router: Router,
     state: Arc<ConnState>,
+    peer: Option<SocketAddr>,
 }
 
 impl RouterService {
     fn call(
         &self,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
     ) -> impl std::future::Future<Output = Result<axum::response::Response, Infallible>> {
         let guard = self.state.start_request();
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
         let mut router = self.router.clone();
         async move {
             let response = router.call(request).await?;

@@ -10,13 +10,15 @@
 //! Concurrent requests are merged into one encoder call ([`batcher`]); the vectors are those
 //! `glossa embed` writes. Every error is JSON, those hyper answers on its own included
 //! ([`stream`]). Slow and hostile clients are bounded by timeouts, a connection cap and a
-//! bounded queue ([`listener`], [`stream`], [`batcher`]). On SIGTERM or Ctrl-C the server stops
+//! bounded queue shared fairly between clients ([`listener`], [`stream`], [`batcher`],
+//! [`fair`]). On SIGTERM or Ctrl-C the server stops
 //! accepting, finishes what it holds for at most the shutdown timeout, and returns; a second
 //! signal returns at once.
 
 pub mod access;
 pub mod api;
 pub mod batcher;
+pub mod fair;
 pub mod listener;
 pub mod metrics;
 pub mod model;
@@ -34,6 +36,7 @@ use crate::{Encoder, Error, Result};
 use batcher::{BatchOptions, Batcher};
 use listener::{ConnOptions, Drained};
 use metrics::Metrics;
+pub use axum::http::HeaderName;
 pub use model::Loader;
 use model::ModelSlot;
 use routes::App;
@@ -52,8 +55,13 @@ pub struct Options {
     pub max_input_chars: usize,
     /// Bytes per request body.
     pub max_body_bytes: usize,
-    /// Requests waiting for a batch; past this they are answered 429.
+    /// Requests waiting for a batch, shared fairly between clients; past this they are
+    /// answered 429.
     pub max_queue: usize,
+    /// A header naming the client for the fair queue (set by a trusted proxy, such as
+    /// `X-Forwarded-For` or `X-Client-Id`); without it, or when a request lacks it, the peer's
+    /// address. Lower-case.
+    pub client_id_header: Option<HeaderName>,
     /// Open connections; past this the oldest idle one is closed, or the new one answered 503.
     pub max_connections: usize,
     /// How long a connection may wait for a request with nothing received.
@@ -81,6 +89,7 @@ impl Default for Options {
             max_input_chars: 8192,
             max_body_bytes: 4 << 20,
             max_queue: 1024,
+            client_id_header: None,
             max_connections: 1024,
             keep_alive_timeout: Duration::from_secs(15),
             head_timeout: Duration::from_secs(10),

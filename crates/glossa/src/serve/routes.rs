@@ -2,11 +2,13 @@
 //! [`super::tei`]), `GET /health`, `GET /metrics`, `POST /admin/reload`; JSON errors for
 //! everything else.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -16,6 +18,7 @@ use serde::Serialize;
 
 use super::api::{self, ApiError, ErrorCode, Limits};
 use super::batcher::{Arrival, BatchError, Batcher, Encoded};
+use super::fair::ClientId;
 use super::metrics::{self, Metrics};
 use super::model::{ModelSlot, ReloadError};
 use super::{access, tei, Options};
@@ -122,7 +125,29 @@ pub async fn read_json(app: &App, request: Request) -> Result<(Vec<u8>, Arrival)
                 ),
             )
         })??;
-    Ok((body, app.batcher.announce()))
+    Ok((body, app.batcher.announce(client_of(app, &parts))))
+}
+
+/// Longest `--client-id-header` value used as is; a longer one is cut (it only has to tell
+/// clients apart).
+const MAX_CLIENT_ID_BYTES: usize = 256;
+
+/// Who sent a request, for the fair queue: the `--client-id-header` value a trusted proxy set,
+/// else the peer's address.
+fn client_of(app: &App, parts: &Parts) -> ClientId {
+    let stated = app
+        .options
+        .client_id_header
+        .as_ref()
+        .and_then(|name| parts.headers.get(name));
+    if let Some(value) = stated {
+        let bytes = &value.as_bytes()[..value.len().min(MAX_CLIENT_ID_BYTES)];
+        return ClientId::Header(String::from_utf8_lossy(bytes).into());
+    }
+    match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => ClientId::from_addr(peer.ip()),
+        None => ClientId::Unknown,
+    }
 }
 
 /// The vectors of `texts`, batched with other requests'.
@@ -140,7 +165,8 @@ pub async fn encode(app: &App, texts: Vec<String>, arrival: Arrival) -> Result<E
                 StatusCode::TOO_MANY_REQUESTS,
                 "queue_full",
                 format!(
-                    "the server has {} requests waiting already; retry after {} s",
+                    "the server has {} requests waiting already, and this client its share \
+                     of them; retry after {} s",
                     app.options.max_queue,
                     api::RETRY_AFTER_SECS
                 ),
