@@ -32,6 +32,15 @@ attack_from=${ATTACK_FROM:-127.0.0.2}
 # Milliseconds each well-behaved connection waits between requests (wrk's delay()); empty:
 # back to back, each client then asks for all the server has and can keep only a fair share.
 slow_delay_ms=${SLOW_DELAY_MS:-}
+# Optional CPU split (taskset lists, e.g. SERVER_CPUS=0 CLIENT_CPUS=1): the server alone on its
+# cores, every client on the others, the bad clients at nice 10 below wrk — as when the attack
+# comes from other machines, so that what is measured is the server, not the attacker's own CPU
+# taken from the server's cores.
+server_cpus=${SERVER_CPUS:-}
+client_cpus=${CLIENT_CPUS:-}
+attack_nice=0
+[ -z "$client_cpus" ] || attack_nice=10
+on_cpus() { local cpus=$1; shift; if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
 model=${1:-runs/default/student}
 seconds=${SECONDS_PER_RUN:-10}
 concurrency=${CONCURRENCY-"1 16 64 256"}
@@ -64,7 +73,7 @@ fetch_wrk() {
 fetch_wrk
 wrk() {
     LD_LIBRARY_PATH="$PWD/$tools/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-        "$tools/usr/bin/wrk" "$@"
+        on_cpus "$client_cpus" "$tools/usr/bin/wrk" "$@"
 }
 
 cargo build --release --locked -p glossa-cli >&2
@@ -85,7 +94,7 @@ start_server() {
     # Emptied here, not by the redirection: the loop below must not read the last server's address.
     : > "$work/stdout"
     # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
-    GLOSSA_LOG=warn "$glossa" serve --model "$model" --addr 127.0.0.1:0 ${SERVE_ARGS:-} "$@" \
+    GLOSSA_LOG=warn on_cpus "$server_cpus" "$glossa" serve --model "$model" --addr 127.0.0.1:0 ${SERVE_ARGS:-} "$@" \
         > "$work/stdout" 2> "$work/stderr" &
     server=$!
     for _ in $(seq 600); do
@@ -196,12 +205,14 @@ for case in none $slow_clients none; do
     : > "$work/attack"
     if [ "$case" != none ]; then
         # shellcheck disable=SC2046 # attack_args is a list of flags
-        python3 scripts/hostile_clients.py attack "$case" "$addr" $((seconds + 3)) \
+        on_cpus "$client_cpus" nice -n "$attack_nice" \
+            python3 scripts/hostile_clients.py attack "$case" "$addr" $((seconds + 3)) \
             $(attack_args "$case") --from "$attack_from" > "$work/attack" &
         attacker=$!
         sleep 2
     fi
-    python3 scripts/hostile_clients.py health "$addr" "$seconds" > "$work/health" &
+    on_cpus "$client_cpus" python3 scripts/hostile_clients.py health "$addr" "$seconds" \
+        > "$work/health" &
     prober=$!
     line=$(GLOSSA_BODY_FILE="$work/body-slow.json" GLOSSA_DELAY_MS="$slow_delay_ms" \
         wrk -t"$threads" -c"$slow_connections" \

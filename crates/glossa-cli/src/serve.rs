@@ -42,6 +42,10 @@ pub struct Args {
     /// claim many names. Without it, or when a request lacks it, the peer's address.
     #[arg(long, env = "GLOSSA_CLIENT_ID_HEADER", value_parser = header_name)]
     client_id_header: Option<glossa::serve::HeaderName>,
+    /// Milliseconds a request refused for a full queue waits before its 429 is sent, so a client
+    /// that ignores Retry-After cannot keep the server busy refusing it; 0: at once.
+    #[arg(long, env = "GLOSSA_REFUSAL_DELAY_MS", default_value_t = 100.0)]
+    refusal_delay_ms: f64,
     /// Open connections; at the cap a new one replaces the oldest idle one, or is answered 503
     /// when all are busy. Lowered to fit the open-file limit.
     #[arg(long, env = "GLOSSA_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -97,21 +101,24 @@ fn return_large_buffers_to_the_os() {
     }
 }
 
-pub fn run(args: Args) -> Result<()> {
-    if !(0.0..=10_000.0).contains(&args.batch_wait_ms) {
-        bail!(
-            "--batch-wait-ms must be between 0 and 10000, got {}",
-            args.batch_wait_ms
-        );
+/// Milliseconds from a flag that may be 0, checked to be at most 10 s.
+fn milliseconds(flag: &str, value: f64) -> Result<Duration> {
+    if !(0.0..=10_000.0).contains(&value) {
+        bail!("--{flag} must be between 0 and 10000, got {value}");
     }
+    Ok(Duration::from_secs_f64(value / 1000.0))
+}
+
+pub fn run(args: Args) -> Result<()> {
     let options = glossa::serve::Options {
         max_batch: args.max_batch,
-        max_wait: Duration::from_secs_f64(args.batch_wait_ms / 1000.0),
+        max_wait: milliseconds("batch-wait-ms", args.batch_wait_ms)?,
         max_inputs: args.max_inputs,
         max_input_chars: args.max_input_chars,
         max_body_bytes: args.max_body_bytes,
         max_queue: args.max_queue,
         client_id_header: args.client_id_header,
+        refusal_delay: milliseconds("refusal-delay-ms", args.refusal_delay_ms)?,
         max_connections: args.max_connections,
         keep_alive_timeout: seconds("keep-alive-timeout", args.keep_alive_timeout)?,
         head_timeout: seconds("head-timeout", args.head_timeout)?,

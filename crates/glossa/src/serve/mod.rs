@@ -62,6 +62,8 @@ pub struct Options {
     /// `X-Forwarded-For` or `X-Client-Id`); without it, or when a request lacks it, the peer's
     /// address. Lower-case.
     pub client_id_header: Option<HeaderName>,
+    /// How long a request refused for a full queue waits before its 429 is sent.
+    pub refusal_delay: Duration,
     /// Open connections; past this the oldest idle one is closed, or the new one answered 503.
     pub max_connections: usize,
     /// How long a connection may wait for a request with nothing received.
@@ -90,6 +92,7 @@ impl Default for Options {
             max_body_bytes: 4 << 20,
             max_queue: 1024,
             client_id_header: None,
+            refusal_delay: Duration::from_millis(100),
             max_connections: 1024,
             keep_alive_timeout: Duration::from_secs(15),
             head_timeout: Duration::from_secs(10),
@@ -175,6 +178,7 @@ pub async fn serve(
         options,
         batcher,
         metrics: metrics.clone(),
+        answer_slots: routes::answer_slots(),
     });
     let (stop, stops) = mpsc::channel(2);
     let accepting = tokio::spawn(listener::accept_loop(

@@ -36,6 +36,44 @@ pub struct App {
     pub options: Options,
     pub batcher: Batcher,
     pub metrics: Arc<Metrics>,
+    /// Large answers being written out as JSON at once; see [`large_answer`].
+    pub answer_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Floats from which an answer is built off the async workers: 2,048 vectors of 384 floats
+/// take milliseconds to write as JSON; 32 of them (a typical request) do not.
+const LARGE_ANSWER_FLOATS: usize = 1 << 16;
+
+/// One slot per core for building large answers.
+pub fn answer_slots() -> Arc<tokio::sync::Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    Arc::new(tokio::sync::Semaphore::new(cores))
+}
+
+/// The answer `build` makes, built on the blocking pool when it holds `floats` floats or more,
+/// at most one per core at once. Built on an async worker, 64 answers of 2,048 vectors for
+/// clients that never read held both workers for as long as they took to write: `/health`
+/// waited up to 689 ms behind them (docs/serving.md).
+pub async fn large_answer(
+    app: &App,
+    floats: usize,
+    build: impl FnOnce() -> Response + Send + 'static,
+) -> Response {
+    if floats < LARGE_ANSWER_FLOATS {
+        return build();
+    }
+    // The semaphore is never closed.
+    let _slot = app.answer_slots.acquire().await;
+    tokio::task::spawn_blocking(build)
+        .await
+        .unwrap_or_else(|panic| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoder_error",
+                format!("building the answer failed: {panic}"),
+            )
+            .into_response()
+        })
 }
 
 impl App {
@@ -99,11 +137,9 @@ async fn embed_request(app: &App, request: Request) -> Result<Response, ApiError
     let (body, arrival) = read_json(app, request).await?;
     let request = api::parse_request(&body, &app.limits())?;
     let encoded = encode(app, request.texts, arrival).await?;
-    Ok(api::embeddings_response(
-        &encoded,
-        request.format,
-        &app.model.get().name(),
-    ))
+    let (format, name) = (request.format, app.model.get().name());
+    let floats = encoded.embeddings.as_slice().len();
+    Ok(large_answer(app, floats, move || api::embeddings_response(&encoded, format, &name)).await)
 }
 
 /// The body of a JSON request, read within the body timeout; the request is announced to the
@@ -150,12 +186,16 @@ fn client_of(app: &App, parts: &Parts) -> ClientId {
     }
 }
 
-/// The vectors of `texts`, batched with other requests'.
+/// The vectors of `texts`, batched with other requests'. A refusal for a full queue is
+/// answered only after `--refusal-delay-ms`: a client that ignores `Retry-After` and sends
+/// again at once would otherwise keep the server busy refusing it (16,800 refusals a second
+/// from 128 connections, measured in docs/serving.md).
 pub async fn encode(app: &App, texts: Vec<String>, arrival: Arrival) -> Result<Encoded, ApiError> {
-    app.batcher
-        .embed(texts, arrival)
-        .await
-        .map_err(|e| match e {
+    let outcome = app.batcher.embed(texts, arrival).await;
+    if outcome.as_ref().err() == Some(&BatchError::Full) {
+        tokio::time::sleep(app.options.refusal_delay).await;
+    }
+    outcome.map_err(|e| match e {
             BatchError::Stopped => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",

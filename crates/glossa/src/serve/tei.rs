@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::api::{self, ApiError};
-use super::routes::{encode, read_json, App};
+use super::routes::{encode, large_answer, read_json, App};
 
 /// `POST /embed`: `{"inputs": "text" | ["text", …], "normalize": true, "truncate": false}`.
 pub async fn embed(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -29,8 +29,12 @@ async fn embed_request(app: &App, request: Request) -> Result<Response, ApiError
     if normalize {
         encoded.embeddings.normalize();
     }
-    let rows: Vec<&[f32]> = encoded.embeddings.rows().collect();
-    Ok(api::json_response(StatusCode::OK, &rows))
+    let floats = encoded.embeddings.as_slice().len();
+    Ok(large_answer(app, floats, move || {
+        let rows: Vec<&[f32]> = encoded.embeddings.rows().collect();
+        api::json_response(StatusCode::OK, &rows)
+    })
+    .await)
 }
 
 fn parse(body: &[u8], app: &App) -> Result<(Vec<String>, bool), ApiError> {
