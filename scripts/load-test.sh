@@ -182,9 +182,12 @@ start_server --max-connections "$slow_cap" --max-queue "$slow_queue"
 addr=${url#http://}
 request_body "$slow_inputs" > "$work/body-slow.json"
 echo
+placement="share the cores"
+[ -z "$server_cpus" ] || placement="run on CPUs $client_cpus at nice $attack_nice, the server alone on CPUs $server_cpus"
 echo "slow clients: $slow_connections well-behaved connections (wrk -t$threads${slow_delay_ms:+, $slow_delay_ms ms between requests}), $slow_inputs inputs per" \
     "request, $seconds s per case after 2 s of attack; server --max-connections $slow_cap" \
-    "--max-queue $slow_queue, other flags default; the bad clients (Python, from $attack_from) share the cores"
+    "--max-queue $slow_queue, other flags default; the bad clients (Python, from $attack_from)" \
+    "$placement"
 printf '| bad clients | well-behaved 2xx/s | vs unloaded | p50 ms | p99 ms | non-2xx | socket errors |'
 printf ' /health p50 / p99 / max ms | /health failures | what the bad clients saw |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|\n'

@@ -16,7 +16,8 @@ pub enum ExportCommand {
         /// Directory to write (created).
         #[arg(long)]
         out: PathBuf,
-        /// Rows stored as int8 (the row scales as Model2Vec's per-token `weights`), f16 or f32.
+        /// Rows stored as int8 (the row scales as Model2Vec's per-token `weights`, which model2vec
+        /// reads from 0.7.0 on: older versions need f16 or f32), f16 or f32.
         #[arg(long, default_value = "int8")]
         precision: glossa::student::Precision,
     },
