@@ -257,6 +257,13 @@ pub struct Scores {
     pub n: usize,
     pub accuracy: f32,
     pub macro_f1: f32,
+    /// The class predicted most often, and the percent of texts it was predicted for: a
+    /// classifier that cannot read a language tends to give one class to all of it, and its
+    /// accuracy is then that class's share of the language's test set (docs/classification.md).
+    #[serde(default)]
+    pub most_predicted: usize,
+    #[serde(default)]
+    pub most_predicted_share: f32,
 }
 
 pub fn scores(predicted: &[usize], gold: &[usize], classes: usize) -> Scores {
@@ -282,10 +289,19 @@ pub fn scores(predicted: &[usize], gold: &[usize], classes: usize) -> Scores {
         }
     };
     let correct: usize = tp.iter().sum();
+    let mut counts = vec![0usize; classes];
+    for &p in predicted {
+        counts[p] += 1;
+    }
+    // The first of the most frequent, so ties are reported the same way every run.
+    let most_predicted = (0..classes).rev().max_by_key(|&c| counts[c]).unwrap_or(0);
+    let share = |count: usize| 100.0 * count as f32 / gold.len().max(1) as f32;
     Scores {
         n: gold.len(),
-        accuracy: 100.0 * correct as f32 / gold.len().max(1) as f32,
+        accuracy: share(correct),
         macro_f1: 100.0 * present.iter().map(|&c| f1(c)).sum::<f32>() / present.len().max(1) as f32,
+        most_predicted,
+        most_predicted_share: counts.get(most_predicted).map_or(0.0, |&c| share(c)),
     }
 }
 
@@ -480,6 +496,33 @@ pub fn render(report: &ClassifyReport) -> String {
             fmt(covered, false),
             fmt(other, true)
         );
+    }
+    out + &render_most_predicted(report, &langs, name_width)
+}
+
+/// Per row and language, the class predicted most and the percent of texts given it: where
+/// one class takes most of a language, the classifier cannot read it, and the accuracy is that
+/// class's share of the language's test set rather than a measure of understanding.
+fn render_most_predicted(report: &ClassifyReport, langs: &[String], name_width: usize) -> String {
+    let labels = &report.data.labels;
+    let mut out = format!(
+        "\nMost predicted class per language (percent of its texts):\n{:name_width$}",
+        "classifier"
+    );
+    for l in langs {
+        out += &format!("{l:>14}");
+    }
+    out += "\n";
+    for row in &report.rows {
+        out += &format!("{:name_width$}", row.name);
+        for l in langs {
+            let cell = row.by_language.get(l).map_or("–".to_string(), |s| {
+                let label = labels.get(s.most_predicted).map_or("?", String::as_str);
+                format!("{label:.9} {:.0}", s.most_predicted_share)
+            });
+            out += &format!("{cell:>14}");
+        }
+        out += "\n";
     }
     out
 }
@@ -1087,6 +1130,11 @@ mod tests {
             (s.macro_f1 - 100.0 * (0.5 + 0.8 + 0.0) / 3.0).abs() < 1e-3,
             "{s:?}"
         );
+        // Class 1 was predicted for 3 of the 5 texts.
+        assert_eq!(s.most_predicted, 1);
+        assert!((s.most_predicted_share - 60.0).abs() < 1e-4);
+        // A tie goes to the lower class, so the table is the same every run.
+        assert_eq!(scores(&[2, 0], &[0, 0], 3).most_predicted, 0);
     }
 
     #[test]
