@@ -5,6 +5,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+use liblzma::bufread::XzDecoder;
+use liblzma::stream::Stream;
+
 use crate::{Error, Result};
 
 /// How a file is compressed, told by its last extension.
@@ -63,19 +66,49 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
         Compression::None => return Ok(Box::new(raw)),
         // Multi-member: `cat a.gz b.gz` and bgzip files are one stream.
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| Error::io(path, e))?)
-        }
-        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
+        Compression::Zstd => Box::new(zstd_decoder(raw).map_err(|e| Error::io(path, e))?),
+        Compression::Xz => Box::new(xz_decoder(raw).map_err(|e| Error::io(path, e.into()))?),
     };
     Ok(Box::new(BufReader::with_capacity(1 << 16, reader)))
 }
 
+/// Most memory a compressed file may ask for to be decompressed: zstd's own default (a window of
+/// 2^27 bytes), held to for xz too, whose decoder otherwise allocates whatever dictionary a
+/// header names (4 GiB for a 13-byte file). `xz -9` needs 65 MiB, `zstd --ultra -22` 128 MiB.
+const DECOMPRESS_MEMORY: u64 = 128 << 20;
+
+fn zstd_decoder<R: BufRead>(raw: R) -> std::io::Result<zstd::stream::read::Decoder<'static, R>> {
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(raw)?;
+    decoder.window_log_max(DECOMPRESS_MEMORY.ilog2())?;
+    Ok(decoder)
+}
+
+/// Multi-stream `.xz` (`cat a.xz b.xz`), and legacy `.lzma` files too.
+fn xz_decoder<R: BufRead>(raw: R) -> std::result::Result<XzDecoder<R>, liblzma::stream::Error> {
+    let stream = Stream::new_auto_decoder(DECOMPRESS_MEMORY, liblzma::stream::CONCATENATED)?;
+    Ok(XzDecoder::new_stream(raw, stream))
+}
+
+/// Whether a decompressor refused a file for the memory it asks for.
+fn needs_too_much_memory(e: &std::io::Error) -> bool {
+    let xz = e
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<liblzma::stream::Error>());
+    // zstd's error carries only its message (ZSTD_error_frameParameter_windowTooLarge).
+    matches!(xz, Some(liblzma::stream::Error::MemLimit))
+        || e.to_string().contains("requires too much memory")
+}
+
 /// The error for a read that failed part-way: for a compressed file, almost always a truncated
-/// or damaged file.
+/// or damaged file, else one asking for more than [`DECOMPRESS_MEMORY`].
 pub fn read_error(path: &Path, line: usize, e: std::io::Error) -> Error {
     let what = match Compression::of(path) {
         Compression::None => format!("cannot read past this line: {e}"),
+        _ if needs_too_much_memory(&e) => format!(
+            "needs more than {} MiB of memory to decompress ({e}): decompress it first, or \
+             compress it again with a smaller window (xz -9 and zstd -19 are fine)",
+            DECOMPRESS_MEMORY >> 20
+        ),
         c => format!(
             "cannot decompress past this line ({e}): the {} file is truncated or damaged; \
              download or compress it again",
@@ -215,6 +248,27 @@ mod tests {
             std::fs::write(&path, &bytes[..bytes.len() * 2 / 3]).unwrap();
             let err = lines_of(&path).unwrap_err().to_string();
             assert!(err.contains(name) && err.contains("truncated"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_asks_for_too_much_memory_to_decompress_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        // Found by fuzzing (user_compressed): a legacy .lzma header asking for a 4 GiB
+        // dictionary (ff ff ff ff) of a text of unknown size, which liblzma allocated as asked.
+        let lzma = [&[0x37][..], &[0xff; 12]].concat();
+        // A zstd frame asking for a 2 GiB window (descriptor 0xA8: 2^(10 + 21)), then an empty
+        // last block.
+        let zstd = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0xA8, 0x01, 0x00, 0x00];
+        for (name, bytes) in [("big.txt.xz", &lzma[..]), ("big.txt.zst", &zstd[..])] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let err = lines_of(&path).unwrap_err().to_string();
+            let limit = format!("needs more than {} MiB", DECOMPRESS_MEMORY >> 20);
+            assert!(
+                err.contains(&format!("{name}:1:")) && err.contains(&limit),
+                "{err}"
+            );
         }
     }
 
