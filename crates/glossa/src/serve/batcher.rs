@@ -403,9 +403,9 @@ mod tests {
             for list in [&["bb", "ccc"][..], &["dddd", "e"], &["ff", "g", "h"]] {
                 let b = batcher.clone();
                 let list = texts(list);
-                later.push(tokio::spawn(
-                    async move { b.embed(list, b.announce(client())).await },
-                ));
+                later.push(tokio::spawn(async move {
+                    b.embed(list, b.announce(client())).await
+                }));
                 while queued_jobs(&batcher) < later.len() {
                     tokio::task::yield_now().await;
                 }
@@ -470,7 +470,9 @@ mod tests {
             while queued_jobs(&batcher) < 2 {
                 tokio::task::yield_now().await;
             }
-            let refused = batcher.embed(texts(&["d"]), batcher.announce(client())).await;
+            let refused = batcher
+                .embed(texts(&["d"]), batcher.announce(client()))
+                .await;
             assert_eq!(refused.unwrap_err(), BatchError::Full);
             open.send(()).unwrap();
             assert_eq!(first.await.unwrap().unwrap().embeddings.len(), 1);

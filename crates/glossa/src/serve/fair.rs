@@ -142,7 +142,13 @@ impl<T: Inputs> FairQueue<T> {
             .min_by_key(|(_, q)| (q.start, q.since))
             .map(|(client, _)| client.clone())?;
         let queue = self.clients.get_mut(&next).expect("chosen from the map");
-        if queue.items.front().expect("queues are never empty").inputs() > room {
+        if queue
+            .items
+            .front()
+            .expect("queues are never empty")
+            .inputs()
+            > room
+        {
             return None;
         }
         let item = queue.items.pop_front().expect("checked above");
@@ -210,7 +216,10 @@ mod tests {
     fn a_client_with_a_long_queue_does_not_hold_back_one_that_arrives_later() {
         let mut queue = FairQueue::new(100);
         for n in 0..6 {
-            assert!(matches!(queue.push(id("flood"), Item("flood", n, 8)), Admitted::Queued));
+            assert!(matches!(
+                queue.push(id("flood"), Item("flood", n, 8)),
+                Admitted::Queued
+            ));
         }
         assert_eq!(queue.pop_within(usize::MAX), Some(Item("flood", 0, 8)));
         for n in 0..2 {
@@ -238,7 +247,11 @@ mod tests {
         let order = serve_all(&mut queue);
         // Every 32-input request of "big" is matched by four 8-input requests of "small".
         let first_five: Vec<_> = order[..10].to_vec();
-        assert_eq!(first_five.iter().filter(|c| **c == "big").count(), 2, "{order:?}");
+        assert_eq!(
+            first_five.iter().filter(|c| **c == "big").count(),
+            2,
+            "{order:?}"
+        );
     }
 
     #[test]

@@ -33,10 +33,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::{Encoder, Error, Result};
+pub use axum::http::HeaderName;
 use batcher::{BatchOptions, Batcher};
 use listener::{ConnOptions, Drained};
 use metrics::Metrics;
-pub use axum::http::HeaderName;
 pub use model::Loader;
 use model::ModelSlot;
 use routes::App;

@@ -139,7 +139,10 @@ async fn embed_request(app: &App, request: Request) -> Result<Response, ApiError
     let encoded = encode(app, request.texts, arrival).await?;
     let (format, name) = (request.format, app.model.get().name());
     let floats = encoded.embeddings.as_slice().len();
-    Ok(large_answer(app, floats, move || api::embeddings_response(&encoded, format, &name)).await)
+    Ok(large_answer(app, floats, move || {
+        api::embeddings_response(&encoded, format, &name)
+    })
+    .await)
 }
 
 /// The body of a JSON request, read within the body timeout; the request is announced to the
@@ -196,27 +199,27 @@ pub async fn encode(app: &App, texts: Vec<String>, arrival: Arrival) -> Result<E
         tokio::time::sleep(app.options.refusal_delay).await;
     }
     outcome.map_err(|e| match e {
-            BatchError::Stopped => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the server is shutting down",
-            ),
-            BatchError::Full => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "queue_full",
-                format!(
-                    "the server has {} requests waiting already, and this client its share \
+        BatchError::Stopped => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        ),
+        BatchError::Full => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "queue_full",
+            format!(
+                "the server has {} requests waiting already, and this client its share \
                      of them; retry after {} s",
-                    app.options.max_queue,
-                    api::RETRY_AFTER_SECS
-                ),
+                app.options.max_queue,
+                api::RETRY_AFTER_SECS
             ),
-            BatchError::Encoder(msg) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "encoder_error",
-                format!("the model failed to encode the input: {msg}"),
-            ),
-        })
+        ),
+        BatchError::Encoder(msg) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "encoder_error",
+            format!("the model failed to encode the input: {msg}"),
+        ),
+    })
 }
 
 /// JSON, no Content-Type at all, or curl's default for `--data`/`--data-binary`
