@@ -9,6 +9,8 @@
 # The client lives in a venv under assets/venv-openai (git-ignored), made on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/serve-lib.sh
+. scripts/serve-lib.sh
 model=${1:-runs/default/student}
 venv=assets/venv-openai
 
@@ -42,15 +44,7 @@ Save the changes before closing
 EOF
 "$glossa" embed --model "$model" < "$work/texts.txt" > "$work/expected.jsonl"
 
-"$glossa" serve --model "$model" --addr 127.0.0.1:0 > "$work/stdout" 2> "$work/stderr" &
-server=$!
-for _ in $(seq 600); do
-    [ -s "$work/stdout" ] && break
-    kill -0 "$server" 2>/dev/null || { cat "$work/stderr" >&2; exit 1; }
-    sleep 0.1
-done
-url=$(head -n1 "$work/stdout" | sed -n 's|^listening on ||p')
-[ -n "$url" ] || { echo "the server printed no address" >&2; cat "$work/stderr" >&2; exit 1; }
+serve_in "$work" "$glossa" serve --model "$model" --addr 127.0.0.1:0
 echo "server: $url ($model)"
 
 status=0

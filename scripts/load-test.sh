@@ -22,6 +22,8 @@
 # wrk and the server share the machine's cores, so the numbers are for both together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/serve-lib.sh
+. scripts/serve-lib.sh
 slow_clients=${SLOW_CLIENTS-"stalled-head stalled-body never-reading idle-sockets idle-churn flood"}
 slow_connections=${SLOW_CONNECTIONS:-16}
 slow_inputs=${SLOW_INPUTS:-32}
@@ -91,19 +93,9 @@ trap cleanup EXIT
 
 # Starts `glossa serve` with SERVE_ARGS and the given flags; sets $server and $url.
 start_server() {
-    # Emptied here, not by the redirection: the loop below must not read the last server's address.
-    : > "$work/stdout"
     # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
-    GLOSSA_LOG=warn on_cpus "$server_cpus" "$glossa" serve --model "$model" --addr 127.0.0.1:0 ${SERVE_ARGS:-} "$@" \
-        > "$work/stdout" 2> "$work/stderr" &
-    server=$!
-    for _ in $(seq 600); do
-        [ -s "$work/stdout" ] && break
-        kill -0 "$server" 2>/dev/null || { cat "$work/stderr" >&2; exit 1; }
-        sleep 0.1
-    done
-    url=$(head -n1 "$work/stdout" | sed -n 's|^listening on ||p')
-    [ -n "$url" ] || { echo "the server printed no address" >&2; cat "$work/stderr" >&2; exit 1; }
+    GLOSSA_LOG=warn serve_in "$work" on_cpus "$server_cpus" "$glossa" serve --model "$model" \
+        --addr 127.0.0.1:0 ${SERVE_ARGS:-} "$@"
 }
 
 stop_server() {

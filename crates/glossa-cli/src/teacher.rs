@@ -122,29 +122,22 @@ fn encode(
         None => &all[..],
     };
     let start = std::time::Instant::now();
-    let new = if endpoints.is_empty() {
-        let chunk = teacher.label_chunk();
-        glossa::recipes::teacher::label_in_chunks(
-            &teacher,
-            &mut labels,
-            refs,
-            "teacher encode",
-            &Bars,
-            chunk,
-        )?
+    let remote;
+    let (labeller, chunk): (&dyn glossa::Encoder, usize) = if endpoints.is_empty() {
+        (&teacher, teacher.label_chunk())
     } else {
-        let remote = remote_teacher(&teacher, endpoints)?;
+        remote = remote_teacher(&teacher, endpoints)?;
         remote.settle(&mut labels)?;
-        let chunk = remote.chunk();
-        glossa::recipes::teacher::label_in_chunks(
-            &remote,
-            &mut labels,
-            refs,
-            "teacher encode",
-            &Bars,
-            chunk,
-        )?
+        (&remote, remote.chunk())
     };
+    let new = glossa::recipes::teacher::label_in_chunks(
+        labeller,
+        &mut labels,
+        refs,
+        "teacher encode",
+        &Bars,
+        chunk,
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     tracing::info!(
         "{new} texts in {seconds:.1} s: {:.0} texts/s",

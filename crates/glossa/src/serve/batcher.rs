@@ -92,6 +92,13 @@ impl Shared {
     fn pop_within(&self, room: usize) -> Option<Job> {
         self.lock().jobs.pop_within(room)
     }
+
+    /// The next job within `room` inputs, and whether anything is left queued: one lock.
+    fn pop_within_and_rest(&self, room: usize) -> (Option<Job>, bool) {
+        let mut queue = self.lock();
+        let job = queue.jobs.pop_within(room);
+        (job, !queue.jobs.is_empty())
+    }
 }
 
 /// Closes the queue when the last [`Batcher`] handle goes.
@@ -169,11 +176,6 @@ impl Batcher {
         Arrival { shared, client }
     }
 
-    /// Requests queued now, all clients together.
-    pub fn queued(&self) -> usize {
-        self.shared().lock().jobs.len()
-    }
-
     /// The vectors of `texts`, encoded together with those of concurrent requests.
     pub async fn embed(&self, texts: Vec<String>, arrival: Arrival) -> Result<Encoded, BatchError> {
         let (reply, answer) = oneshot::channel();
@@ -231,13 +233,14 @@ async fn next_batch(shared: &Shared, options: &BatchOptions) -> Option<Vec<Job>>
     let mut inputs = first.texts.len();
     let mut batch = vec![first];
     while inputs < options.max_batch {
-        if let Some(job) = shared.pop_within(options.max_batch - inputs) {
+        let (job, rest) = shared.pop_within_and_rest(options.max_batch - inputs);
+        if let Some(job) = job {
             inputs += job.texts.len();
             batch.push(job);
             continue;
         }
         // Something queued that does not fit, or nothing on its way: the batch is complete.
-        if !shared.lock().jobs.is_empty() || shared.arriving.load(Ordering::SeqCst) == 0 {
+        if rest || shared.arriving.load(Ordering::SeqCst) == 0 {
             break;
         }
         if tokio::time::timeout_at(deadline, shared.ready.notified())
@@ -431,7 +434,7 @@ mod tests {
     }
 
     fn queued_jobs(batcher: &Batcher) -> usize {
-        batcher.queued()
+        batcher.shared().lock().jobs.len()
     }
 
     fn client() -> ClientId {

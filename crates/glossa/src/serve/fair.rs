@@ -93,6 +93,7 @@ impl<T: Inputs> FairQueue<T> {
     }
 
     /// Items queued, all clients together.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -102,6 +103,7 @@ impl<T: Inputs> FairQueue<T> {
     }
 
     /// Clients with something queued.
+    #[cfg(test)]
     pub fn clients(&self) -> usize {
         self.clients.len()
     }
@@ -111,7 +113,7 @@ impl<T: Inputs> FairQueue<T> {
         if self.len >= self.max {
             let own = self.clients.get(&client).map_or(0, |q| q.items.len());
             match self.heaviest() {
-                Some(heaviest) if self.clients[&heaviest].items.len() > own + 1 => {
+                Some((heaviest, queued)) if queued > own + 1 => {
                     displaced = self.pop_newest(&heaviest);
                 }
                 _ => return Admitted::Refused(item),
@@ -170,11 +172,13 @@ impl<T: Inputs> FairQueue<T> {
             .collect()
     }
 
-    fn heaviest(&self) -> Option<ClientId> {
+    /// The client with the most items queued, and how many.
+    fn heaviest(&self) -> Option<(ClientId, usize)> {
         self.clients
             .iter()
-            .max_by_key(|(_, q)| q.items.len())
-            .map(|(client, _)| client.clone())
+            .map(|(client, q)| (client, q.items.len()))
+            .max_by_key(|&(_, queued)| queued)
+            .map(|(client, queued)| (client.clone(), queued))
     }
 
     fn pop_newest(&mut self, client: &ClientId) -> Option<T> {
