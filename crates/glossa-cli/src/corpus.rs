@@ -86,10 +86,12 @@ fn build(
     };
     cfg.eval_dir = crate::distill::eval_dir(eval_dir, &cfg.eval_dir);
     let tests = TestSetIndex::load(&cfg.eval_dir)?;
-    let (corpus, report) = glossa::recipes::sources::build_corpus_from_config(&cfg, &tests)?;
-    match format {
-        None => glossa::data::corpus::write_corpus(out, &corpus, &report)?,
+    let report = match format {
+        // The run's own layout streams to disk in flat memory.
+        None => glossa::recipes::sources::build_corpus_files(&cfg, &tests, out)?.1,
         Some(format) => {
+            let (corpus, report) =
+                glossa::recipes::sources::build_corpus_from_config(&cfg, &tests)?;
             let mut pairs = corpus.train.clone();
             for (lang, dev) in &corpus.dev {
                 pairs
@@ -101,8 +103,9 @@ fn build(
             for path in written {
                 println!("wrote {}", path.display());
             }
+            report
         }
-    }
+    };
     println!("{:<6} {:>8} {:>6}", "lang", "train", "dev");
     for (lang, r) in &report.languages {
         println!("{lang:<6} {:>8} {:>6}", r.train, r.dev);

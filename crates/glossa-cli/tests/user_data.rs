@@ -123,3 +123,126 @@ fn corpus_build_exports_a_format_that_reads_back() {
         .unwrap_or_default();
     assert_eq!(de.iter().sum::<usize>(), 49, "{table}");
 }
+
+/// Gettext catalogs for German and French, 60 sentences each, as the built-in reader finds them.
+fn built_in_sources(root: &Path) {
+    let things = ["window", "table", "page", "letter", "garden", "train"];
+    let english: Vec<String> = (0..60)
+        .map(|i| format!("Open the {} number {i}", things[i % 6]))
+        .collect();
+    let german: Vec<String> = (0..60)
+        .map(|i| format!("Öffne das Ding {} Nummer {i}", things[i % 6]))
+        .collect();
+    let french: Vec<String> = (0..60)
+        .map(|i| format!("Ouvre la chose {} numéro {i}", things[i % 6]))
+        .collect();
+    for (lang, texts) in [("de", &german), ("fr", &french)] {
+        let dir = root.join("locale").join(lang).join("LC_MESSAGES");
+        std::fs::create_dir_all(&dir).unwrap();
+        let entries: Vec<(&str, &str)> = english
+            .iter()
+            .zip(texts)
+            .map(|(en, xx)| (en.as_str(), xx.as_str()))
+            .collect();
+        std::fs::write(dir.join("app.mo"), glossa::data::mo::write(&entries)).unwrap();
+    }
+}
+
+/// A small distillation of `corpus` (TOML lines of its [corpus] section) into `<dir>/<name>`.
+fn distill_config(dir: &Path, name: &str, corpus: &str) -> std::path::PathBuf {
+    let config = dir.join(format!("{name}.toml"));
+    let text = format!(
+        r#"run_dir = "{run}"
+eval_dir = "{eval}"
+cache_dir = "{labels}"
+[corpus]
+languages = ["de", "fr"]
+help_root = ""
+wordnet_dir = ""
+dictionary_dirs = []
+dev_permille = 200
+{corpus}
+[student]
+buckets = 2000
+min_count = 1
+dim = 32
+[train]
+epochs = 2
+batch_size = 8
+[eval]
+tatoeba = []
+tatoeba_trained = false
+sts17 = false
+stsb = false
+random_target_control = false
+speed_seconds = 0.0
+"#,
+        run = dir.join(name).display(),
+        eval = dir.join("eval").display(),
+        labels = dir.join("labels").display(),
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+#[test]
+fn the_built_in_corpus_exported_in_every_format_distils_to_the_same_student() {
+    let dir = tempfile::tempdir().unwrap();
+    let eval = dir.path().join("eval/tatoeba");
+    std::fs::create_dir_all(&eval).unwrap();
+    std::fs::write(eval.join("tatoeba.deu-eng.eng"), "Open the page number 2\n").unwrap();
+    built_in_sources(dir.path());
+    let locale = dir.path().join("locale");
+    let built_in = distill_config(
+        dir.path(),
+        "built-in",
+        &format!("gettext_roots = [\"{}\"]", locale.display()),
+    );
+    glossa(["distill", "--config"]).arg(&built_in).ok();
+    let weights = |name: &str| {
+        std::fs::read(dir.path().join(name).join("student/model.safetensors")).unwrap()
+    };
+    let want = weights("built-in");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("built-in/report.json")).unwrap())
+            .unwrap();
+    // 60 pairs per language, less the test sentence; some of them in dev.
+    let de = &report["corpus"]["languages"]["de"];
+    assert_eq!(
+        de["train"].as_u64().unwrap() + de["dev"].as_u64().unwrap(),
+        59,
+        "{de}"
+    );
+    assert!(de["dev"].as_u64().unwrap() > 0, "{de}");
+    for (format, compress) in [
+        ("moses", "none"),
+        ("tmx", "none"),
+        ("jsonl", "zstd"),
+        ("tsv", "gzip"),
+    ] {
+        let out = dir.path().join(format!("export-{format}"));
+        glossa([
+            "corpus",
+            "build",
+            "--format",
+            format,
+            "--compress",
+            compress,
+            "--config",
+        ])
+        .arg(&built_in)
+        .arg("--out")
+        .arg(&out)
+        .ok();
+        let from_files = distill_config(
+            dir.path(),
+            format,
+            &format!("gettext_roots = []\nparallel = [\"{}/*\"]", out.display()),
+        );
+        glossa(["distill", "--config"]).arg(&from_files).ok();
+        assert!(
+            weights(format) == want,
+            "{format}: the student differs from the built-in path's"
+        );
+    }
+}

@@ -52,6 +52,16 @@ impl AtomicFile {
     /// Starts writing `path` (its directory is created), refusing targets that are not
     /// regular files and targets that are one of `inputs`.
     pub fn create(path: impl AsRef<Path>, inputs: &[&Path]) -> Result<Self> {
+        Self::create_buffered(path, inputs, 1 << 20)
+    }
+
+    /// [`AtomicFile::create`] with a write buffer of `capacity` bytes (smaller for the many
+    /// files a corpus build keeps open at once).
+    pub fn create_buffered(
+        path: impl AsRef<Path>,
+        inputs: &[&Path],
+        capacity: usize,
+    ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         check_target(&path, inputs)?;
         let dir = parent_dir(&path);
@@ -68,7 +78,7 @@ impl AtomicFile {
         let tmp = file.path().to_path_buf();
         live().insert(tmp.clone());
         Ok(AtomicFile {
-            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            out: Some(BufWriter::with_capacity(capacity, file)),
             tmp,
             path,
         })

@@ -74,7 +74,9 @@ pub fn strip_ui_markup(s: &str) -> String {
                 continue;
             }
         }
-        out.push(c);
+        // Control characters (a terminal bell in a shell's message) are not text: they would
+        // also make the pair unwritable as TSV, TMX or JSON.
+        out.push(if c.is_control() { ' ' } else { c });
         i += 1;
     }
     out.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -143,6 +145,19 @@ mod tests {
         min_chars: 5,
         max_chars: 400,
     };
+
+    #[test]
+    fn control_characters_become_spaces() {
+        let (en, xx) = clean_pair(
+            "\u{7}timed out waiting for input:\u{1b} auto-logout",
+            "\u{7}Zeitüberschreitung bei Eingabe: automatisch abgemeldet",
+            "de",
+            LIMITS,
+        )
+        .unwrap();
+        assert_eq!(en, "timed out waiting for input: auto-logout");
+        assert!(!xx.chars().any(char::is_control), "{xx:?}");
+    }
 
     #[test]
     fn placeholders_of_every_convention_are_caught() {

@@ -3,12 +3,14 @@
 //! help pages (`<help>/<lang>/text/**.html`, aligned with `<help>/en-US/…` by paragraph id).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use super::clean::{clean_pair, Drop, Limits};
+use super::dedup::{key, DiskDedup};
 use super::lang::language_of_locale;
 use super::testsets::TestSetIndex;
 use super::user::{self, SourceSpec};
@@ -63,6 +65,11 @@ pub struct MonolingualReport {
 pub struct BuildReport {
     pub languages: BTreeMap<String, LangReport>,
     pub catalogs_read: usize,
+    /// One checksum over every catalog read ([`super::provenance::digest`]): equal on two
+    /// machines that read the same catalogs.
+    pub catalogs_digest: String,
+    /// Each catalog read, with its checksum and, for the system's, its Debian package.
+    pub catalogs: Vec<super::provenance::CatalogUsed>,
     pub help_pages_read: usize,
     pub dictionaries_read: usize,
     /// The user's files read, in order.
@@ -87,39 +94,32 @@ pub struct Corpus {
     pub monolingual: Vec<String>,
 }
 
-struct Candidate {
-    lang: String,
-    source: String,
-    en: String,
-    xx: String,
-}
-
-pub fn build_corpus(
+/// Builds the corpus into `dir`: `train/<lang>.tsv`, `dev/<lang>.tsv`, `report.json` and
+/// `checksums.json` (xxh3-64 of each TSV, checked by [`CorpusFiles::open`]). Pairs stream through
+/// cleaning and filtering to a spool file and are de-duplicated on disk ([`DiskDedup`]), so memory
+/// does not grow with the corpus; the monolingual texts, which are all labelled, are returned.
+/// Each file appears complete at its final path or not at all.
+pub fn build_corpus_into(
+    dir: &Path,
     sources: &CorpusSources,
     options: &BuildOptions,
     tests: &TestSetIndex,
-) -> Result<(Corpus, BuildReport)> {
+) -> Result<(Vec<String>, BuildReport)> {
     let wanted = Wanted::of(options);
-    let mut builder = Assembler::new(options, tests);
-    let mut candidates = Vec::new();
-    let report = &mut builder.report;
+    let mut builder = Assembler::new(dir, options, tests)?;
     for root in &sources.gettext_roots {
-        gettext_candidates(root, &wanted, &mut candidates, report)?;
+        gettext_candidates(root, &wanted, &mut builder)?;
     }
     if let Some(root) = &sources.help_root {
-        help_candidates(root, &wanted, &mut candidates, report)?;
+        help_candidates(root, &wanted, &mut builder)?;
     }
     for dir in &sources.dictionary_dirs {
-        dictionary_candidates(dir, &wanted, &mut candidates, report)?;
-    }
-    for c in candidates {
-        builder.offer(&c.lang, &c.source, &c.en, &c.xx);
+        dictionary_candidates(dir, &wanted, &mut builder)?;
     }
     for spec in &sources.parallel {
         let source = spec.pattern().to_string();
         let read = user::read_parallel(spec, &options.pivot, &mut |lang, en, xx| {
-            builder.offer(lang, &source, en, xx);
-            Ok(())
+            builder.offer(lang, &source, en, xx)
         })?;
         builder
             .report
@@ -137,6 +137,23 @@ pub fn build_corpus(
             .extend(read.iter().map(|p| p.display().to_string()));
     }
     builder.finish(sources)
+}
+
+/// [`build_corpus_into`] a temporary folder, read back into memory: for small corpora and tests.
+pub fn build_corpus(
+    sources: &CorpusSources,
+    options: &BuildOptions,
+    tests: &TestSetIndex,
+) -> Result<(Corpus, BuildReport)> {
+    let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let (monolingual, report) = build_corpus_into(tmp.path(), sources, options, tests)?;
+    let files = CorpusFiles::open(tmp.path(), &report)?;
+    let corpus = Corpus {
+        train: files.read(Split::Train)?,
+        dev: files.read(Split::Dev)?,
+        monolingual,
+    };
+    Ok((corpus, report))
 }
 
 /// The languages a build takes: the configured list, or with `all` every language but the pivot.
@@ -163,29 +180,24 @@ impl Wanted {
     }
 }
 
-/// Cleans, filters, de-duplicates and splits candidates one at a time, counting every drop.
-/// Duplicates are found by a 128-bit hash, so memory grows by 16 bytes per distinct pair, not
-/// by the pair's text.
+/// Cleans and filters candidates one at a time, counting every drop, and spools the kept ones
+/// to disk in arrival order; [`Assembler::finish`] drops the repeats and splits the rest.
 struct Assembler<'a> {
     options: &'a BuildOptions,
     tests: &'a TestSetIndex,
     wanted: Wanted,
-    corpus: Corpus,
     report: BuildReport,
-    seen: HashSet<u128>,
-}
-
-fn key(parts: &[&str]) -> u128 {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update(&[0]);
-    }
-    hasher.digest128()
+    dir: PathBuf,
+    /// `lang<TAB>en<TAB>xx` lines (cleaned texts hold no tab or line break).
+    spool: BufWriter<tempfile::NamedTempFile>,
+    pairs: DiskDedup,
+    monolingual: Vec<String>,
+    /// Keys of the monolingual texts kept (they are held in memory anyway).
+    seen_texts: HashSet<u128>,
 }
 
 impl<'a> Assembler<'a> {
-    fn new(options: &'a BuildOptions, tests: &'a TestSetIndex) -> Self {
+    fn new(dir: &Path, options: &'a BuildOptions, tests: &'a TestSetIndex) -> Result<Self> {
         let mut report = BuildReport {
             pivot: options.pivot.clone(),
             ..BuildReport::default()
@@ -193,54 +205,51 @@ impl<'a> Assembler<'a> {
         for lang in &options.languages {
             report.languages.entry(lang.clone()).or_default();
         }
-        Assembler {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let spool = tempfile::Builder::new()
+            .prefix(".spool.")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        Ok(Assembler {
             options,
             tests,
             wanted: Wanted::of(options),
-            corpus: Corpus::default(),
             report,
-            seen: HashSet::new(),
-        }
+            dir: dir.to_path_buf(),
+            spool: BufWriter::with_capacity(1 << 20, spool),
+            pairs: DiskDedup::new(dir)?,
+            monolingual: Vec::new(),
+            seen_texts: HashSet::new(),
+        })
     }
 
-    fn offer(&mut self, lang: &str, source: &str, en: &str, xx: &str) {
+    fn offer(&mut self, lang: &str, source: &str, en: &str, xx: &str) -> Result<()> {
         if !self.wanted.contains(lang) {
             *self
                 .report
                 .not_selected
                 .entry(lang.to_string())
                 .or_default() += 1;
-            return;
+            return Ok(());
         }
         let lang_report = self.report.languages.entry(lang.to_string()).or_default();
         let (en, xx) = match clean_pair(en, xx, lang, self.options.limits) {
             Ok(pair) => pair,
             Err(why) => {
                 *lang_report.dropped.entry(why).or_default() += 1;
-                return;
+                return Ok(());
             }
         };
         if self.tests.contains(&en) || self.tests.contains(&xx) {
             *lang_report.dropped.entry(Drop::InTestSet).or_default() += 1;
-            return;
+            return Ok(());
         }
         *lang_report
             .kept_by_source
             .entry(source.to_string())
             .or_default() += 1;
-        if !self.seen.insert(key(&[lang, &en, &xx])) {
-            *lang_report.dropped.entry(Drop::Duplicate).or_default() += 1;
-            return;
-        }
-        let split = if is_dev(&en, self.options.dev_permille) {
-            &mut self.corpus.dev
-        } else {
-            &mut self.corpus.train
-        };
-        split
-            .entry(lang.to_string())
-            .or_default()
-            .push(Pair { en, xx });
+        self.pairs.push(key(&[lang, &en, &xx]))?;
+        writeln!(self.spool, "{lang}\t{en}\t{xx}").map_err(|e| Error::io(&self.dir, e))
     }
 
     /// A monolingual text: cleaned like the English-only sentences, learnt directly.
@@ -254,6 +263,7 @@ impl<'a> Assembler<'a> {
             return;
         }
         let report = self.report.monolingual.entry(lang.to_string()).or_default();
+        let text = text.replace(char::is_control, " ");
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let n = text.chars().count();
         let limits = self.options.limits;
@@ -267,7 +277,7 @@ impl<'a> Assembler<'a> {
             Some(Drop::WrongScript)
         } else if self.tests.contains(&text) {
             Some(Drop::InTestSet)
-        } else if !self.seen.insert(key(&["", lang, &text])) {
+        } else if !self.seen_texts.insert(key(&["", lang, &text])) {
             Some(Drop::Duplicate)
         } else {
             None
@@ -278,54 +288,188 @@ impl<'a> Assembler<'a> {
             report.dev += 1;
         } else {
             report.train += 1;
-            self.corpus.monolingual.push(text);
+            self.monolingual.push(text);
         }
     }
 
-    fn finish(self, sources: &CorpusSources) -> Result<(Corpus, BuildReport)> {
+    fn finish(self, sources: &CorpusSources) -> Result<(Vec<String>, BuildReport)> {
         let Assembler {
             options,
-            corpus,
             mut report,
+            dir,
+            spool,
+            pairs,
+            monolingual,
             ..
         } = self;
-        for (lang, r) in report.languages.iter_mut() {
-            r.train = corpus.train.get(lang).map_or(0, Vec::len);
-            r.dev = corpus.dev.get(lang).map_or(0, Vec::len);
-        }
-        let english: HashSet<&str> = corpus
-            .train
-            .values()
-            .flatten()
-            .map(|p| p.en.as_str())
-            .collect();
-        report.unique_english_train = english.len();
-        if corpus.train.values().all(Vec::is_empty) && corpus.monolingual.is_empty() {
-            let languages = match options.all_languages {
-                true => "all".to_string(),
-                false => format!("{:?}", options.languages),
+        super::provenance::add_owners(&mut report.catalogs, Path::new("/var/lib/dpkg"));
+        report.catalogs_digest = super::provenance::digest(&report.catalogs);
+        let spool = spool
+            .into_inner()
+            .map_err(|e| Error::io(&dir, e.into_error()))?;
+        let repeats = pairs.finish()?;
+        let mut out = SplitWriters::new(&dir)?;
+        let reader =
+            BufReader::with_capacity(1 << 20, spool.reopen().map_err(|e| Error::io(&dir, e))?);
+        for (position, line) in reader.lines().enumerate() {
+            let line = line.map_err(|e| Error::io(spool.path(), e))?;
+            let mut fields = line.splitn(3, '\t');
+            let (Some(lang), Some(en), Some(xx)) = (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(Error::parse(
+                    spool.path(),
+                    position + 1,
+                    "spool line is not lang<TAB>en<TAB>xx",
+                ));
             };
-            return Err(Error::msg(format!(
-                "the corpus is empty: no usable pairs for languages {languages} in {:?} / {:?} / \
-                 {:?}{}",
-                sources.gettext_roots,
-                sources.help_root,
-                sources
-                    .parallel
-                    .iter()
-                    .map(|s| s.pattern())
-                    .collect::<Vec<_>>(),
-                match report.not_selected.is_empty() {
-                    true => String::new(),
-                    false => format!(
-                        " (the sources hold other languages: {:?})",
-                        report.not_selected
-                    ),
-                }
-            )));
+            if repeats.is_repeat(position as u64) {
+                let lang_report = report.languages.entry(lang.to_string()).or_default();
+                *lang_report.dropped.entry(Drop::Duplicate).or_default() += 1;
+                continue;
+            }
+            let split = match is_dev(en, options.dev_permille) {
+                true => Split::Dev,
+                false => Split::Train,
+            };
+            out.write(split, lang, en, xx)?;
         }
-        Ok((corpus, report))
+        for (lang, r) in report.languages.iter_mut() {
+            r.train = out.count(Split::Train, lang);
+            r.dev = out.count(Split::Dev, lang);
+        }
+        if out.is_empty() && monolingual.is_empty() {
+            return Err(empty_corpus(options, sources, &report));
+        }
+        report.unique_english_train = out.commit(&report)?;
+        Ok((monolingual, report))
     }
+}
+
+fn empty_corpus(options: &BuildOptions, sources: &CorpusSources, report: &BuildReport) -> Error {
+    let languages = match options.all_languages {
+        true => "all".to_string(),
+        false => format!("{:?}", options.languages),
+    };
+    Error::msg(format!(
+        "the corpus is empty: no usable pairs for languages {languages} in {:?} / {:?} / \
+         {:?}{}",
+        sources.gettext_roots,
+        sources.help_root,
+        sources
+            .parallel
+            .iter()
+            .map(|s| s.pattern())
+            .collect::<Vec<_>>(),
+        match report.not_selected.is_empty() {
+            true => String::new(),
+            false => format!(
+                " (the sources hold other languages: {:?})",
+                report.not_selected
+            ),
+        }
+    ))
+}
+
+/// Train or dev.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Split {
+    Train,
+    Dev,
+}
+
+impl Split {
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Dev => "dev",
+        }
+    }
+
+    fn file(self, lang: &str) -> String {
+        format!("{}/{lang}.tsv", self.name())
+    }
+}
+
+/// One `<split>/<lang>.tsv` being written, with its running checksum.
+struct SplitFile {
+    file: crate::io::AtomicFile,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    pairs: usize,
+}
+
+/// The corpus files of a build, opened as their first pair arrives.
+struct SplitWriters {
+    dir: PathBuf,
+    files: BTreeMap<(Split, String), SplitFile>,
+    /// The distinct English texts of the train split, found on disk too.
+    english: DiskDedup,
+}
+
+impl SplitWriters {
+    fn new(dir: &Path) -> Result<Self> {
+        Ok(SplitWriters {
+            dir: dir.to_path_buf(),
+            files: BTreeMap::new(),
+            english: DiskDedup::new(dir)?,
+        })
+    }
+
+    fn write(&mut self, split: Split, lang: &str, en: &str, xx: &str) -> Result<()> {
+        let key = (split, lang.to_string());
+        if !self.files.contains_key(&key) {
+            let path = self.dir.join(split.file(lang));
+            let file = crate::io::AtomicFile::create_buffered(&path, &[], 1 << 16)?;
+            let new = SplitFile {
+                file,
+                hasher: xxhash_rust::xxh3::Xxh3::new(),
+                pairs: 0,
+            };
+            self.files.insert(key.clone(), new);
+        }
+        let out = self.files.get_mut(&key).expect("opened above");
+        let line = format!("{en}\t{xx}\n");
+        out.file
+            .write_all(line.as_bytes())
+            .map_err(|e| out.file.error(e))?;
+        out.hasher.update(line.as_bytes());
+        out.pairs += 1;
+        if split == Split::Train {
+            self.english.push(key_of_text(en))?;
+        }
+        Ok(())
+    }
+
+    fn count(&self, split: Split, lang: &str) -> usize {
+        self.files
+            .get(&(split, lang.to_string()))
+            .map_or(0, |f| f.pairs)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Moves every file to its final path, then writes `checksums.json` and `report.json`;
+    /// returns the number of distinct English texts in train.
+    fn commit(self, report: &BuildReport) -> Result<usize> {
+        let mut sums = BTreeMap::new();
+        for ((split, lang), out) in self.files {
+            sums.insert(split.file(&lang), format!("{:016x}", out.hasher.digest()));
+            out.file.commit()?;
+        }
+        let distinct = self.english.finish()?.distinct() as usize;
+        let mut report = report.clone();
+        report.unique_english_train = distinct;
+        let json = serde_json::to_vec_pretty(&report).expect("report serialises");
+        crate::io::write_atomic(self.dir.join("report.json"), &json)?;
+        let json = serde_json::to_vec_pretty(&sums).expect("checksums serialise");
+        crate::io::write_atomic(self.dir.join(CHECKSUMS), &json)?;
+        Ok(distinct)
+    }
+}
+
+fn key_of_text(text: &str) -> u128 {
+    key(&[text])
 }
 
 /// The split is decided by the English text alone, so one English sentence is never in both
@@ -341,12 +485,7 @@ fn sorted_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-fn gettext_candidates(
-    root: &Path,
-    wanted: &Wanted,
-    out: &mut Vec<Candidate>,
-    report: &mut BuildReport,
-) -> Result<()> {
+fn gettext_candidates(root: &Path, wanted: &Wanted, builder: &mut Assembler) -> Result<()> {
     if !root.is_dir() {
         return Err(Error::invalid(root, "gettext root not found (expected <locale>/LC_MESSAGES/*.mo below it; run scripts/fetch-assets.sh corpus)"));
     }
@@ -364,21 +503,21 @@ fn gettext_candidates(
             .into_iter()
             .filter(|p| p.extension().is_some_and(|e| e == "mo"))
         {
-            let entries = match crate::error::read(&file).and_then(|bytes| mo::parse(&bytes, &file))
-            {
-                Ok(entries) => entries,
+            let parsed =
+                crate::error::read(&file).and_then(|bytes| Ok((mo::parse(&bytes, &file)?, bytes)));
+            let (entries, bytes) = match parsed {
+                Ok(read) => read,
                 Err(e) => {
-                    report.skipped_files.push(e.to_string());
+                    builder.report.skipped_files.push(e.to_string());
                     continue;
                 }
             };
-            report.catalogs_read += 1;
-            out.extend(entries.into_iter().map(|e| Candidate {
-                lang: lang.clone(),
-                source: source.clone(),
-                en: e.msgid,
-                xx: e.msgstr,
-            }));
+            builder.report.catalogs_read += 1;
+            let used = super::provenance::CatalogUsed::new(&file, &bytes);
+            builder.report.catalogs.push(used);
+            for e in entries {
+                builder.offer(&lang, &source, &e.msgid, &e.msgstr)?;
+            }
         }
     }
     Ok(())
@@ -408,12 +547,7 @@ fn unique_paragraphs(html: &str) -> HashMap<String, String> {
         .collect()
 }
 
-fn help_candidates(
-    root: &Path,
-    wanted: &Wanted,
-    out: &mut Vec<Candidate>,
-    report: &mut BuildReport,
-) -> Result<()> {
+fn help_candidates(root: &Path, wanted: &Wanted, builder: &mut Assembler) -> Result<()> {
     let english_root = root.join("en-US");
     if !english_root.is_dir() {
         return Err(Error::invalid(
@@ -431,7 +565,7 @@ fn help_candidates(
         .par_iter()
         .map(|p| crate::error::read(p).map(|b| unique_paragraphs(&String::from_utf8_lossy(&b))))
         .collect::<Result<_>>()?;
-    report.help_pages_read += pages.len();
+    builder.report.help_pages_read += pages.len();
     let source = root.display().to_string();
     for lang_dir in sorted_dir(root)? {
         let Some(name) = lang_dir.file_name().and_then(|n| n.to_str()) else {
@@ -441,7 +575,7 @@ fn help_candidates(
         if name == "en-US" || !wanted.contains(&lang) || !lang_dir.join("text").is_dir() {
             continue;
         }
-        let found: Vec<Vec<Candidate>> = relative
+        let found: Vec<Vec<(String, String)>> = relative
             .par_iter()
             .zip(&english)
             .map(|(rel, en_paragraphs)| {
@@ -458,27 +592,19 @@ fn help_candidates(
                     .collect();
                 ids.sort();
                 ids.into_iter()
-                    .map(|id| Candidate {
-                        lang: lang.clone(),
-                        source: source.clone(),
-                        en: en_paragraphs[id].clone(),
-                        xx: translated[id].clone(),
-                    })
+                    .map(|id| (en_paragraphs[id].clone(), translated[id].clone()))
                     .collect()
             })
             .collect();
-        report.help_pages_read += found.iter().filter(|f| !f.is_empty()).count();
-        out.extend(found.into_iter().flatten());
+        builder.report.help_pages_read += found.iter().filter(|f| !f.is_empty()).count();
+        for (en, xx) in found.into_iter().flatten() {
+            builder.offer(&lang, &source, &en, &xx)?;
+        }
     }
     Ok(())
 }
 
-fn dictionary_candidates(
-    dir: &Path,
-    wanted: &Wanted,
-    out: &mut Vec<Candidate>,
-    report: &mut BuildReport,
-) -> Result<()> {
+fn dictionary_candidates(dir: &Path, wanted: &Wanted, builder: &mut Assembler) -> Result<()> {
     if !dir.is_dir() {
         return Err(Error::invalid(dir, "dictionary folder not found (expected freedict-*.index files; run scripts/fetch-assets.sh corpus)"));
     }
@@ -499,11 +625,11 @@ fn dictionary_candidates(
         let entries = match entries {
             Ok(e) => e,
             Err(e) => {
-                report.skipped_files.push(e.to_string());
+                builder.report.skipped_files.push(e.to_string());
                 continue;
             }
         };
-        report.dictionaries_read += 1;
+        builder.report.dictionaries_read += 1;
         let source = path.display().to_string();
         for entry in entries {
             for form in &entry.forms {
@@ -513,12 +639,7 @@ fn dictionary_candidates(
                     } else {
                         (translation, form)
                     };
-                    out.push(Candidate {
-                        lang: lang.clone(),
-                        source: source.clone(),
-                        en: en.clone(),
-                        xx: xx.clone(),
-                    });
+                    builder.offer(lang, &source, en, xx)?;
                 }
             }
         }
@@ -559,51 +680,54 @@ pub fn english_sentences(
 
 const CHECKSUMS: &str = "checksums.json";
 
+/// xxh3-64 of a file's bytes, read in blocks.
 fn file_checksum(path: &Path) -> Result<String> {
-    Ok(format!(
-        "{:016x}",
-        xxhash_rust::xxh3::xxh3_64(&crate::error::read(path)?)
-    ))
-}
-
-/// Writes `train/<lang>.tsv`, `dev/<lang>.tsv`, `report.json`, and `checksums.json` (xxh3-64 of
-/// each TSV, checked by [`read_split`]) under `dir`.
-pub fn write_corpus(dir: &Path, corpus: &Corpus, report: &BuildReport) -> Result<()> {
-    let mut sums = BTreeMap::new();
-    for (split, by_lang) in [("train", &corpus.train), ("dev", &corpus.dev)] {
-        for (lang, pairs) in by_lang {
-            let rel = format!("{split}/{lang}.tsv");
-            super::write_pairs(&dir.join(&rel), pairs)?;
-            sums.insert(rel.clone(), file_checksum(&dir.join(&rel))?);
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut block = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut block).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
         }
+        hasher.update(&block[..n]);
     }
-    let json = serde_json::to_vec_pretty(report).expect("report serialises");
-    crate::io::write_atomic(dir.join("report.json"), &json)?;
-    let json = serde_json::to_vec_pretty(&sums).expect("checksums serialise");
-    crate::io::write_atomic(dir.join(CHECKSUMS), &json)
+    Ok(format!("{:016x}", hasher.digest()))
 }
 
-/// Reads `<dir>/<split>/<lang>.tsv` for each language; a missing language file is an error, and
-/// so is a file whose checksum differs from `checksums.json` (when the corpus has one).
-pub fn read_split(
-    dir: &Path,
-    split: &str,
-    languages: &[String],
-) -> Result<BTreeMap<String, Vec<Pair>>> {
-    let sums_path = dir.join(CHECKSUMS);
-    let sums: BTreeMap<String, String> = if sums_path.is_file() {
-        crate::error::read_json(&sums_path)?
-    } else {
-        BTreeMap::new()
-    };
-    languages
-        .iter()
-        .map(|lang| {
-            let rel = format!("{split}/{lang}.tsv");
-            let path = dir.join(&rel);
-            if let Some(want) = sums.get(&rel) {
+/// A corpus as [`build_corpus_into`] wrote it, read one language file at a time.
+pub struct CorpusFiles {
+    dir: PathBuf,
+    train: Vec<String>,
+    dev: Vec<String>,
+}
+
+impl CorpusFiles {
+    /// The corpus at `dir` with the languages `report` gives pairs to. Every file is checked
+    /// against `checksums.json` first: a missing, truncated or edited file is refused by name.
+    pub fn open(dir: &Path, report: &BuildReport) -> Result<Self> {
+        let with = |count: fn(&LangReport) -> usize| -> Vec<String> {
+            let languages = report.languages.iter();
+            languages
+                .filter(|(_, r)| count(r) > 0)
+                .map(|(l, _)| l.clone())
+                .collect()
+        };
+        let files = CorpusFiles {
+            dir: dir.to_path_buf(),
+            train: with(|r| r.train),
+            dev: with(|r| r.dev),
+        };
+        let sums_path = dir.join(CHECKSUMS);
+        let sums: BTreeMap<String, String> = crate::error::read_json(&sums_path)?;
+        for split in [Split::Train, Split::Dev] {
+            for lang in files.languages(split) {
+                let rel = split.file(lang);
+                let path = dir.join(&rel);
                 let got = file_checksum(&path)?;
-                if &got != want {
+                let want = sums.get(&rel).map_or("none", String::as_str);
+                if got != want {
                     return Err(Error::invalid(
                         &path,
                         format!(
@@ -614,9 +738,45 @@ pub fn read_split(
                     ));
                 }
             }
-            Ok((lang.clone(), super::read_pairs(&path)?))
-        })
-        .collect()
+        }
+        Ok(files)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The languages with pairs in `split`.
+    pub fn languages(&self, split: Split) -> &[String] {
+        match split {
+            Split::Train => &self.train,
+            Split::Dev => &self.dev,
+        }
+    }
+
+    /// Streams the pairs of one language's file through `visit`.
+    pub fn for_each(
+        &self,
+        split: Split,
+        lang: &str,
+        visit: &mut dyn FnMut(Pair) -> Result<()>,
+    ) -> Result<()> {
+        super::tsv::for_each_pair(&self.dir.join(split.file(lang)), visit)
+    }
+
+    /// Every pair of `split`, by language, in memory.
+    pub fn read(&self, split: Split) -> Result<BTreeMap<String, Vec<Pair>>> {
+        let mut out = BTreeMap::new();
+        for lang in self.languages(split) {
+            let mut pairs = Vec::new();
+            self.for_each(split, lang, &mut |p| {
+                pairs.push(p);
+                Ok(())
+            })?;
+            out.insert(lang.clone(), pairs);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -696,19 +856,29 @@ mod tests {
         assert_eq!(dropped[&Drop::Untranslated], 1);
         assert_eq!(report.skipped_files.len(), 1);
         assert!(report.skipped_files[0].contains("broken.mo"));
+        // The catalogs read are listed with their checksums (the broken one is not read).
+        let read: Vec<&str> = report.catalogs.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(read.len(), 2, "{read:?}");
+        assert!(read.iter().all(|p| p.ends_with("app.mo")), "{read:?}");
+        assert_eq!(report.catalogs_digest.len(), 16);
         assert_eq!(report.unique_english_train, 2);
 
         let out = dir.path().join("corpus");
-        write_corpus(&out, &corpus, &report).unwrap();
-        let back = read_split(&out, "train", &["de".into()]).unwrap();
-        assert_eq!(back["de"], corpus.train["de"]);
+        build_corpus_into(&out, &sources, &options, &tests).unwrap();
+        let back = CorpusFiles::open(&out, &report).unwrap();
+        assert_eq!(back.read(Split::Train).unwrap()["de"], corpus.train["de"]);
+        // Nothing but the corpus is left in its folder (no spool, no buckets).
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["checksums.json", "report.json", "train"]);
         // A truncated file is refused by name.
         let de = out.join("train/de.tsv");
         let text = std::fs::read(&de).unwrap();
         std::fs::write(&de, &text[..text.len() - 3]).unwrap();
-        let err = read_split(&out, "train", &["de".into()])
-            .unwrap_err()
-            .to_string();
+        let err = CorpusFiles::open(&out, &report).err().unwrap().to_string();
         assert!(err.contains("de.tsv") && err.contains("checksum"), "{err}");
     }
 

@@ -3,6 +3,7 @@
 
 pub mod clean;
 pub mod corpus;
+pub mod dedup;
 pub mod devset;
 pub mod dictd;
 pub mod fortune;
@@ -10,6 +11,7 @@ pub mod help;
 pub mod labelled;
 pub mod lang;
 pub mod mo;
+pub mod provenance;
 pub mod select;
 pub mod testsets;
 pub mod tsv;
@@ -18,7 +20,7 @@ pub mod wordfreq;
 pub mod wordnet;
 
 pub use corpus::{build_corpus, BuildReport, CorpusSources};
-pub use tsv::{parse_pairs, read_pairs, write_pairs};
+pub use tsv::{for_each_pair, parse_pairs, read_pairs, write_pairs};
 
 /// One translation pair: an English text and its translation into the file's language.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -17,8 +17,26 @@ pub fn parse_pairs(bytes: &[u8], path: &Path) -> Result<Vec<Pair>> {
     pairs_from(bytes, path)
 }
 
-fn pairs_from(mut reader: impl BufRead, path: &Path) -> Result<Vec<Pair>> {
+fn pairs_from(reader: impl BufRead, path: &Path) -> Result<Vec<Pair>> {
     let mut pairs = Vec::new();
+    visit_pairs(reader, path, &mut |pair| {
+        pairs.push(pair);
+        Ok(())
+    })?;
+    Ok(pairs)
+}
+
+/// Streams a pair file through `visit`, one pair at a time, with the errors of [`read_pairs`].
+pub fn for_each_pair(path: &Path, visit: &mut dyn FnMut(Pair) -> Result<()>) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    visit_pairs(BufReader::with_capacity(1 << 16, file), path, visit)
+}
+
+fn visit_pairs(
+    mut reader: impl BufRead,
+    path: &Path,
+    visit: &mut dyn FnMut(Pair) -> Result<()>,
+) -> Result<()> {
     let mut buf = Vec::new();
     let mut line_no = 0;
     loop {
@@ -53,18 +71,18 @@ fn pairs_from(mut reader: impl BufRead, path: &Path) -> Result<Vec<Pair>> {
                 "empty field: both the English text and its translation are required",
             ));
         }
-        pairs.push(Pair {
+        visit(Pair {
             en: en.to_string(),
             xx: xx.to_string(),
-        });
+        })?;
     }
-    if pairs.is_empty() {
+    if line_no == 0 {
         return Err(Error::invalid(
             path,
             "the corpus is empty: no pairs to learn from",
         ));
     }
-    Ok(pairs)
+    Ok(())
 }
 
 /// Writes a pair file atomically. Tabs and line breaks inside a text become spaces.

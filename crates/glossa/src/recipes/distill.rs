@@ -7,7 +7,10 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::data::corpus::BuildReport;
-use crate::data::select::{dev_sample, direct_texts, select_english, with_english_only};
+use crate::data::select::{
+    dev_sample_from, direct_texts_from, pairs_with_english, select_english, select_english_from,
+    with_english_only, Keep,
+};
 use crate::data::testsets::TestSetIndex;
 use crate::data::Pair;
 use crate::eval::{self, DevSet, ModelReport, Suite};
@@ -66,8 +69,12 @@ pub fn distill(config: &Config, progress: &dyn Progress) -> Result<DistillReport
     if let RunTeacher::Precomputed(p) = &teacher {
         sources.keep_covered(p);
     }
+    let keep = |en: &str| match &teacher {
+        RunTeacher::Precomputed(p) => p.covers(en),
+        _ => true,
+    };
     let mut cache = open_cache(config, &teacher)?;
-    let selection = Selection::choose(config, &sources);
+    let selection = run.stage("select", || Selection::choose(config, &sources, &keep))?;
     run.stage("teacher labels", || {
         label_in_chunks(
             &teacher,
@@ -86,7 +93,7 @@ pub fn distill(config: &Config, progress: &dyn Progress) -> Result<DistillReport
             tracing::info!("teacher endpoint {endpoint}: {texts} texts, {rate}");
         }
     }
-    let (data, dev_data) = training_data(config, &cache, &selection, &sources)?;
+    let (data, dev_data) = training_data(config, &cache, &selection, &sources, &keep)?;
     let students = train_students(&run, config, &teacher, &mut cache, &data, &dev_data)?;
     let mut skipped_evaluations = Vec::new();
     let eval_config = match eval_found {
@@ -163,13 +170,14 @@ struct Selection {
 }
 
 impl Selection {
-    fn choose(config: &Config, sources: &Sources) -> Self {
-        let train = &sources.corpus.train;
+    /// Reads the corpus from disk, keeping in memory only what it selects.
+    fn choose(config: &Config, sources: &Sources, keep: Keep) -> Result<Self> {
+        let files = &sources.corpus;
         let english = with_english_only(
-            select_english(train, config.corpus.max_english),
+            select_english_from(files, config.corpus.max_english, keep)?,
             &sources.english_only,
         );
-        let direct = direct_texts(train, &english, config.corpus.direct_per_language);
+        let direct = direct_texts_from(files, &english, config.corpus.direct_per_language, keep)?;
         if !direct.is_empty() {
             tracing::info!(
                 "{} translations are also learnt directly toward the teacher's own vectors",
@@ -181,7 +189,7 @@ impl Selection {
         let english = with_english_only(english, &sources.fortunes);
         let english = with_english_only(english, &sources.monolingual);
         let per_language = config.corpus.dev_pairs_per_language;
-        let dev_pairs = dev_sample(&sources.corpus.dev, per_language);
+        let dev_pairs = dev_sample_from(files, per_language, keep)?;
         let dev_only = &sources.english_only_dev;
         let dev_english = with_english_only(
             select_english(&dev_pairs, usize::MAX),
@@ -192,11 +200,11 @@ impl Selection {
             sources.english_only.len(),
             dev_only.len()
         );
-        Selection {
+        Ok(Selection {
             english,
             dev_pairs,
             dev_english,
-        }
+        })
     }
 
     fn all(&self) -> Vec<&str> {
@@ -214,6 +222,7 @@ fn training_data(
     cache: &LabelCache,
     selection: &Selection,
     sources: &Sources,
+    keep: Keep,
 ) -> Result<(TrainingData, TrainingData)> {
     let mut targets = cache.lookup(&refs(&selection.english))?;
     let mut dev_targets = cache.lookup(&refs(&selection.dev_english))?;
@@ -227,8 +236,8 @@ fn training_data(
         center_rows(&mut dev_targets, &mean);
     }
     let dim = cache.dim();
-    let train = &sources.corpus.train;
-    let data = TrainingData::assemble(&selection.english, targets.into_vec(), dim, train);
+    let train = pairs_with_english(&sources.corpus, &selection.english, keep)?;
+    let data = TrainingData::assemble(&selection.english, targets.into_vec(), dim, &train);
     let dev = &selection.dev_pairs;
     let dev_data = TrainingData::assemble(&selection.dev_english, dev_targets.into_vec(), dim, dev);
     tracing::info!(

@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use crate::data::clean::Limits;
-use crate::data::corpus::{build_corpus, BuildOptions, BuildReport, Corpus, CorpusSources};
+use crate::data::corpus::{
+    build_corpus, build_corpus_into, BuildOptions, BuildReport, Corpus, CorpusFiles, CorpusSources,
+};
 use crate::data::testsets::TestSetIndex;
-use crate::data::Pair;
 use crate::recipes::config::Config;
 use crate::recipes::run::Run;
 use crate::teacher::precomputed::Precomputed;
@@ -14,7 +15,8 @@ use crate::{Error, Result};
 
 /// Everything a distillation reads before the teacher runs.
 pub struct Sources {
-    pub corpus: Corpus,
+    /// The parallel corpus, in the run directory, read a language at a time.
+    pub corpus: CorpusFiles,
     pub corpus_report: BuildReport,
     /// English sentences without translations (WordNet): train, dev.
     pub english_only: Vec<String>,
@@ -26,20 +28,28 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Reads every source of `config`; the parallel corpus is also written to the run directory.
+    /// Reads every source of `config`; the parallel corpus is built into the run directory.
     pub fn gather(config: &Config, tests: &TestSetIndex, run: &Run) -> Result<Self> {
         // A missing word-list or fortune folder is refused before the corpus is read.
         check_asset_dirs(config)?;
-        let (mut corpus, corpus_report) =
-            run.stage("corpus", || build_corpus_from_config(config, tests))?;
+        let dir = run.dir().join("corpus");
+        let (monolingual, corpus_report) =
+            run.stage("corpus", || build_corpus_files(config, tests, &dir))?;
+        let corpus = CorpusFiles::open(&dir, &corpus_report)?;
         // With `languages = "all"`, the words and fortunes follow the languages found.
-        let monolingual = std::mem::take(&mut corpus.monolingual);
         let config = &with_languages_found(config, &corpus_report);
         let words = frequent_words(config, tests)?;
         let fortunes = fortune_texts(config, tests)?;
-        crate::data::corpus::write_corpus(&run.dir().join("corpus"), &corpus, &corpus_report)?;
         for (lang, r) in &corpus_report.languages {
             tracing::info!("corpus {lang}: {} train, {} dev pairs", r.train, r.dev);
+        }
+        if corpus_report.catalogs_read > 0 {
+            tracing::info!(
+                "{} gettext catalogs read, digest {} (listed with checksums and packages in \
+                 corpus/report.json)",
+                corpus_report.catalogs_read,
+                corpus_report.catalogs_digest
+            );
         }
         for skipped in &corpus_report.skipped_files {
             tracing::warn!("skipped {skipped}");
@@ -56,21 +66,9 @@ impl Sources {
         })
     }
 
-    /// Keeps only what embeddings computed elsewhere cover: the pairs whose English side and
-    /// the texts that have a vector.
+    /// Keeps only the texts that embeddings computed elsewhere cover (the pairs are filtered as
+    /// they are read, by the selection's `keep`).
     pub fn keep_covered(&mut self, teacher: &Precomputed) {
-        let before: usize = self.corpus.train.values().map(Vec::len).sum();
-        let pairs = self
-            .corpus
-            .train
-            .values_mut()
-            .chain(self.corpus.dev.values_mut());
-        pairs.for_each(|list: &mut Vec<Pair>| list.retain(|pair| teacher.covers(&pair.en)));
-        let after: usize = self.corpus.train.values().map(Vec::len).sum();
-        tracing::info!(
-            "precomputed teacher: {after} of {before} training pairs have a vector for their \
-             English side"
-        );
         for texts in [
             &mut self.english_only,
             &mut self.english_only_dev,
@@ -112,11 +110,27 @@ fn limits_of(config: &Config) -> Limits {
     }
 }
 
-/// Builds the config's parallel corpus; `tests` are the sentences kept out of it.
+/// Builds the config's parallel corpus in memory; `tests` are the sentences kept out of it.
 pub fn build_corpus_from_config(
     config: &Config,
     tests: &TestSetIndex,
 ) -> Result<(Corpus, BuildReport)> {
+    let (sources, options) = corpus_inputs(config)?;
+    build_corpus(&sources, &options, tests)
+}
+
+/// Builds the config's parallel corpus into `dir` (see [`build_corpus_into`]); returns the
+/// monolingual texts and the report.
+pub fn build_corpus_files(
+    config: &Config,
+    tests: &TestSetIndex,
+    dir: &Path,
+) -> Result<(Vec<String>, BuildReport)> {
+    let (sources, options) = corpus_inputs(config)?;
+    build_corpus_into(dir, &sources, &options, tests)
+}
+
+fn corpus_inputs(config: &Config) -> Result<(CorpusSources, BuildOptions)> {
     let sources = CorpusSources {
         gettext_roots: config.corpus.gettext_roots.clone(),
         help_root: config
@@ -147,7 +161,7 @@ pub fn build_corpus_from_config(
         limits: limits_of(config),
         dev_permille: config.corpus.dev_permille,
     };
-    build_corpus(&sources, &options, tests)
+    Ok((sources, options))
 }
 
 /// `config` with `languages = "all"` replaced by the languages the corpus holds pairs for.
