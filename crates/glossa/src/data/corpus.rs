@@ -206,6 +206,7 @@ impl<'a> Assembler<'a> {
             report.languages.entry(lang.clone()).or_default();
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        remove_leftovers(dir)?;
         let spool = tempfile::Builder::new()
             .prefix(".spool.")
             .tempfile_in(dir)
@@ -343,6 +344,24 @@ impl<'a> Assembler<'a> {
         report.unique_english_train = out.commit(&report)?;
         Ok((monolingual, report))
     }
+}
+
+/// A build killed before it finished (kill -9, Ctrl-C) leaves its spool and buckets behind;
+/// the next build into the same folder removes them.
+fn remove_leftovers(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".spool.") || name.starts_with(".buckets.") {
+            let path = entry.path();
+            tracing::info!("removing {} left by an unfinished build", path.display());
+            let removed = match path.is_dir() {
+                true => std::fs::remove_dir_all(&path),
+                false => std::fs::remove_file(&path),
+            };
+            removed.map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 fn empty_corpus(options: &BuildOptions, sources: &CorpusSources, report: &BuildReport) -> Error {
@@ -864,6 +883,9 @@ mod tests {
         assert_eq!(report.unique_english_train, 2);
 
         let out = dir.path().join("corpus");
+        // What a killed build leaves behind is removed by the next one.
+        std::fs::create_dir_all(out.join(".buckets.x1")).unwrap();
+        std::fs::write(out.join(".spool.x2"), "de\tleft\tover\n").unwrap();
         build_corpus_into(&out, &sources, &options, &tests).unwrap();
         let back = CorpusFiles::open(&out, &report).unwrap();
         assert_eq!(back.read(Split::Train).unwrap()["de"], corpus.train["de"]);
