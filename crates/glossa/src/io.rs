@@ -138,6 +138,20 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Streams a file's bytes through `visit` in blocks of 1 MiB (for checksums of large files).
+pub fn for_each_block(path: &Path, visit: &mut dyn FnMut(&[u8])) -> Result<()> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut block = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut block).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        visit(&block[..n]);
+    }
+}
+
 /// Writes a whole file atomically (see the module docs).
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path, &[])?;

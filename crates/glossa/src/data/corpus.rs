@@ -349,7 +349,10 @@ impl<'a> Assembler<'a> {
 /// A build killed before it finished (kill -9, Ctrl-C) leaves its spool and buckets behind;
 /// the next build into the same folder removes them.
 fn remove_leftovers(dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.flatten() {
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(".spool.") || name.starts_with(".buckets.") {
             let path = entry.path();
@@ -701,17 +704,8 @@ const CHECKSUMS: &str = "checksums.json";
 
 /// xxh3-64 of a file's bytes, read in blocks.
 fn file_checksum(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let mut block = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut block).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&block[..n]);
-    }
+    crate::io::for_each_block(path, &mut |block| hasher.update(block))?;
     Ok(format!("{:016x}", hasher.digest()))
 }
 

@@ -12,7 +12,7 @@
 
 mod configs;
 
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -662,16 +662,8 @@ fn file_name(path: &Path) -> String {
 /// Hex sha256 of a file, read in blocks.
 pub fn sha256_file(path: &Path) -> Result<String> {
     use sha2::Digest;
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = sha2::Sha256::new();
-    let mut block = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut block).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&block[..n]);
-    }
+    crate::io::for_each_block(path, &mut |block| hasher.update(block))?;
     Ok(hasher
         .finalize()
         .iter()
