@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// `all` (every language the sources hold) or codes in any spelling: `de,fr,pt-BR,zho`.
     #[arg(long, value_name = "LIST")]
     languages: Option<String>,
+    /// With `--languages all`: leave out languages with fewer training pairs than this.
+    /// Replaces `[corpus] min_pairs_per_language`.
+    #[arg(long, value_name = "N")]
+    min_pairs: Option<usize>,
     /// Teacher: a model directory or Hugging Face repo id.
     #[arg(long)]
     teacher: Option<String>,
@@ -73,6 +77,9 @@ impl RunArgs {
         if let Some(list) = &self.languages {
             cfg.corpus.languages =
                 parse_languages(list).map_err(|e| anyhow::anyhow!("--languages: {e}"))?;
+        }
+        if let Some(min) = self.min_pairs {
+            cfg.corpus.min_pairs_per_language = min;
         }
         if let Some(teacher) = &self.teacher {
             cfg.teacher.model = teacher.clone();

@@ -246,3 +246,50 @@ fn the_built_in_corpus_exported_in_every_format_distils_to_the_same_student() {
         );
     }
 }
+
+#[test]
+fn languages_with_too_few_pairs_are_left_out_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let eval = dir.path().join("eval/tatoeba");
+    std::fs::create_dir_all(&eval).unwrap();
+    std::fs::write(eval.join("tatoeba.deu-eng.eng"), "The house number 7\n").unwrap();
+    let de: Vec<String> = (0..40)
+        .map(|i| format!("The house number {i}\tDas Haus Nummer {i}"))
+        .collect();
+    std::fs::write(dir.path().join("en-de.tsv"), de.join("\n")).unwrap();
+    std::fs::write(
+        dir.path().join("en-fr.tsv"),
+        "The house number 1\tLa maison numéro 1\nThe house number 2\tLa maison numéro 2\n",
+    )
+    .unwrap();
+    let files = format!(
+        "gettext_roots = []\nparallel = [\"{}/*.tsv\"]",
+        dir.path().display()
+    );
+    let config = distill_config(dir.path(), "few", &files);
+    glossa([
+        "distill",
+        "--languages",
+        "all",
+        "--min-pairs",
+        "10",
+        "--config",
+    ])
+    .arg(&config)
+    .ok();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("few/report.json")).unwrap())
+            .unwrap();
+    let few = &report["corpus"]["too_few_pairs"];
+    assert_eq!(
+        few["fr"].as_u64().unwrap(),
+        report["corpus"]["languages"]["fr"]["train"]
+            .as_u64()
+            .unwrap(),
+        "{few}"
+    );
+    assert!(few.get("de").is_none(), "{few}");
+    let examples = &report["examples"];
+    assert!(examples["de"].as_u64().unwrap() > 0, "{examples}");
+    assert!(examples.get("fr").is_none(), "{examples}");
+}

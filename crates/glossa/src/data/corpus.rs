@@ -78,6 +78,10 @@ pub struct BuildReport {
     pub pivot: String,
     /// Pairs (and monolingual lines) in languages the config does not select, per language.
     pub not_selected: BTreeMap<String, usize>,
+    /// Languages found (`languages = "all"`) with fewer training pairs than the run's
+    /// `min_pairs_per_language`, and their count: left out of training.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub too_few_pairs: BTreeMap<String, usize>,
     /// Monolingual text per language: kept for training, held out, dropped by reason.
     pub monolingual: BTreeMap<String, MonolingualReport>,
     /// Files that could not be used, with the reason: reported, never silently lost.
@@ -765,6 +769,12 @@ impl CorpusFiles {
             Split::Train => &self.train,
             Split::Dev => &self.dev,
         }
+    }
+
+    /// Leaves out the languages `drop` names, from both splits.
+    pub fn leave_out(&mut self, drop: &BTreeMap<String, usize>) {
+        self.train.retain(|l| !drop.contains_key(l));
+        self.dev.retain(|l| !drop.contains_key(l));
     }
 
     /// Streams the pairs of one language's file through `visit`.

@@ -106,6 +106,10 @@ pub struct CorpusConfig {
     /// English texts) are also labelled by the teacher and learnt directly, student(x) ≈
     /// teacher(x), besides student(x) ≈ teacher(English). 0: pairs only.
     pub direct_per_language: usize,
+    /// With `languages = "all"`: a language with fewer training pairs than this is left out
+    /// of training and evaluation (named in the log and in the report's `too_few_pairs`), so
+    /// a language seen in a few stray strings does not count as learnt. 0: every language found.
+    pub min_pairs_per_language: usize,
     /// Folder of wordfreq lists (`small_<lang>.msgpack.gz`, from PyPI `wordfreq`; fetched by
     /// `scripts/fetch-assets.sh`).
     pub wordfreq_dir: Option<PathBuf>,
@@ -253,6 +257,7 @@ impl Default for CorpusConfig {
             wordnet_dir: Some("assets/debs/usr/share/wordnet".into()),
             max_english_only: 30_000,
             direct_per_language: 0,
+            min_pairs_per_language: 0,
             wordfreq_dir: Some("assets/wordfreq".into()),
             words_per_language: 0,
             fortunes_dir: Some("assets/fortunes".into()),

@@ -1,6 +1,7 @@
 //! The texts a run learns from, as its config names them: the parallel corpus, the English-only
 //! sentences, the frequent words and the fortune entries, with the test sentences kept out.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::data::clean::Limits;
@@ -33,9 +34,11 @@ impl Sources {
         // A missing word-list or fortune folder is refused before the corpus is read.
         check_asset_dirs(config)?;
         let dir = run.dir().join("corpus");
-        let (monolingual, corpus_report) =
+        let (monolingual, mut corpus_report) =
             run.stage("corpus", || build_corpus_files(config, tests, &dir))?;
-        let corpus = CorpusFiles::open(&dir, &corpus_report)?;
+        let mut corpus = CorpusFiles::open(&dir, &corpus_report)?;
+        corpus_report.too_few_pairs = too_few_pairs(config, &corpus_report);
+        corpus.leave_out(&corpus_report.too_few_pairs);
         // With `languages = "all"`, the words and fortunes follow the languages found.
         let config = &with_languages_found(config, &corpus_report);
         let words = frequent_words(config, tests)?;
@@ -164,14 +167,39 @@ fn corpus_inputs(config: &Config) -> Result<(CorpusSources, BuildOptions)> {
     Ok((sources, options))
 }
 
-/// `config` with `languages = "all"` replaced by the languages the corpus holds pairs for.
+/// With `languages = "all"`, the languages found with fewer than `min_pairs_per_language`
+/// training pairs (but some), and their counts.
+fn too_few_pairs(config: &Config, report: &BuildReport) -> BTreeMap<String, usize> {
+    let min = config.corpus.min_pairs_per_language;
+    if !config.corpus.all_languages() || min == 0 {
+        return BTreeMap::new();
+    }
+    let few: BTreeMap<String, usize> = report
+        .languages
+        .iter()
+        .filter(|(_, r)| r.train > 0 && r.train < min)
+        .map(|(l, r)| (l.clone(), r.train))
+        .collect();
+    if !few.is_empty() {
+        tracing::info!(
+            "{} languages have fewer than {min} training pairs and are left out \
+             (corpus.min_pairs_per_language): {}",
+            few.len(),
+            few.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    few
+}
+
+/// `config` with `languages = "all"` replaced by the languages the corpus holds pairs for
+/// (those with too few left out).
 fn with_languages_found(config: &Config, report: &BuildReport) -> Config {
     let mut config = config.clone();
     if config.corpus.all_languages() {
         let found = report
             .languages
             .iter()
-            .filter(|(_, r)| r.train > 0)
+            .filter(|(l, r)| r.train > 0 && !report.too_few_pairs.contains_key(*l))
             .map(|(l, _)| l.clone());
         config.corpus.languages = found.collect();
         tracing::info!(
