@@ -19,7 +19,9 @@
 #   fortunes  Debian fortunes-{de,es,it,pl,ru,br}: sayings and jokes written in those languages
 #             (monolingual), arranged as $ASSETS/fortunes/<lang>/<file>; used by
 #             `corpus.fortunes_per_language`.
-# Usage: scripts/fetch-assets.sh [teacher] [corpus] [classify] [words] [games] [fortunes]
+#   libreoffice-all  every libreoffice-l10n-* and libreoffice-help-* package (about 90 languages),
+#             under $ASSETS/libreoffice-all; used by configs/e5-all-lo.toml.
+# Usage: scripts/fetch-assets.sh [teacher] [corpus] [classify] [words] [games] [fortunes] [libreoffice-all]
 #        (default: teacher corpus)
 # Idempotent: finished steps are skipped. ASSETS (default ./assets) and HF_HOME/HF_HUB_CACHE are honoured.
 set -euo pipefail
@@ -109,6 +111,22 @@ fetch_corpus() {
   for p in "${pkgs[@]}"; do dpkg-deb -x "$(deb_of "$ASSETS/deb-cache" "$p")" "$debs"; done
   touch "$stamp"
   log "corpus packages unpacked into $debs"
+}
+
+# Every LibreOffice UI and help translation Debian packages (about 90 languages, 166 MB of .debs),
+# for runs in every language (configs/e5-all-lo.toml); apart from the 12-language corpus above.
+fetch_libreoffice_all() {
+  local out="$ASSETS/libreoffice-all" stamp="$ASSETS/libreoffice-all/.complete"
+  if [ -f "$stamp" ]; then log "every LibreOffice translation already in $out"; return; fi
+  apt-cache show libreoffice-l10n-de >/dev/null 2>&1 || { log "apt-get update (package lists are missing)"; apt-get update -qq; }
+  local pkgs=()
+  mapfile -t pkgs < <({ apt-cache pkgnames libreoffice-l10n-; apt-cache pkgnames libreoffice-help-; } | grep -v -e '-common$' | sort)
+  mkdir -p "$ASSETS/deb-cache" "$out"
+  log "downloading ${#pkgs[@]} Debian packages (libreoffice-l10n-*, libreoffice-help-*)"
+  download_debs "$ASSETS/deb-cache" "${pkgs[@]}"
+  for p in "${pkgs[@]}"; do dpkg-deb -x "$(deb_of "$ASSETS/deb-cache" "$p")" "$out"; done
+  touch "$stamp"
+  log "LibreOffice translations unpacked into $out"
 }
 
 fetch_classify() {
@@ -205,6 +223,7 @@ for w in $what; do
     words) fetch_words ;;
     games) fetch_games ;;
     fortunes) fetch_fortunes ;;
-    *) log "unknown asset '$w' (expected: teacher, corpus, classify, words, games, fortunes)"; exit 2 ;;
+    libreoffice-all) fetch_libreoffice_all ;;
+    *) log "unknown asset '$w' (expected: teacher, corpus, classify, words, games, fortunes, libreoffice-all)"; exit 2 ;;
   esac
 done

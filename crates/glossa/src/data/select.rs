@@ -192,10 +192,12 @@ pub fn dev_sample_from(
 }
 
 /// The training pairs whose English side is one of `english`, by language (every language of
-/// the corpus, empty or not): what the teacher's labels reach, read from disk.
+/// the corpus, empty or not): what the teacher's labels reach, read from disk. With `cap > 0`,
+/// at most `cap` of them per language, the first in a fixed hash order, in file order.
 pub fn pairs_with_english(
     files: &CorpusFiles,
     english: &[String],
+    cap: usize,
     keep: Keep,
 ) -> Result<BTreeMap<String, Vec<Pair>>> {
     let selected: HashSet<&str> = english.iter().map(String::as_str).collect();
@@ -208,9 +210,30 @@ pub fn pairs_with_english(
             }
             Ok(())
         })?;
+        if cap > 0 && pairs.len() > cap {
+            pairs = first_in_hash_order(pairs, cap);
+        }
         out.insert(lang.clone(), pairs);
     }
     Ok(out)
+}
+
+/// The `n` pairs first in hash order, kept in their original order.
+fn first_in_hash_order(pairs: Vec<Pair>, n: usize) -> Vec<Pair> {
+    let hash = |p: &Pair| xxhash_rust::xxh3::xxh3_64(format!("{}\t{}", p.en, p.xx).as_bytes());
+    let mut order: Vec<(u64, usize)> = pairs.iter().map(hash).zip(0..).collect();
+    order.sort_unstable();
+    let mut chosen: Vec<usize> = order[..n].iter().map(|&(_, i)| i).collect();
+    chosen.sort_unstable();
+    let mut chosen = chosen.into_iter().peekable();
+    let mut out = Vec::with_capacity(n);
+    for (i, p) in pairs.into_iter().enumerate() {
+        if chosen.peek() == Some(&i) {
+            chosen.next();
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -307,10 +330,17 @@ mod tests {
             dev_sample_from(&files, 40, &all).unwrap(),
             dev_sample(&dev, 40)
         );
-        let reached = pairs_with_english(&files, &english, &all).unwrap();
+        let reached = pairs_with_english(&files, &english, 0, &all).unwrap();
         for (lang, list) in &train {
             let want: Vec<&Pair> = list.iter().filter(|p| english.contains(&p.en)).collect();
             assert_eq!(reached[lang].iter().collect::<Vec<_>>(), want, "{lang}");
+        }
+        // A cap keeps that many of each language, a subsequence of the uncapped list.
+        let capped = pairs_with_english(&files, &english, 100, &all).unwrap();
+        for (lang, list) in &capped {
+            assert_eq!(list.len(), reached[lang].len().min(100), "{lang}");
+            let mut rest = reached[lang].iter();
+            assert!(list.iter().all(|p| rest.any(|q| q == p)), "{lang}: not in order");
         }
         // A filter applies to every reader.
         let odd = |en: &str| en.ends_with(['1', '3', '5', '7', '9']);

@@ -110,6 +110,10 @@ pub struct CorpusConfig {
     /// of training and evaluation (named in the log and in the report's `too_few_pairs`), so
     /// a language seen in a few stray strings does not count as learnt. 0: every language found.
     pub min_pairs_per_language: usize,
+    /// At most this many training pairs per language (of those whose English text has a
+    /// label, first in a fixed hash order), so that the largest languages do not drown the
+    /// small ones. 0: every pair.
+    pub max_pairs_per_language: usize,
     /// Folder of wordfreq lists (`small_<lang>.msgpack.gz`, from PyPI `wordfreq`; fetched by
     /// `scripts/fetch-assets.sh`).
     pub wordfreq_dir: Option<PathBuf>,
@@ -258,6 +262,7 @@ impl Default for CorpusConfig {
             max_english_only: 30_000,
             direct_per_language: 0,
             min_pairs_per_language: 0,
+            max_pairs_per_language: 0,
             wordfreq_dir: Some("assets/wordfreq".into()),
             words_per_language: 0,
             fortunes_dir: Some("assets/fortunes".into()),

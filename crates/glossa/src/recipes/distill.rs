@@ -236,7 +236,8 @@ fn training_data(
         center_rows(&mut dev_targets, &mean);
     }
     let dim = cache.dim();
-    let train = pairs_with_english(&sources.corpus, &selection.english, keep)?;
+    let cap = config.corpus.max_pairs_per_language;
+    let train = pairs_with_english(&sources.corpus, &selection.english, cap, keep)?;
     let data = TrainingData::assemble(&selection.english, targets.into_vec(), dim, &train);
     let dev = &selection.dev_pairs;
     let dev_data = TrainingData::assemble(&selection.dev_english, dev_targets.into_vec(), dim, dev);
