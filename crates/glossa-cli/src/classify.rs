@@ -21,7 +21,7 @@ pub enum ClassifyCommand {
         config: PathBuf,
     },
     /// Teacher head → soft labels → student classifiers (hard labels and the KD grid) → table.
-    Distill(RunArgs),
+    Distill(Box<RunArgs>),
     /// Score a saved classifier on a language<TAB>label<TAB>text file.
     Eval {
         #[arg(long)]

@@ -340,7 +340,10 @@ mod tests {
         for (lang, list) in &capped {
             assert_eq!(list.len(), reached[lang].len().min(100), "{lang}");
             let mut rest = reached[lang].iter();
-            assert!(list.iter().all(|p| rest.any(|q| q == p)), "{lang}: not in order");
+            assert!(
+                list.iter().all(|p| rest.any(|q| q == p)),
+                "{lang}: not in order"
+            );
         }
         // A filter applies to every reader.
         let odd = |en: &str| en.ends_with(['1', '3', '5', '7', '9']);
