@@ -88,7 +88,7 @@ fn build(
     let tests = TestSetIndex::load(&cfg.eval_dir)?;
     let report = match format {
         // The run's own layout streams to disk in flat memory.
-        None => glossa::recipes::sources::build_corpus_files(&cfg, &tests, out)?.1,
+        None => glossa::recipes::sources::build_corpus_files(&cfg, &tests, out)?.report,
         Some(format) => {
             let (corpus, report) =
                 glossa::recipes::sources::build_corpus_from_config(&cfg, &tests)?;

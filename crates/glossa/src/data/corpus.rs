@@ -98,22 +98,32 @@ pub struct Corpus {
     pub monolingual: Vec<String>,
 }
 
+/// A corpus just built: its files, the monolingual texts (all labelled, so held in memory) and
+/// the report.
+pub struct Built {
+    pub files: CorpusFiles,
+    pub monolingual: Vec<String>,
+    pub report: BuildReport,
+}
+
 /// Builds the corpus into `dir`: `train/<lang>.tsv`, `dev/<lang>.tsv`, `report.json` and
 /// `checksums.json` (xxh3-64 of each TSV, checked by [`CorpusFiles::open`]). Pairs stream through
 /// cleaning and filtering to a spool file and are de-duplicated on disk ([`DiskDedup`]), so memory
-/// does not grow with the corpus; the monolingual texts, which are all labelled, are returned.
-/// Each file appears complete at its final path or not at all.
+/// does not grow with the corpus. Each file appears complete at its final path or not at all.
 pub fn build_corpus_into(
     dir: &Path,
     sources: &CorpusSources,
     options: &BuildOptions,
     tests: &TestSetIndex,
-) -> Result<(Vec<String>, BuildReport)> {
+) -> Result<Built> {
     let wanted = Wanted::of(options);
     let mut builder = Assembler::new(dir, options, tests)?;
     for root in &sources.gettext_roots {
         gettext_candidates(root, &wanted, &mut builder)?;
     }
+    let catalogs = &mut builder.report.catalogs;
+    super::provenance::add_owners(catalogs, Path::new("/var/lib/dpkg"));
+    builder.report.catalogs_digest = super::provenance::digest(catalogs);
     if let Some(root) = &sources.help_root {
         help_candidates(root, &wanted, &mut builder)?;
     }
@@ -150,14 +160,13 @@ pub fn build_corpus(
     tests: &TestSetIndex,
 ) -> Result<(Corpus, BuildReport)> {
     let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let (monolingual, report) = build_corpus_into(tmp.path(), sources, options, tests)?;
-    let files = CorpusFiles::open(tmp.path(), &report)?;
+    let built = build_corpus_into(tmp.path(), sources, options, tests)?;
     let corpus = Corpus {
-        train: files.read(Split::Train)?,
-        dev: files.read(Split::Dev)?,
-        monolingual,
+        train: built.files.read(Split::Train)?,
+        dev: built.files.read(Split::Dev)?,
+        monolingual: built.monolingual,
     };
-    Ok((corpus, report))
+    Ok((corpus, built.report))
 }
 
 /// The languages a build takes: the configured list, or with `all` every language but the pivot.
@@ -212,7 +221,7 @@ impl<'a> Assembler<'a> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         remove_leftovers(dir)?;
         let spool = tempfile::Builder::new()
-            .prefix(".spool.")
+            .prefix(SPOOL_PREFIX)
             .tempfile_in(dir)
             .map_err(|e| Error::io(dir, e))?;
         Ok(Assembler {
@@ -297,7 +306,7 @@ impl<'a> Assembler<'a> {
         }
     }
 
-    fn finish(self, sources: &CorpusSources) -> Result<(Vec<String>, BuildReport)> {
+    fn finish(self, sources: &CorpusSources) -> Result<Built> {
         let Assembler {
             options,
             mut report,
@@ -307,8 +316,6 @@ impl<'a> Assembler<'a> {
             monolingual,
             ..
         } = self;
-        super::provenance::add_owners(&mut report.catalogs, Path::new("/var/lib/dpkg"));
-        report.catalogs_digest = super::provenance::digest(&report.catalogs);
         let spool = spool
             .into_inner()
             .map_err(|e| Error::io(&dir, e.into_error()))?;
@@ -345,10 +352,17 @@ impl<'a> Assembler<'a> {
         if out.is_empty() && monolingual.is_empty() {
             return Err(empty_corpus(options, sources, &report));
         }
-        report.unique_english_train = out.commit(&report)?;
-        Ok((monolingual, report))
+        let files = out.commit(&mut report)?;
+        Ok(Built {
+            files,
+            monolingual,
+            report,
+        })
     }
 }
+
+/// The spool's name starts so, beside the corpus it becomes.
+const SPOOL_PREFIX: &str = ".spool.";
 
 /// A build killed before it finished (kill -9, Ctrl-C) leaves its spool and buckets behind;
 /// the next build into the same folder removes them.
@@ -358,7 +372,7 @@ fn remove_leftovers(dir: &Path) -> Result<()> {
         .flatten()
     {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".spool.") || name.starts_with(".buckets.") {
+        if name.starts_with(SPOOL_PREFIX) || name.starts_with(super::dedup::BUCKETS_PREFIX) {
             let path = entry.path();
             tracing::info!("removing {} left by an unfinished build", path.display());
             let removed = match path.is_dir() {
@@ -441,26 +455,24 @@ impl SplitWriters {
     }
 
     fn write(&mut self, split: Split, lang: &str, en: &str, xx: &str) -> Result<()> {
-        let key = (split, lang.to_string());
-        if !self.files.contains_key(&key) {
-            let path = self.dir.join(split.file(lang));
-            let file = crate::io::AtomicFile::create_buffered(&path, &[], 1 << 16)?;
-            let new = SplitFile {
-                file,
-                hasher: xxhash_rust::xxh3::Xxh3::new(),
-                pairs: 0,
-            };
-            self.files.insert(key.clone(), new);
+        let out = match self.files.entry((split, lang.to_string())) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let path = self.dir.join(split.file(lang));
+                e.insert(SplitFile {
+                    file: crate::io::AtomicFile::create_buffered(&path, &[], 1 << 16)?,
+                    hasher: xxhash_rust::xxh3::Xxh3::new(),
+                    pairs: 0,
+                })
+            }
+        };
+        for part in [en.as_bytes(), b"\t", xx.as_bytes(), b"\n"] {
+            out.file.write_all(part).map_err(|e| out.file.error(e))?;
+            out.hasher.update(part);
         }
-        let out = self.files.get_mut(&key).expect("opened above");
-        let line = format!("{en}\t{xx}\n");
-        out.file
-            .write_all(line.as_bytes())
-            .map_err(|e| out.file.error(e))?;
-        out.hasher.update(line.as_bytes());
         out.pairs += 1;
         if split == Split::Train {
-            self.english.push(key_of_text(en))?;
+            self.english.push(key(&[en]))?;
         }
         Ok(())
     }
@@ -475,27 +487,30 @@ impl SplitWriters {
         self.files.is_empty()
     }
 
-    /// Moves every file to its final path, then writes `checksums.json` and `report.json`;
-    /// returns the number of distinct English texts in train.
-    fn commit(self, report: &BuildReport) -> Result<usize> {
+    /// Moves every file to its final path, counts the distinct English texts of train into
+    /// `report`, then writes `checksums.json` and `report.json`.
+    fn commit(self, report: &mut BuildReport) -> Result<CorpusFiles> {
         let mut sums = BTreeMap::new();
+        let (mut train, mut dev) = (Vec::new(), Vec::new());
         for ((split, lang), out) in self.files {
             sums.insert(split.file(&lang), format!("{:016x}", out.hasher.digest()));
             out.file.commit()?;
+            match split {
+                Split::Train => train.push(lang),
+                Split::Dev => dev.push(lang),
+            }
         }
-        let distinct = self.english.finish()?.distinct() as usize;
-        let mut report = report.clone();
-        report.unique_english_train = distinct;
-        let json = serde_json::to_vec_pretty(&report).expect("report serialises");
+        report.unique_english_train = self.english.finish()?.distinct() as usize;
+        let json = serde_json::to_vec_pretty(report).expect("report serialises");
         crate::io::write_atomic(self.dir.join("report.json"), &json)?;
         let json = serde_json::to_vec_pretty(&sums).expect("checksums serialise");
         crate::io::write_atomic(self.dir.join(CHECKSUMS), &json)?;
-        Ok(distinct)
+        Ok(CorpusFiles {
+            dir: self.dir,
+            train,
+            dev,
+        })
     }
-}
-
-fn key_of_text(text: &str) -> u128 {
-    key(&[text])
 }
 
 /// The split is decided by the English text alone, so one English sentence is never in both

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
+/// The name of a bucket folder starts so (a killed build's are removed by the next one).
+pub const BUCKETS_PREFIX: &str = ".buckets.";
+
 /// Files the keys are spread over; a bucket holds 24 bytes per key it received.
 pub const BUCKETS: usize = 256;
 const RECORD: usize = 24;
@@ -31,7 +34,7 @@ impl KeyBuckets {
     pub fn new(parent: &Path) -> Result<Self> {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         let dir = tempfile::Builder::new()
-            .prefix(".buckets.")
+            .prefix(BUCKETS_PREFIX)
             .tempdir_in(parent)
             .map_err(|e| Error::io(parent, e))?;
         let buckets = (0..BUCKETS)

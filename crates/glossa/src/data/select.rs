@@ -44,6 +44,11 @@ pub fn with_english_only(mut english: Vec<String>, only: &[String]) -> Vec<Strin
     english
 }
 
+/// The hash that orders pairs wherever a fixed pseudo-random order of them is needed.
+fn pair_hash(p: &Pair) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(format!("{}\t{}", p.en, p.xx).as_bytes())
+}
+
 /// Up to `per_language` dev pairs of each language, in a fixed hash order.
 pub fn dev_sample(
     dev: &BTreeMap<String, Vec<Pair>>,
@@ -52,9 +57,7 @@ pub fn dev_sample(
     dev.iter()
         .map(|(lang, pairs)| {
             let mut pairs = pairs.clone();
-            pairs.sort_by_key(|p| {
-                xxhash_rust::xxh3::xxh3_64(format!("{}\t{}", p.en, p.xx).as_bytes())
-            });
+            pairs.sort_by_key(pair_hash);
             pairs.truncate(per_language);
             (lang.clone(), pairs)
         })
@@ -178,8 +181,7 @@ pub fn dev_sample_from(
         let mut first: BTreeSet<(u64, Pair)> = BTreeSet::new();
         files.for_each(Split::Dev, lang, &mut |p| {
             if keep(&p.en) {
-                let hash = xxhash_rust::xxh3::xxh3_64(format!("{}\t{}", p.en, p.xx).as_bytes());
-                first.insert((hash, p));
+                first.insert((pair_hash(&p), p));
                 if first.len() > per_language {
                     first.pop_last();
                 }
@@ -220,8 +222,7 @@ pub fn pairs_with_english(
 
 /// The `n` pairs first in hash order, kept in their original order.
 fn first_in_hash_order(pairs: Vec<Pair>, n: usize) -> Vec<Pair> {
-    let hash = |p: &Pair| xxhash_rust::xxh3::xxh3_64(format!("{}\t{}", p.en, p.xx).as_bytes());
-    let mut order: Vec<(u64, usize)> = pairs.iter().map(hash).zip(0..).collect();
+    let mut order: Vec<(u64, usize)> = pairs.iter().map(pair_hash).zip(0..).collect();
     order.sort_unstable();
     let mut chosen: Vec<usize> = order[..n].iter().map(|&(_, i)| i).collect();
     chosen.sort_unstable();

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use crate::data::clean::Limits;
 use crate::data::corpus::{
-    build_corpus, build_corpus_into, BuildOptions, BuildReport, Corpus, CorpusFiles, CorpusSources,
+    build_corpus, build_corpus_into, BuildOptions, BuildReport, Built, Corpus, CorpusFiles,
+    CorpusSources,
 };
 use crate::data::testsets::TestSetIndex;
 use crate::recipes::config::Config;
@@ -34,9 +35,9 @@ impl Sources {
         // A missing word-list or fortune folder is refused before the corpus is read.
         check_asset_dirs(config)?;
         let dir = run.dir().join("corpus");
-        let (monolingual, mut corpus_report) =
-            run.stage("corpus", || build_corpus_files(config, tests, &dir))?;
-        let mut corpus = CorpusFiles::open(&dir, &corpus_report)?;
+        let built = run.stage("corpus", || build_corpus_files(config, tests, &dir))?;
+        let (mut corpus, monolingual, mut corpus_report) =
+            (built.files, built.monolingual, built.report);
         corpus_report.too_few_pairs = too_few_pairs(config, &corpus_report);
         corpus.leave_out(&corpus_report.too_few_pairs);
         // With `languages = "all"`, the words and fortunes follow the languages found.
@@ -122,13 +123,8 @@ pub fn build_corpus_from_config(
     build_corpus(&sources, &options, tests)
 }
 
-/// Builds the config's parallel corpus into `dir` (see [`build_corpus_into`]); returns the
-/// monolingual texts and the report.
-pub fn build_corpus_files(
-    config: &Config,
-    tests: &TestSetIndex,
-    dir: &Path,
-) -> Result<(Vec<String>, BuildReport)> {
+/// Builds the config's parallel corpus into `dir` (see [`build_corpus_into`]).
+pub fn build_corpus_files(config: &Config, tests: &TestSetIndex, dir: &Path) -> Result<Built> {
     let (sources, options) = corpus_inputs(config)?;
     build_corpus_into(dir, &sources, &options, tests)
 }
