@@ -146,6 +146,54 @@ impl Admit {
     }
 }
 
+/// Listens on `addr` with room in the kernel's accept queue for `backlog` connections
+/// (capped by `net.core.somaxconn`). tokio's `TcpListener::bind` asks for 128, like std: a
+/// burst of more new connections than that overflows the queue, and the kernel drops their
+/// handshakes (the client waits a second to retry) or resets them, although the server would
+/// take them all.
+pub async fn bind(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        match listen_on(addr, backlog) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )
+    }))
+}
+
+fn listen_on(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std and tokio do: a restarted server can bind at once, its old connections in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    if let Some(cap) = somaxconn().filter(|&cap| cap < backlog) {
+        tracing::warn!(
+            "the kernel caps the accept queue at {cap} connections (net.core.somaxconn), not \
+             {backlog}: a burst of new connections past it waits or is reset \
+             (raise it with `sysctl -w net.core.somaxconn={backlog}`)"
+        );
+    }
+    socket.listen(backlog)
+}
+
+/// The kernel's cap on a listener's accept queue (Linux); `None` elsewhere.
+fn somaxconn() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Serves `router` on `listener` until the first message on `stop`; see the module docs.
 pub async fn accept_loop(
     listener: TcpListener,
@@ -362,5 +410,53 @@ impl HttpBody for GuardedBody {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More connections than std's backlog of 128 are let in, all at once, before the server
+    /// accepts any of them (a burst the accept loop has not caught up with).
+    #[test]
+    fn a_burst_past_128_connections_waits_in_the_accept_queue() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(bind("127.0.0.1:0", 1024)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let burst = 300;
+        let cap = somaxconn().unwrap_or(u32::MAX);
+        assert!(
+            cap > burst,
+            "net.core.somaxconn is {cap}: this test needs more than {burst}"
+        );
+        // A handshake the queue has no room for is dropped; the client's retry comes a second
+        // later, so a short connect timeout tells a queued connection from a dropped one.
+        let connected: Vec<_> = (0..burst)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {i} of {burst}: {e}"))
+            })
+            .collect();
+        assert_eq!(connected.len(), burst as usize);
+        drop(listener);
+    }
+
+    #[test]
+    fn an_address_that_cannot_be_bound_is_an_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let taken = runtime.block_on(bind("127.0.0.1:0", 16)).unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let error = runtime.block_on(bind(&addr, 16)).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse, "{error}");
+        assert!(runtime
+            .block_on(bind("no-such-host.invalid:80", 16))
+            .is_err());
     }
 }

@@ -131,7 +131,8 @@ pub fn run(
         .build()
         .map_err(|e| Error::msg(format!("cannot start the async runtime: {e}")))?;
     let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr)
+        let backlog = u32::try_from(options.max_connections).unwrap_or(u32::MAX);
+        let listener = listener::bind(addr, backlog)
             .await
             .map_err(|e| Error::msg(format!("cannot listen on {addr}: {e}")))?;
         let bound = listener
