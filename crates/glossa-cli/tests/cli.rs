@@ -227,14 +227,16 @@ fn a_config_typo_is_reported_with_its_line() {
 fn settings_that_cannot_apply_are_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let cfg = tiny_config(
-        dir.path(),
-        "ranked",
-        &run,
-        "[student]\nkind = \"transformer\"\n[train]\ncontrastive_weight = 0.1\n",
-    );
-    let out = glossa(["distill", "--config"]).arg(&cfg).output();
-    assert_fails_with(&out, &["train.contrastive_weight", "Transformer student"]);
+    for term in ["contrastive_weight", "pair_ranking_weight"] {
+        let cfg = tiny_config(
+            dir.path(),
+            term,
+            &run,
+            &format!("[student]\nkind = \"transformer\"\n[train]\n{term} = 0.1\n"),
+        );
+        let out = glossa(["distill", "--config"]).arg(&cfg).output();
+        assert_fails_with(&out, &[&format!("train.{term}"), "Transformer student"]);
+    }
     // A per-language setting whose asset folder is missing.
     for (name, dir_key, count_key, folder) in [
         (
@@ -378,6 +380,10 @@ speed_seconds = 0.2
         "teacher, student and control"
     );
     assert_eq!(report["examples"]["de"], 8);
+    assert_eq!(
+        report["ranking_pairs"], 0,
+        "the pair ranking term is off by default"
+    );
     // Every speed figure carries its method, glossa bench's defaults, once under the table.
     let method = report["models"][1]["speed_method"].as_str().unwrap();
     assert!(
@@ -452,6 +458,28 @@ speed_seconds = 0.2
     // A second run finds every teacher label in the cache.
     let again = glossa(["distill", "--config"]).arg(&cfg).output();
     assert!(again.status.success());
+
+    // Every pair teaches through the pair ranking term: another student from the same labels.
+    let weights = std::fs::read(student.join("model.safetensors")).unwrap();
+    let cfg_text = std::fs::read_to_string(&cfg).unwrap();
+    let ranked = cfg_text.replace("epochs = 3", "epochs = 3\npair_ranking_weight = 0.5");
+    std::fs::write(&cfg, &ranked).unwrap();
+    let out = glossa(["distill", "--config"]).arg(&cfg).output();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = read_json(run.join("report.json"));
+    let read = report["ranking_pairs"].as_u64().unwrap();
+    let pairs = report["corpus"]["languages"]["de"]["train"]
+        .as_u64()
+        .unwrap()
+        + report["corpus"]["languages"]["fr"]["train"]
+            .as_u64()
+            .unwrap();
+    assert_eq!(read, pairs, "every training pair, labelled or not");
+    assert_ne!(
+        std::fs::read(student.join("model.safetensors")).unwrap(),
+        weights
+    );
+    std::fs::write(&cfg, cfg_text).unwrap();
 
     // The empty corpus is an error, not an empty model.
     let cfg_text = std::fs::read_to_string(&cfg)

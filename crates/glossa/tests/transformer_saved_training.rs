@@ -45,6 +45,7 @@ struct Run {
 fn train_run(teacher_dir: &ModelDir, targets: &[f32], init: Init) -> Run {
     let texts: Vec<String> = TEXTS.map(String::from).to_vec();
     let data = Dataset {
+        pairs: &[],
         texts: &texts,
         targets,
         dim: 20,

@@ -220,6 +220,17 @@ pub fn pairs_with_english(
     Ok(out)
 }
 
+/// Every training pair of every language, labelled or not (at most `cap` per language, the
+/// same ones `pairs_with_english` keeps first when it caps: 0 = no cap): what the ranking term
+/// between the student's two sides reads.
+pub fn every_pair_from(files: &CorpusFiles, cap: usize) -> Result<BTreeMap<String, Vec<Pair>>> {
+    let mut all = files.read(Split::Train)?;
+    for pairs in all.values_mut().filter(|p| cap > 0 && p.len() > cap) {
+        *pairs = first_in_hash_order(std::mem::take(pairs), cap);
+    }
+    Ok(all)
+}
+
 /// The `n` pairs first in hash order, kept in their original order.
 fn first_in_hash_order(pairs: Vec<Pair>, n: usize) -> Vec<Pair> {
     let mut order: Vec<(u64, usize)> = pairs.iter().map(pair_hash).zip(0..).collect();
@@ -345,6 +356,14 @@ mod tests {
                 list.iter().all(|p| rest.any(|q| q == p)),
                 "{lang}: not in order"
             );
+        }
+        // Every pair, labelled or not: the whole train split, capped as the labelled ones are.
+        assert_eq!(every_pair_from(&files, 0).unwrap(), train);
+        let every_capped = every_pair_from(&files, 100).unwrap();
+        for (lang, list) in &every_capped {
+            assert_eq!(list.len(), train[lang].len().min(100), "{lang}");
+            let mut rest = train[lang].iter();
+            assert!(list.iter().all(|p| rest.any(|q| q == p)), "{lang}");
         }
         // A filter applies to every reader.
         let odd = |en: &str| en.ends_with(['1', '3', '5', '7', '9']);

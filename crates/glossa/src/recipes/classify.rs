@@ -704,7 +704,7 @@ fn transfer_set(
     let logits = head.logits_all(&cache.lookup(&refs)?);
     let k = head.classes();
     let mut hard_labels: Vec<u32> = logits.chunks(k).map(|l| argmax(l) as u32).collect();
-    let mut data = TrainingData::assemble(&english, logits, k, &corpus.train);
+    let mut data = TrainingData::assemble(&english, logits, k, &corpus.train, &BTreeMap::new());
     let transfer_weight: f32 = data.examples.iter().map(|e| e.weight).sum();
     let share = config.classify.labelled_share.clamp(0.0, 0.99);
     let repeats = ((share / (1.0 - share)) * transfer_weight / labelled_train.len().max(1) as f32)

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::data::corpus::BuildReport;
 use crate::data::select::{
-    dev_sample_from, direct_texts_from, pairs_with_english, select_english, select_english_from,
-    with_english_only, Keep,
+    dev_sample_from, direct_texts_from, every_pair_from, pairs_with_english, select_english,
+    select_english_from, with_english_only, Keep,
 };
 use crate::data::testsets::TestSetIndex;
 use crate::data::Pair;
@@ -45,6 +45,8 @@ pub struct DistillReport {
     pub english_texts: usize,
     /// Training examples per language (English: the English texts themselves).
     pub examples: BTreeMap<String, usize>,
+    /// Parallel pairs, labelled or not, that the pair ranking term read (0: the term is off).
+    pub ranking_pairs: usize,
     pub train_log: Vec<EpochLog>,
     pub models: Vec<ModelReport>,
     pub seconds: BTreeMap<String, f64>,
@@ -121,6 +123,7 @@ pub fn distill(config: &Config, progress: &dyn Progress) -> Result<DistillReport
         skipped_evaluations,
         english_texts: selection.english.len(),
         examples: data.per_language.clone(),
+        ranking_pairs: data.pairs.len(),
         train_log: students.train_log,
         models,
         seconds: run.seconds(),
@@ -152,10 +155,14 @@ fn without_test_sets(config: &Config) -> Config {
 
 /// Checked before the teacher's hours are spent, not after.
 fn refuse_settings_that_cannot_apply(config: &Config) -> Result<()> {
-    if config.student.kind == StudentKind::Transformer && config.train.contrastive_weight > 0.0 {
+    let train = &config.train;
+    if config.student.kind == StudentKind::Transformer
+        && (train.contrastive_weight > 0.0 || train.pair_ranking_weight > 0.0)
+    {
         return Err(Error::msg(
-            "train.contrastive_weight is for the subword and static students: the Transformer \
-             student trains on MSE with the [transformer] section's settings",
+            "train.contrastive_weight and train.pair_ranking_weight are for the subword and \
+             static students: the Transformer student trains on MSE with the [transformer] \
+             section's settings",
         ));
     }
     Ok(())
@@ -238,9 +245,27 @@ fn training_data(
     let dim = cache.dim();
     let cap = config.corpus.max_pairs_per_language;
     let train = pairs_with_english(&sources.corpus, &selection.english, cap, keep)?;
-    let data = TrainingData::assemble(&selection.english, targets.into_vec(), dim, &train);
-    let dev = &selection.dev_pairs;
-    let dev_data = TrainingData::assemble(&selection.dev_english, dev_targets.into_vec(), dim, dev);
+    let ranking = if config.train.pair_ranking_weight > 0.0 {
+        every_pair_from(&sources.corpus, cap)?
+    } else {
+        BTreeMap::new()
+    };
+    let english = &selection.english;
+    let data = TrainingData::assemble(english, targets.into_vec(), dim, &train, &ranking);
+    if !data.pairs.is_empty() {
+        tracing::info!(
+            "{} parallel pairs, labelled or not, train the pair ranking term",
+            data.pairs.len()
+        );
+    }
+    let (dev, none) = (&selection.dev_pairs, &BTreeMap::new());
+    let dev_data = TrainingData::assemble(
+        &selection.dev_english,
+        dev_targets.into_vec(),
+        dim,
+        dev,
+        none,
+    );
     tracing::info!(
         "training on {} distinct English texts, {} examples",
         selection.english.len(),
@@ -340,10 +365,15 @@ fn train_control(
     // One target row per English text; the texts and examples stay those of the student.
     let rows = data.targets.len() / data.dim;
     let random = random_unit_targets(rows, data.dim, config.train.seed.wrapping_add(1));
+    // The pairs would teach the control alignment without the teacher: it stays on the targets.
     let control_data = TrainingData {
         targets: random,
+        pairs: Vec::new(),
         ..data.clone()
     };
+    let mut config = config.clone();
+    config.train.pair_ranking_weight = 0.0;
+    let config = &config;
     let (control, _) = run.stage("train control", || {
         let initial = match config.student.kind {
             StudentKind::Static => TableStudent::load(&run.dir().join("student-init"))?,

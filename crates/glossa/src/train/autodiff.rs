@@ -216,6 +216,7 @@ fn mean_loss(student: &TransformerStudent, data: &Dataset, batch_size: usize) ->
     let mut sum = 0.0f64;
     for chunk in order.chunks(batch_size.max(1)) {
         let unweighted = Dataset {
+            pairs: &[],
             texts: data.texts,
             targets: data.targets,
             dim: data.dim,
@@ -244,6 +245,7 @@ fn dev_subset<'a>(dev: &Dataset<'a>, cfg: &TransformerConfig) -> Dataset<'a> {
         cfg.dev_examples.min(n)
     };
     Dataset {
+        pairs: &[],
         texts: dev.texts,
         targets: dev.targets,
         dim: dev.dim,
@@ -389,6 +391,7 @@ mod tests {
         let mut targets = crate::Encoder::encode(&teacher, &refs).unwrap();
         targets.normalize();
         let data = Dataset {
+            pairs: &[],
             texts: &texts,
             targets: targets.as_slice(),
             dim: 8,

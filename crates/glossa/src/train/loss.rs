@@ -159,6 +159,111 @@ pub fn info_nce(
     loss
 }
 
+/// The translation-ranking loss between two sides of a batch of pairs, both the student's (the
+/// multiple-negatives ranking loss of LaBSE and the static sentence-transformers models, taken
+/// both ways): with u_i = a_i/|a_i|, v_j = b_j/|b_j| and S_ij = u_i·v_j / τ, the mean of the
+/// cross-entropy of softmax_j(S_i·) at i and of softmax_i(S_·j) at j. It needs no teacher label:
+/// each pair's other side is its positive, the batch's other pairs its negatives. A pair that
+/// shares a text with pair i (`ids`: the texts' ids, side a and side b) is no negative of i.
+/// Gradients with respect to `a` and `b` (rows of `dim`) are written to `grad_a`, `grad_b`.
+pub fn pair_ranking(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    ids: &[(u32, u32)],
+    temperature: f32,
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) -> f32 {
+    let n = ids.len();
+    assert!(a.len() == n * dim && b.len() == n * dim);
+    let (u, norm_a) = unit_rows(a, dim);
+    let (v, norm_b) = unit_rows(b, dim);
+    let negative = |i: usize, j: usize| ids[i].0 != ids[j].0 && ids[i].1 != ids[j].1;
+    // dL/dS_ij from both directions; S_ij = u_i·v_j / τ.
+    let mut d_s = vec![0.0f32; n * n];
+    let logits: Vec<f32> = (0..n * n)
+        .map(|k| {
+            crate::kernels::dot(&u[k / n * dim..][..dim], &v[k % n * dim..][..dim]) / temperature
+        })
+        .collect();
+    let mut loss = 0.0;
+    let scale = 1.0 / (2 * n) as f32;
+    for i in 0..n {
+        // Row i: which b is a_i's translation; column i: which a is b_i's.
+        let row: Vec<f32> = (0..n)
+            .map(|j| masked(logits[i * n + j], i == j || negative(i, j)))
+            .collect();
+        let col: Vec<f32> = (0..n)
+            .map(|j| masked(logits[j * n + i], i == j || negative(i, j)))
+            .collect();
+        let (log_row, log_col) = (log_softmax(&row, 1.0), log_softmax(&col, 1.0));
+        loss -= (log_row[i] + log_col[i]) * scale;
+        for j in 0..n {
+            d_s[i * n + j] += (log_row[j].exp() - f32::from(j == i)) * scale;
+            d_s[j * n + i] += (log_col[j].exp() - f32::from(j == i)) * scale;
+        }
+    }
+    grad_a.iter_mut().for_each(|g| *g = 0.0);
+    grad_b.iter_mut().for_each(|g| *g = 0.0);
+    for i in 0..n {
+        for j in 0..n {
+            let d = d_s[i * n + j] / temperature;
+            if d != 0.0 {
+                crate::kernels::axpy(&mut grad_a[i * dim..][..dim], d, &v[j * dim..][..dim]);
+                crate::kernels::axpy(&mut grad_b[j * dim..][..dim], d, &u[i * dim..][..dim]);
+            }
+        }
+    }
+    through_normalisation(grad_a, &u, &norm_a, dim);
+    through_normalisation(grad_b, &v, &norm_b, dim);
+    loss
+}
+
+/// A logit left out of a softmax (−∞) unless `kept`.
+fn masked(logit: f32, kept: bool) -> f32 {
+    if kept {
+        logit
+    } else {
+        f32::NEG_INFINITY
+    }
+}
+
+/// Each row divided by its length (zero rows stay zero), and the lengths.
+fn unit_rows(x: &[f32], dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut unit = x.to_vec();
+    let norms = unit
+        .chunks_exact_mut(dim)
+        .map(|row| {
+            let norm = crate::encoder::dot(row, row).sqrt();
+            if norm > 0.0 {
+                row.iter_mut().for_each(|v| *v /= norm);
+            }
+            norm
+        })
+        .collect();
+    (unit, norms)
+}
+
+/// Turns gradients with respect to unit rows u = y/|y| into gradients with respect to y:
+/// (g − (g·u) u) / |y|; a zero row gets none.
+fn through_normalisation(grad: &mut [f32], unit: &[f32], norms: &[f32], dim: usize) {
+    for ((g, u), &norm) in grad
+        .chunks_exact_mut(dim)
+        .zip(unit.chunks_exact(dim))
+        .zip(norms)
+    {
+        if norm == 0.0 {
+            g.iter_mut().for_each(|v| *v = 0.0);
+            continue;
+        }
+        let g_dot_u = crate::encoder::dot(g, u);
+        for (gi, &ui) in g.iter_mut().zip(u) {
+            *gi = (*gi - g_dot_u * ui) / norm;
+        }
+    }
+}
+
 /// The classification objective: α · T²·KL(teacher ‖ student) + (1 − α) · hard cross-entropy.
 pub fn distillation(
     student: &[f32],
@@ -289,6 +394,22 @@ mod tests {
                 info_nce(x, &candidates, positive, 0.5, 1.0, g)
             });
         }
+        // Both sides of a batch of three pairs; pairs 0 and 2 share side a's text, so neither
+        // is the other's negative.
+        let ids = [(0, 10), (1, 11), (0, 12)];
+        let b: Vec<f32> = candidates.iter().map(|x| x * 2.0 + 0.1).collect();
+        let a: Vec<f32> = z
+            .iter()
+            .chain(&teacher)
+            .chain(&[0.5f32, 0.5, -1.0, 0.0])
+            .copied()
+            .collect();
+        check_gradient("pair_ranking a", &a, &|x, g| {
+            pair_ranking(x, &b, 4, &ids, 0.5, g, &mut [0.0; 12])
+        });
+        check_gradient("pair_ranking b", &b, &|x, g| {
+            pair_ranking(&a, x, 4, &ids, 0.5, &mut [0.0; 12], g)
+        });
         // The gradient is added to what is there, times the weight.
         let mut once = vec![0.0; 4];
         info_nce(&z, &candidates, 1, 0.5, 1.0, &mut once);

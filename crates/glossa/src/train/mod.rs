@@ -47,8 +47,16 @@ pub struct TrainConfig {
     /// InfoNCE of the student's vector against its own target and the batch's other targets
     /// ([`crate::train::loss::info_nce`]). 0: MSE alone, the reference recipe.
     pub contrastive_weight: f32,
-    /// Temperature τ of that term's softmax over cosines.
+    /// Temperature τ of that term's softmax over cosines, and of the pair ranking term's.
     pub contrastive_temperature: f32,
+    /// Weight of a translation-ranking term over the dataset's parallel pairs, the student's
+    /// vector of one side against the student's of the other, with the batch's other pairs as
+    /// negatives ([`crate::train::loss::pair_ranking`]). It needs no teacher label, so every
+    /// pair teaches, labelled or not, while the MSE keeps the student in the teacher's space.
+    /// 0: off.
+    pub pair_ranking_weight: f32,
+    /// Pairs per step for that term, drawn in an order of their own (reshuffled at each pass).
+    pub pair_ranking_batch_size: usize,
 }
 
 impl Default for TrainConfig {
@@ -65,6 +73,8 @@ impl Default for TrainConfig {
             checkpoint_every: 2000,
             contrastive_weight: 0.0,
             contrastive_temperature: 0.05,
+            pair_ranking_weight: 0.0,
+            pair_ranking_batch_size: 256,
         }
     }
 }
@@ -122,6 +132,8 @@ pub struct Dataset<'a> {
     pub dim: usize,
     pub examples: Vec<Example>,
     pub objective: Objective<'a>,
+    /// Parallel pairs as text ids (pivot, translation), for the pair ranking term.
+    pub pairs: &'a [(u32, u32)],
 }
 
 impl Dataset<'_> {
@@ -237,25 +249,137 @@ fn example_grad(
                 &mut out_grad,
             );
     }
-    let mut row_grad = match &student.projection {
-        None => out_grad.clone(),
-        // hidden·P = output, so d/dhidden = P · d/doutput
-        Some(p) => (0..dim)
-            .map(|i| crate::encoder::dot(&p[i * out_dim..(i + 1) * out_dim], &out_grad))
-            .collect(),
-    };
-    let inv = if features.is_empty() {
-        0.0
-    } else {
-        1.0 / features.len() as f32
-    };
-    row_grad.iter_mut().for_each(|g| *g *= inv);
-    ExampleGrad {
-        loss,
-        row_grad,
-        hidden,
-        out_grad,
+    ExampleGrad::backward(student, features.len(), loss, hidden, out_grad)
+}
+
+impl ExampleGrad {
+    /// The gradient for each of `features` feature rows, from the gradient with respect to the
+    /// output.
+    fn backward(
+        student: &TableStudent,
+        features: usize,
+        loss: f32,
+        hidden: Vec<f32>,
+        out_grad: Vec<f32>,
+    ) -> Self {
+        let (dim, out_dim) = (student.config.dim, student.config.output_dim);
+        let mut row_grad = match &student.projection {
+            None => out_grad.clone(),
+            // hidden·P = output, so d/dhidden = P · d/doutput
+            Some(p) => (0..dim)
+                .map(|i| crate::encoder::dot(&p[i * out_dim..(i + 1) * out_dim], &out_grad))
+                .collect(),
+        };
+        let inv = if features == 0 {
+            0.0
+        } else {
+            1.0 / features as f32
+        };
+        row_grad.iter_mut().for_each(|g| *g *= inv);
+        ExampleGrad {
+            loss,
+            row_grad,
+            hidden,
+            out_grad,
+        }
     }
+
+    fn scale(&mut self, by: f32) {
+        self.row_grad
+            .iter_mut()
+            .chain(self.out_grad.iter_mut())
+            .for_each(|x| *x *= by);
+    }
+}
+
+/// The order the pair ranking term draws its pairs in: a fresh shuffle at each pass over them,
+/// a function of the seed and the step alone, so a resumed run draws what the first would have.
+struct PairSchedule {
+    pairs: usize,
+    batch: usize,
+    seed: u64,
+    /// The pass whose order `order` holds.
+    cached: Option<(u64, Vec<u32>)>,
+}
+
+impl PairSchedule {
+    fn new(pairs: usize, cfg: &TrainConfig) -> Self {
+        PairSchedule {
+            pairs,
+            batch: cfg.pair_ranking_batch_size.clamp(2, pairs.max(2)),
+            seed: cfg.seed,
+            cached: None,
+        }
+    }
+
+    /// Indices into the pairs of step `step`'s batch.
+    fn batch(&mut self, step: usize) -> Vec<u32> {
+        let (start, n) = (step as u64 * self.batch as u64, self.pairs as u64);
+        (start..start + self.batch as u64)
+            .map(|k| self.order(k / n)[(k % n) as usize])
+            .collect()
+    }
+
+    fn order(&mut self, pass: u64) -> &[u32] {
+        if self.cached.as_ref().is_none_or(|(p, _)| *p != pass) {
+            let mut order: Vec<u32> = (0..self.pairs as u32).collect();
+            Rng::new(self.seed ^ 0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(pass + 1))
+                .shuffle(&mut order);
+            self.cached = Some((pass, order));
+        }
+        &self.cached.as_ref().expect("just cached").1
+    }
+}
+
+/// The pair ranking term of one step: its loss, and each text's gradient (times `scale`) with
+/// its features, both sides of every pair.
+fn pair_grads<'f>(
+    student: &TableStudent,
+    train: &Dataset,
+    features: &'f Features,
+    batch: &[u32],
+    temperature: f32,
+    scale: f32,
+) -> (f32, Vec<(ExampleGrad, &'f [u32])>) {
+    let ids: Vec<(u32, u32)> = batch.iter().map(|&k| train.pairs[k as usize]).collect();
+    let texts: Vec<u32> = ids
+        .iter()
+        .map(|p| p.0)
+        .chain(ids.iter().map(|p| p.1))
+        .collect();
+    let out_dim = student.config.output_dim;
+    let forward: Vec<(Vec<f32>, Vec<f32>)> = texts
+        .par_iter()
+        .with_min_len(8)
+        .map(|&t| {
+            let mut hidden = vec![0.0; student.config.dim];
+            let mut output = vec![0.0; out_dim];
+            student.forward(features.get(t), &mut hidden, &mut output);
+            (hidden, output)
+        })
+        .collect();
+    let outputs: Vec<f32> = forward
+        .iter()
+        .flat_map(|(_, o)| o.iter().copied())
+        .collect();
+    let half = ids.len() * out_dim;
+    let mut grads = vec![0.0; outputs.len()];
+    let (grad_a, grad_b) = grads.split_at_mut(half);
+    let (a, b) = outputs.split_at(half);
+    let loss = crate::train::loss::pair_ranking(a, b, out_dim, &ids, temperature, grad_a, grad_b);
+    let per_text = forward
+        .into_par_iter()
+        .zip(grads.par_chunks(out_dim))
+        .zip(texts.par_iter())
+        .with_min_len(8)
+        .map(|(((hidden, _), out_grad), &t)| {
+            let f = features.get(t);
+            let mut g = ExampleGrad::backward(student, f.len(), 0.0, hidden, out_grad.to_vec());
+            g.scale(scale);
+            (g, f)
+        })
+        .collect();
+    (loss, per_text)
 }
 
 /// Adam moments for the table (touched rows only) and the projection (dense).
@@ -368,6 +492,10 @@ fn fingerprint(student: &TableStudent, train: &Dataset, cfg: &TrainConfig) -> St
         h.update(&e.target.to_le_bytes());
         h.update(&e.weight.to_le_bytes());
     }
+    for &(a, b) in train.pairs {
+        h.update(&a.to_le_bytes());
+        h.update(&b.to_le_bytes());
+    }
     h.update(format!("{:?}", train.objective).as_bytes());
     format!("{:032x}", h.digest128())
 }
@@ -431,7 +559,7 @@ pub fn train(
     checkpoint: Option<&Checkpointing>,
     on_step: OnStep,
 ) -> Result<Vec<EpochLog>> {
-    let ranked = check_inputs(student, train, cfg)?;
+    let (ranked, ranked_pairs) = check_inputs(student, train, cfg)?;
     let features = Features::of(student, train.texts);
     let dev_features = dev.map(|d| Features::of(student, d.texts));
     let dim = student.config.dim;
@@ -445,6 +573,7 @@ pub fn train(
         checkpoint, student, train, cfg, &mut adam, &mut order, total,
     )?;
     let shards = rayon::current_num_threads().max(1) * 2;
+    let mut pair_schedule = ranked_pairs.then(|| PairSchedule::new(train.pairs.len(), cfg));
     while state.epoch < cfg.epochs {
         let epoch = state.epoch;
         let started = Instant::now();
@@ -457,9 +586,29 @@ pub fn train(
             let step = epoch * steps_per_epoch + i;
             let lr = learning_rate(cfg, step, total);
             let ranking = ranked.then(|| BatchTargets::of(train, chunk, cfg));
-            let grads = batch_grads(student, train, &features, chunk, ranking.as_ref());
-            let batch_loss: f32 =
+            let mut grads = batch_grads(student, train, &features, chunk, ranking.as_ref());
+            let mut batch_loss: f32 =
                 grads.iter().map(|(g, _)| g.loss).sum::<f32>() / chunk.len() as f32;
+            let weight = chunk
+                .iter()
+                .map(|&idx| train.examples[idx as usize].weight)
+                .sum::<f32>();
+            if let Some(schedule) = pair_schedule.as_mut() {
+                // apply_sparse divides by the batch's weight: times it, the term is its weight
+                // times the mean pair loss's gradient.
+                let scale = cfg.pair_ranking_weight * weight;
+                let pairs = schedule.batch(step);
+                let (loss, pair) = pair_grads(
+                    student,
+                    train,
+                    &features,
+                    &pairs,
+                    cfg.contrastive_temperature,
+                    scale,
+                );
+                batch_loss += cfg.pair_ranking_weight * loss;
+                grads.extend(pair);
+            }
             if !batch_loss.is_finite() {
                 return Err(diverged(
                     batch_loss,
@@ -471,10 +620,6 @@ pub fn train(
             }
             state.loss_sum += batch_loss as f64 * chunk.len() as f64;
             adam.step += 1;
-            let weight = chunk
-                .iter()
-                .map(|&idx| train.examples[idx as usize].weight)
-                .sum::<f32>();
             apply_sparse(student, &mut adam, &grads, weight, lr, cfg, shards, dim);
             let last_in_epoch = i + 1 == steps_per_epoch;
             if let Some(ck) = checkpoint.filter(|c| c.every > 0) {
@@ -509,8 +654,13 @@ pub fn train(
     Ok(state.logs)
 }
 
-/// Refuses data and settings training cannot use; returns whether the ranking term is on.
-fn check_inputs(student: &TableStudent, train: &Dataset, cfg: &TrainConfig) -> Result<bool> {
+/// Refuses data and settings training cannot use; returns whether the ranking term against the
+/// targets is on, and the one over the pairs.
+fn check_inputs(
+    student: &TableStudent,
+    train: &Dataset,
+    cfg: &TrainConfig,
+) -> Result<(bool, bool)> {
     if train.examples.is_empty() {
         return Err(Error::msg("no training examples"));
     }
@@ -521,10 +671,17 @@ fn check_inputs(student: &TableStudent, train: &Dataset, cfg: &TrainConfig) -> R
         )));
     }
     let ranked = cfg.contrastive_weight > 0.0;
-    if ranked {
+    let ranked_pairs = cfg.pair_ranking_weight > 0.0;
+    if ranked_pairs && train.pairs.is_empty() {
+        return Err(Error::msg(
+            "train.pair_ranking_weight is set but the data has no parallel pairs to rank",
+        ));
+    }
+    if ranked || ranked_pairs {
         if !matches!(train.objective, Objective::Mse) {
             return Err(Error::msg(
-                "train.contrastive_weight applies to embedding distillation (MSE) only",
+                "train.contrastive_weight and train.pair_ranking_weight apply to embedding \
+                 distillation (MSE) only",
             ));
         }
         // NaN included.
@@ -535,7 +692,13 @@ fn check_inputs(student: &TableStudent, train: &Dataset, cfg: &TrainConfig) -> R
             )));
         }
     }
-    Ok(ranked)
+    if cfg.pair_ranking_weight.is_nan() || cfg.pair_ranking_weight < 0.0 {
+        return Err(Error::msg(format!(
+            "train.pair_ranking_weight must be ≥ 0, not {}",
+            cfg.pair_ranking_weight
+        )));
+    }
+    Ok((ranked, ranked_pairs))
 }
 
 /// A fresh training state, or the checkpoint's when `checkpoint` says to resume; also the
@@ -604,10 +767,7 @@ fn batch_grads<'f>(
                 train.target(ex.target),
                 ranking,
             );
-            g.row_grad
-                .iter_mut()
-                .chain(g.out_grad.iter_mut())
-                .for_each(|x| *x *= ex.weight);
+            g.scale(ex.weight);
             (g, f)
         })
         .collect()
@@ -773,6 +933,7 @@ mod tests {
     /// The toy texts and targets under MSE, every text toward target `text % 2`.
     fn mse_data<'a>(texts: &'a [String], targets: &'a [f32]) -> Dataset<'a> {
         Dataset {
+            pairs: &[],
             texts,
             targets,
             dim: 8,
@@ -969,6 +1130,7 @@ mod tests {
         // Not defined for the classification objective, nor at τ = 0.
         let labels = [0u32, 1];
         let distill = Dataset {
+            pairs: &[],
             objective: Objective::Distill {
                 temperature: 2.0,
                 alpha: 0.5,
@@ -984,6 +1146,87 @@ mod tests {
         };
         let err = train(&mut student, &data, None, &cold, None, &mut |_, _, _| {});
         assert!(err.unwrap_err().to_string().contains("must be > 0"));
+    }
+
+    #[test]
+    fn the_pair_ranking_term_teaches_translations_no_target_was_given_for() {
+        let (_, texts, targets) = toy(true);
+        // Only the two English texts have targets; their translations come as pairs alone.
+        let data = Dataset {
+            examples: examples()[..2].to_vec(),
+            pairs: &[(0, 2), (1, 3), (0, 4), (1, 5)],
+            ..mse_data(&texts, &targets)
+        };
+        let cfg = TrainConfig {
+            epochs: 200,
+            batch_size: 2,
+            lr: 0.05,
+            pair_ranking_weight: 1.0,
+            pair_ranking_batch_size: 2,
+            contrastive_temperature: 0.1,
+            ..Default::default()
+        };
+        // How much nearer (in cosine) each translation is to its own English than to the other.
+        let margins = |cfg: &TrainConfig| -> Vec<f32> {
+            let mut student = toy(true).0;
+            train(&mut student, &data, None, cfg, None, &mut |_, _, _| {}).unwrap();
+            let en = [student.embed(&texts[0]), student.embed(&texts[1])];
+            (2..6)
+                .map(|i| {
+                    let xx = student.embed(&texts[i]);
+                    let cos = |e: &[f32]| crate::encoder::dot(&xx, e);
+                    cos(&en[i % 2]) - cos(&en[1 - i % 2])
+                })
+                .collect()
+        };
+        let with_pairs = margins(&cfg);
+        let without = margins(&TrainConfig {
+            pair_ranking_weight: 0.0,
+            ..cfg.clone()
+        });
+        for (i, (w, wo)) in with_pairs.iter().zip(&without).enumerate() {
+            assert!(
+                *w > 0.1 && *w > wo + 0.1,
+                "{}: {w} with pairs, {wo} without",
+                texts[i + 2]
+            );
+        }
+        // Refused: a weight with no pairs, and a negative weight.
+        let mut student = toy(true).0;
+        let no_pairs = mse_data(&texts, &targets);
+        let err = train(&mut student, &no_pairs, None, &cfg, None, &mut |_, _, _| {});
+        assert!(err.unwrap_err().to_string().contains("no parallel pairs"));
+        let negative = TrainConfig {
+            pair_ranking_weight: -1.0,
+            ..cfg
+        };
+        let err = train(
+            &mut student,
+            &data,
+            None,
+            &negative,
+            None,
+            &mut |_, _, _| {},
+        );
+        assert!(err.unwrap_err().to_string().contains("must be ≥ 0"));
+    }
+
+    #[test]
+    fn the_pair_batches_cover_every_pair_once_a_pass_and_depend_on_the_step_alone() {
+        let cfg = TrainConfig {
+            pair_ranking_batch_size: 4,
+            ..Default::default()
+        };
+        let mut walked = PairSchedule::new(10, &cfg);
+        let drawn: Vec<u32> = (0..5).flat_map(|step| walked.batch(step)).collect();
+        for pass in drawn.chunks(10) {
+            let mut sorted = pass.to_vec();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..10).collect::<Vec<u32>>());
+        }
+        assert_ne!(drawn[..10], drawn[10..], "each pass is shuffled afresh");
+        // What a resumed run draws at step 3 without having drawn steps 0 to 2.
+        assert_eq!(PairSchedule::new(10, &cfg).batch(3), drawn[12..16]);
     }
 
     #[test]
@@ -1099,6 +1342,7 @@ mod tests {
     fn an_empty_dataset_is_an_error() {
         let (mut student, texts, targets) = toy(false);
         let data = Dataset {
+            pairs: &[],
             texts: &texts,
             targets: &targets,
             dim: 8,

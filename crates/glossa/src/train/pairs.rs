@@ -8,7 +8,9 @@ use crate::train::{Dataset, Example};
 use crate::Embeddings;
 
 /// Training texts, targets and examples: each English text toward its own teacher vector, and
-/// each translation toward the teacher vector of its English source (Reimers & Gurevych 2020).
+/// each translation toward the teacher vector of its English source (Reimers & Gurevych 2020);
+/// and the parallel pairs the ranking term between the student's two sides reads, labelled or
+/// not.
 #[derive(Clone)]
 pub struct TrainingData {
     pub texts: Vec<String>,
@@ -16,6 +18,8 @@ pub struct TrainingData {
     pub dim: usize,
     pub examples: Vec<Example>,
     pub per_language: BTreeMap<String, usize>,
+    /// (English, translation) text ids of the pairs for the pair ranking term.
+    pub pairs: Vec<(u32, u32)>,
 }
 
 impl TrainingData {
@@ -24,6 +28,7 @@ impl TrainingData {
         english_targets: Vec<f32>,
         dim: usize,
         pairs: &BTreeMap<String, Vec<Pair>>,
+        ranking: &BTreeMap<String, Vec<Pair>>,
     ) -> Self {
         let mut index: HashMap<String, u32> = HashMap::new();
         let mut texts: Vec<String> = Vec::new();
@@ -66,12 +71,18 @@ impl TrainingData {
         examples[..english.len()]
             .iter_mut()
             .for_each(|e| e.weight = english_weight);
+        let ranking_pairs = ranking
+            .values()
+            .flatten()
+            .map(|p| (id_of(&p.en, &mut texts), id_of(&p.xx, &mut texts)))
+            .collect();
         TrainingData {
             texts,
             targets: english_targets,
             dim,
             examples,
             per_language,
+            pairs: ranking_pairs,
         }
     }
 
@@ -82,6 +93,7 @@ impl TrainingData {
             dim: self.dim,
             examples: self.examples.clone(),
             objective: crate::train::Objective::Mse,
+            pairs: &self.pairs,
         }
     }
 }
@@ -134,8 +146,9 @@ mod tests {
             ],
         )]);
         let english = vec!["Open".to_string()];
-        let data = TrainingData::assemble(&english, vec![1.0, 0.0], 2, &train);
+        let data = TrainingData::assemble(&english, vec![1.0, 0.0], 2, &train, &BTreeMap::new());
         assert_eq!(data.texts, vec!["Open", "Öffnen"]);
+        assert!(data.pairs.is_empty());
         assert_eq!(
             data.examples,
             vec![
@@ -152,5 +165,31 @@ mod tests {
             ]
         );
         assert_eq!(data.per_language["de"], 1);
+    }
+
+    #[test]
+    fn every_ranking_pair_is_read_labelled_or_not_with_the_examples_text_ids() {
+        let pair = |en: &str, xx: &str| Pair {
+            en: en.into(),
+            xx: xx.into(),
+        };
+        let train = BTreeMap::from([("de".to_string(), vec![pair("Open", "Öffnen")])]);
+        let ranking = BTreeMap::from([
+            (
+                "de".to_string(),
+                vec![pair("Open", "Öffnen"), pair("Skipped", "Übersprungen")],
+            ),
+            ("fr".to_string(), vec![pair("Open", "Ouvrir")]),
+        ]);
+        let english = vec!["Open".to_string()];
+        let data = TrainingData::assemble(&english, vec![1.0, 0.0], 2, &train, &ranking);
+        assert_eq!(
+            data.texts,
+            vec!["Open", "Öffnen", "Skipped", "Übersprungen", "Ouvrir"]
+        );
+        assert_eq!(data.pairs, vec![(0, 1), (2, 3), (0, 4)]);
+        // The examples are those of the labelled pairs alone.
+        assert_eq!(data.examples.len(), 2);
+        assert_eq!(data.dataset().pairs, &data.pairs[..]);
     }
 }
