@@ -417,14 +417,18 @@ impl HttpBody for GuardedBody {
 mod tests {
     use super::*;
 
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     /// More connections than std's backlog of 128 are let in, all at once, before the server
     /// accepts any of them (a burst the accept loop has not caught up with).
     #[test]
     fn a_burst_past_128_connections_waits_in_the_accept_queue() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         let listener = runtime.block_on(bind("127.0.0.1:0", 1024)).unwrap();
         let addr = listener.local_addr().unwrap();
         let burst = 300;
@@ -447,10 +451,7 @@ mod tests {
 
     #[test]
     fn an_address_that_cannot_be_bound_is_an_error() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         let taken = runtime.block_on(bind("127.0.0.1:0", 16)).unwrap();
         let addr = taken.local_addr().unwrap().to_string();
         let error = runtime.block_on(bind(&addr, 16)).unwrap_err();

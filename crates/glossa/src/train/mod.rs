@@ -298,7 +298,7 @@ struct PairSchedule {
     pairs: usize,
     batch: usize,
     seed: u64,
-    /// The pass whose order `order` holds.
+    /// One pass's order, and which pass it is.
     cached: Option<(u64, Vec<u32>)>,
 }
 
@@ -672,11 +672,6 @@ fn check_inputs(
     }
     let ranked = cfg.contrastive_weight > 0.0;
     let ranked_pairs = cfg.pair_ranking_weight > 0.0;
-    if ranked_pairs && train.pairs.is_empty() {
-        return Err(Error::msg(
-            "train.pair_ranking_weight is set but the data has no parallel pairs to rank",
-        ));
-    }
     if ranked || ranked_pairs {
         if !matches!(train.objective, Objective::Mse) {
             return Err(Error::msg(
@@ -691,6 +686,11 @@ fn check_inputs(
                 cfg.contrastive_temperature
             )));
         }
+    }
+    if ranked_pairs && train.pairs.is_empty() {
+        return Err(Error::msg(
+            "train.pair_ranking_weight is set but the data has no parallel pairs to rank",
+        ));
     }
     if cfg.pair_ranking_weight.is_nan() || cfg.pair_ranking_weight < 0.0 {
         return Err(Error::msg(format!(
