@@ -220,8 +220,8 @@ pub fn pairs_with_english(
     Ok(out)
 }
 
-/// Every training pair of every language, labelled or not (at most `cap` per language, the
-/// same ones `pairs_with_english` keeps first when it caps: 0 = no cap): what the ranking term
+/// Every training pair of every language, labelled or not (with `cap > 0`, at most `cap` per
+/// language, the first in the hash order `pairs_with_english` caps by): what the ranking term
 /// between the student's two sides reads.
 pub fn every_pair_from(files: &CorpusFiles, cap: usize) -> Result<BTreeMap<String, Vec<Pair>>> {
     let mut all = files.read(Split::Train)?;

@@ -256,9 +256,7 @@ fn unit_rows(x: &[f32], dim: usize) -> (Vec<f32>, Vec<f32>) {
         .chunks_exact_mut(dim)
         .map(|row| {
             let norm = crate::encoder::dot(row, row).sqrt();
-            if norm > 0.0 {
-                row.iter_mut().for_each(|v| *v /= norm);
-            }
+            crate::encoder::normalize(row);
             norm
         })
         .collect();
