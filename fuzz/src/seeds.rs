@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use glossa::teacher::cache::LabelCache;
 use glossa::recipes::classify::LinearHead;
 use glossa::data::{mo, Pair};
-use glossa::student::{SubwordConfig, TableStudent};
+use glossa::student::{Marks, SubwordConfig, TableStudent};
 use glossa::Embeddings;
 
 use crate::join;
@@ -170,6 +170,8 @@ pub fn student_files() -> &'static StudentFiles {
             minn: 3,
             maxn: 4,
             lowercase: true,
+            marks: Marks::All,
+            fold_arabic: true,
         };
         let words = vec!["the".to_string(), "cat".to_string(), "日本".to_string()];
         let student = TableStudent::new(config, words, 1).expect("a valid student");

@@ -1,4 +1,5 @@
-//! `glossa quantize`: a copy of a student with its weights in f16 or int8.
+//! `glossa quantize`: a copy of a student with its weights in f16, int8 or int4 (int4: table
+//! students only).
 
 use std::path::PathBuf;
 
@@ -8,7 +9,7 @@ use anyhow::Result;
 pub struct QuantizeArgs {
     #[arg(long)]
     model: PathBuf,
-    /// f16 or int8 (f32 writes a plain copy).
+    /// f16, int8 or int4 (f32 writes a plain copy; int4 is for table students).
     #[arg(long)]
     precision: glossa::student::Precision,
     #[arg(long)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use glossa::student::shrink::{parse_size, PruneBy, ShrinkOptions};
-use glossa::student::TableStudent;
+use glossa::student::{Precision, TableStudent};
 use glossa::Encoder;
 
 #[derive(clap::Args)]
@@ -25,6 +25,10 @@ pub struct ShrinkArgs {
     /// Rows that go first: `norm` (smallest rows) or `use` (norm × how often --texts use them).
     #[arg(long, default_value = "use")]
     prune_by: PruneBy,
+    /// How the table is stored: int8 (a byte a value) or int4 (two values a byte, so about
+    /// twice the rows or width in the same budget, each value on 15 levels instead of 255).
+    #[arg(long, default_value = "int8")]
+    precision: Precision,
     /// Two-column TSVs (translation pairs, e.g. a corpus' dev split) on which to compare
     /// retrieval before and after; held apart from --texts so the check is not fitted on.
     #[arg(long, num_args = 1..)]
@@ -47,11 +51,12 @@ pub fn run(args: ShrinkArgs) -> Result<()> {
         max_bytes: args.max_size,
         dim: args.dim,
         prune_by: args.prune_by,
+        precision: args.precision,
         texts: &refs,
     };
     let summary = glossa::student::shrink::shrink(&student, &options, &args.out)?;
     println!(
-        "{} → {}: {:.1} MB (budget {:.1} MB), width {}, {} words + {} bucket rows, int8{}",
+        "{} → {}: {:.1} MB (budget {:.1} MB), width {}, {} words + {} bucket rows, {:?}{}",
         args.model.display(),
         args.out.display(),
         summary.bytes as f64 / 1e6,
@@ -59,6 +64,7 @@ pub fn run(args: ShrinkArgs) -> Result<()> {
         summary.dim,
         summary.words,
         summary.bucket_rows,
+        args.precision,
         summary
             .kept_variance
             .map(|v| format!(", PCA keeps {:.1}% of the variance", v * 100.0))

@@ -25,7 +25,7 @@ pub fn run(args: TokenizeArgs) -> Result<()> {
         let line = line.context("reading standard input")?;
         let tokens = match &ft {
             Some(ft) => ft.line(&line),
-            None => glossa::student::features::tokens_line(&line, student.config.lowercase),
+            None => glossa::student::features::tokens_line(&line, student.config.word_rules()),
         };
         writeln!(out, "{tokens}").context("writing standard output")?;
     }

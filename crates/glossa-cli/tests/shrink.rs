@@ -1,7 +1,7 @@
 //! `glossa shrink` driven as a user drives it: a budget met, a budget refused.
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{SubwordConfig, TableStudent};
+use glossa::student::{Marks, SubwordConfig, TableStudent, WordRules};
 use glossa::Encoder;
 
 mod common;
@@ -26,9 +26,11 @@ fn student(dir: &std::path::Path) {
         minn: 3,
         maxn: 5,
         lowercase: true,
+        marks: Marks::All,
+        fold_arabic: false,
     };
     let texts: Vec<&str> = LINES.iter().flat_map(|l| l.split('\t')).collect();
-    let words = build_vocab(texts, true, 1, 1000);
+    let words = build_vocab(texts, WordRules::new(true), 1, 1000);
     TableStudent::new(config, words, 5)
         .unwrap()
         .save(dir)

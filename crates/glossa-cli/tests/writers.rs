@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{SubwordConfig, TableStudent};
+use glossa::student::{Marks, SubwordConfig, TableStudent, WordRules};
 
 /// A student with a vocabulary large enough that exporting it takes a while (tens of ms).
 fn student(dir: &Path, seed: u64) {
@@ -19,11 +19,18 @@ fn student(dir: &Path, seed: u64) {
         minn: 2,
         maxn: 4,
         lowercase: true,
+        marks: Marks::All,
+        fold_arabic: false,
     };
     let text: Vec<String> = (0..30_000)
         .map(|i| format!("word{i} other{}", i % 977))
         .collect();
-    let words = build_vocab(text.iter().map(String::as_str), true, 1, 100_000);
+    let words = build_vocab(
+        text.iter().map(String::as_str),
+        WordRules::new(true),
+        1,
+        100_000,
+    );
     TableStudent::new(config, words, seed)
         .unwrap()
         .save(dir)

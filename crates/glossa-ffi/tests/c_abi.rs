@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{SubwordConfig, TableStudent};
+use glossa::student::{Marks, SubwordConfig, TableStudent, WordRules};
 
 const TEXTS: [&str; 8] = [
     "The cat sleeps on the sofa.",
@@ -28,8 +28,10 @@ fn small_student(dir: &Path) {
         minn: 3,
         maxn: 5,
         lowercase: true,
+        marks: Marks::All,
+        fold_arabic: false,
     };
-    let vocab = build_vocab(TEXTS, true, 1, 100);
+    let vocab = build_vocab(TEXTS, WordRules::new(true), 1, 100);
     TableStudent::new(config, vocab, 7)
         .unwrap()
         .save(dir)

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use glossa::student::features::{char_ngrams, fasttext_hash, TokenKind};
 use glossa::student::table_student::{build_vocab, SubwordConfig};
 use glossa::student::TableStudent;
+use glossa::student::{Marks, WordRules};
 use glossa::Encoder;
 
 fn root() -> PathBuf {
@@ -118,8 +119,15 @@ fn student(lines: &[String], dir: &Path) -> TableStudent {
         minn: 3,
         maxn: 6,
         lowercase: true,
+        marks: Marks::All,
+        fold_arabic: false,
     };
-    let words = build_vocab(lines.iter().map(String::as_str), true, 2, 100_000);
+    let words = build_vocab(
+        lines.iter().map(String::as_str),
+        WordRules::new(true),
+        2,
+        100_000,
+    );
     assert!(words.len() > 10_000, "{} words", words.len());
     TableStudent::new(config, words, 42)
         .unwrap()

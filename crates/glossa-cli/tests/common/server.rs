@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use glossa::student::table_student::build_vocab;
-use glossa::student::{SubwordConfig, TableStudent};
+use glossa::student::{Marks, SubwordConfig, TableStudent, WordRules};
 use serde_json::Value;
 
 pub const SENTENCES: &[&str] = &[
@@ -42,8 +42,10 @@ pub fn student_of_width(dir: &Path, output_dim: usize, seed: u64) {
         minn: 2,
         maxn: 4,
         lowercase: true,
+        marks: Marks::All,
+        fold_arabic: false,
     };
-    let words = build_vocab(SENTENCES.iter().copied(), true, 1, 100);
+    let words = build_vocab(SENTENCES.iter().copied(), WordRules::new(true), 1, 100);
     TableStudent::new(config, words, seed)
         .unwrap()
         .save(dir)

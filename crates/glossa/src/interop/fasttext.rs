@@ -19,7 +19,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use crate::student::features::{char_ngrams, fasttext_hash, tokenize, TokenKind};
+use crate::student::features::{char_ngrams, fasttext_hash, tokenize, TokenKind, WordRules};
 use crate::student::TableStudent;
 use crate::{Error, Result};
 
@@ -482,7 +482,7 @@ impl<'a> FasttextText<'a> {
     /// line per sentence).
     pub fn line(&self, text: &str) -> String {
         let mut tokens = Vec::new();
-        tokenize(text, self.student.config.lowercase, &mut tokens);
+        tokenize(text, self.student.config.word_rules(), &mut tokens);
         let mut line = String::with_capacity(text.len() + 8);
         for (i, (t, kind)) in tokens.iter().enumerate() {
             if i > 0 {
@@ -510,7 +510,7 @@ impl<'a> FasttextText<'a> {
 /// unigram or bigram (`TokenKind::Chars`: one row, no n-grams).
 fn is_char_token(word: &str) -> bool {
     let mut tokens = Vec::new();
-    tokenize(word, false, &mut tokens);
+    tokenize(word, WordRules::new(false), &mut tokens);
     // A bigram tokenizes into its two characters and itself; a unigram into itself.
     tokens.iter().all(|(_, kind)| *kind == TokenKind::Chars)
         && tokens.last().is_some_and(|(t, _)| t == word)
@@ -608,7 +608,7 @@ mod tests {
     use super::*;
     use crate::encoder::cosine;
     use crate::student::features::tokens_line;
-    use crate::student::SubwordConfig;
+    use crate::student::{Marks, SubwordConfig, WordRules};
 
     /// A student with a projection (so folding is tested) and CJK words in its vocabulary.
     fn student() -> TableStudent {
@@ -619,6 +619,8 @@ mod tests {
             minn: 3,
             maxn: 5,
             lowercase: true,
+            marks: Marks::All,
+            fold_arabic: false,
         };
         let words = ["the", "cat", "sat", "日", "本", "日本", "on"]
             .map(String::from)
@@ -671,7 +673,7 @@ mod tests {
             "Qu'est-ce que c'est ?",
             "ÉTÉ naïve",
         ] {
-            let got = m.sentence_vector(&tokens_line(text, true));
+            let got = m.sentence_vector(&tokens_line(text, WordRules::new(true)));
             let want = s.embed(text);
             for (a, b) in got.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-5, "{text}: {got:?} vs {want:?}");
@@ -680,7 +682,7 @@ mod tests {
         // CJK tokens (known and unknown unigrams, a known bigram): same direction.
         let ft = FasttextText::new(&s);
         for text in ["日本", "日本 cat の", "本"] {
-            assert_eq!(ft.line(text), tokens_line(text, true));
+            assert_eq!(ft.line(text), tokens_line(text, WordRules::new(true)));
             let got = m.sentence_vector(&ft.line(text));
             let cos = cosine(&got, &s.embed(text));
             assert!(cos > 1.0 - 1e-5, "{text}: cosine {cos}");
@@ -689,10 +691,10 @@ mod tests {
         // n-grams of each where glossa has one row.
         let text = "日本の猫です";
         let line = ft.line(text);
-        assert_ne!(line, tokens_line(text, true));
+        assert_ne!(line, tokens_line(text, WordRules::new(true)));
         assert_eq!(
             line.split(' ').count(),
-            tokens_line(text, true).split(' ').count()
+            tokens_line(text, WordRules::new(true)).split(' ').count()
         );
         let cos = cosine(&m.sentence_vector(&line), &s.embed(text));
         assert!(cos > 1.0 - 1e-5, "{line}: cosine {cos}");

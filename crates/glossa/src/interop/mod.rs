@@ -104,7 +104,7 @@ pub fn write_vec(student: &TableStudent, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{table_student::build_vocab, SubwordConfig};
+    use crate::student::{table_student::build_vocab, Marks, SubwordConfig, WordRules};
 
     fn model_dir(dir: &Path) -> ModelDir {
         ModelDir {
@@ -197,8 +197,15 @@ mod tests {
             minn: 3,
             maxn: 4,
             lowercase: true,
+            marks: Marks::All,
+            fold_arabic: false,
         };
-        let s = TableStudent::new(config, build_vocab(["hello world"], true, 1, 10), 1).unwrap();
+        let s = TableStudent::new(
+            config,
+            build_vocab(["hello world"], WordRules::new(true), 1, 10),
+            1,
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.vec");
         write_vec(&s, &path).unwrap();

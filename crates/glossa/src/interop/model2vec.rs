@@ -61,6 +61,11 @@ pub fn write_as(student: &TableStudent, dir: &Path, precision: Precision) -> Res
             crate::Encoder::name(student)
         )));
     };
+    if precision == Precision::Int4 {
+        return Err(Error::msg(
+            "Model2Vec has no 4-bit format: export as f32, f16 or int8",
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let out_dim = student.config.output_dim;
     let rows = output_rows(student);
@@ -68,7 +73,7 @@ pub fn write_as(student: &TableStudent, dir: &Path, precision: Precision) -> Res
     let dtype = match precision {
         Precision::F32 => safetensors::Dtype::F32,
         Precision::F16 => safetensors::Dtype::F16,
-        Precision::Int8 => safetensors::Dtype::I8,
+        Precision::Int8 | Precision::Int4 => safetensors::Dtype::I8,
     };
     let view = safetensors::tensor::TensorView::new(dtype, vec![student.rows(), out_dim], &bytes)
         .expect("shape matches");
@@ -102,7 +107,7 @@ pub fn write_as(student: &TableStudent, dir: &Path, precision: Precision) -> Res
         "embedding_dtype": match precision {
             Precision::F32 => "float32",
             Precision::F16 => "float16",
-            Precision::Int8 => "int8",
+            Precision::Int8 | Precision::Int4 => "int8",
         },
         "distilled_with": "glossa",
     });
@@ -342,6 +347,8 @@ mod tests {
             minn: 3,
             maxn: 3,
             lowercase: true,
+            marks: crate::student::Marks::All,
+            fold_arabic: false,
         };
         let s = TableStudent::new(config, vec!["a".into()], 1).unwrap();
         let dir = tempfile::tempdir().unwrap();

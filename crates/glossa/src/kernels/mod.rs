@@ -71,4 +71,4 @@ pub mod rows;
 pub mod transformer;
 
 pub use adam::{adam, AdamStep};
-pub use rows::{add, add_f16, add_i8, axpy, dot};
+pub use rows::{add, add_f16, add_i4, add_i8, axpy, dot};

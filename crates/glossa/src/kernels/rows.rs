@@ -1,4 +1,4 @@
-//! Row kernels: a row added, scaled or dotted into another, from f32, f16 or int8 storage.
+//! Row kernels: a row added, scaled or dotted into another, from f32, f16, int8 or int4 storage.
 
 dispatched! {
     /// `dst += src`
@@ -44,6 +44,22 @@ dispatched! {
         assert_eq!(dst.len(), q.len());
         for (d, &b) in dst.iter_mut().zip(q) {
             *d += scale * (b as i8 as f32);
+        }
+    }
+}
+
+dispatched! {
+    /// `dst += scale * q` for 4-bit values `q` packed two a byte, the first in the low nibble,
+    /// each a two's-complement nibble (a quantized table row; an odd row's last high nibble is
+    /// padding).
+    fn add_i4(dst: &mut [f32], scale: f32, q: &[u8]) {
+        assert_eq!(dst.len().div_ceil(2), q.len());
+        for (d, &b) in dst.chunks_mut(2).zip(q) {
+            // Shifting the nibble to the top and back sign-extends it.
+            d[0] += scale * (((b << 4) as i8) >> 4) as f32;
+            if let Some(hi) = d.get_mut(1) {
+                *hi += scale * ((b as i8) >> 4) as f32;
+            }
         }
     }
 }
@@ -96,6 +112,14 @@ mod tests {
 
     fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
         (0..n).map(|_| rng.normal()).collect()
+    }
+
+    #[test]
+    fn int4_nibbles_are_signed_and_low_first() {
+        // Bytes 0x9F: low nibble 0xF = −1, high 0x9 = −7; 0x07: 7 then 0; 0x08: −8 then padding.
+        let mut out = vec![0.5; 5];
+        add_i4(&mut out, 2.0, &[0x9F, 0x07, 0x08]);
+        assert_eq!(out, [0.5 - 2.0, 0.5 - 14.0, 0.5 + 14.0, 0.5, 0.5 - 16.0]);
     }
 
     /// The dispatched kernels against plain scalar loops, on odd sizes (tails, sub-vector).

@@ -27,6 +27,8 @@ use crate::recipes::sources::{build_corpus_from_config, english_only_from_config
 use crate::recipes::students::train_with_progress;
 use crate::recipes::teacher::label;
 use crate::student::table_student::build_vocab;
+#[cfg(test)]
+use crate::student::Marks;
 use crate::student::{SubwordConfig, TableStudent};
 use crate::teacher::cache::LabelCache;
 use crate::teacher::Teacher;
@@ -634,7 +636,7 @@ fn initial_student(
             let s = &config.student;
             let words = build_vocab(
                 texts.iter().map(String::as_str),
-                s.lowercase,
+                s.word_rules(),
                 s.min_count,
                 s.max_words,
             );
@@ -645,6 +647,8 @@ fn initial_student(
                 minn: s.minn,
                 maxn: s.maxn,
                 lowercase: s.lowercase,
+                marks: s.marks,
+                fold_arabic: s.fold_arabic,
             };
             TableStudent::new(shape, words, cfg.train.seed)
         }
@@ -1175,6 +1179,8 @@ mod tests {
             minn: 3,
             maxn: 3,
             lowercase: true,
+            marks: Marks::All,
+            fold_arabic: false,
         };
         let embedder = TableStudent::new(config, words, 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -1218,6 +1224,8 @@ mod tests {
             minn: 3,
             maxn: 3,
             lowercase: true,
+            marks: Marks::All,
+            fold_arabic: false,
         };
         let student = TableStudent::new(config, vec!["hi".into()], 1).unwrap();
         let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::user::SourceSpec;
+use crate::student::{Marks, WordRules};
 use crate::train::TrainConfig;
 use crate::{Error, Result};
 
@@ -154,6 +155,13 @@ pub struct StudentConfig {
     pub minn: usize,
     pub maxn: usize,
     pub lowercase: bool,
+    /// Which combining marks stay inside words: `all` (every Unicode mark; an Indic virama or
+    /// nukta never cuts a word) or `listed` (the rule before this key: Latin, Arabic and
+    /// Devanagari marks only).
+    pub marks: Marks,
+    /// Fold Arabic spelling variants before cutting words: no tatweel or harakat, one alef, ى → ي,
+    /// ة → ه, Arabic-Indic digits → 0–9 (`student::features::fold_arabic`).
+    pub fold_arabic: bool,
     pub min_count: usize,
     pub max_words: usize,
     /// Learn the teacher's vectors minus their mean over the training texts, renormalised,
@@ -369,6 +377,17 @@ pub enum StudentKind {
     Transformer,
 }
 
+impl StudentConfig {
+    /// How a new subword student of this config cuts text into words.
+    pub fn word_rules(&self) -> WordRules {
+        WordRules {
+            lowercase: self.lowercase,
+            marks: self.marks,
+            fold_arabic: self.fold_arabic,
+        }
+    }
+}
+
 impl Default for StudentConfig {
     fn default() -> Self {
         StudentConfig {
@@ -378,6 +397,8 @@ impl Default for StudentConfig {
             minn: 3,
             maxn: 6,
             lowercase: true,
+            marks: Marks::All,
+            fold_arabic: false,
             min_count: 2,
             max_words: 100_000,
             center_targets: false,

@@ -26,7 +26,7 @@ pub fn new_subword_student(
     let s = &config.student;
     let words = build_vocab(
         data.texts.iter().map(String::as_str),
-        s.lowercase,
+        s.word_rules(),
         s.min_count,
         s.max_words,
     );
@@ -37,6 +37,8 @@ pub fn new_subword_student(
         minn: s.minn,
         maxn: s.maxn,
         lowercase: s.lowercase,
+        marks: s.marks,
+        fold_arabic: s.fold_arabic,
     };
     tracing::info!("{what}: {} words + {} buckets", words.len(), shape.buckets);
     TableStudent::new(shape, words, config.train.seed)

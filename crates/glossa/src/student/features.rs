@@ -7,8 +7,81 @@
 //! Scripts written without spaces (Chinese, Japanese, Thai…) would make a whole sentence one
 //! unseen word, so their runs become character unigrams and bigrams instead, each a token of
 //! its own: 日本語 → 日, 本, 語, 日本, 本語.
+//!
+//! How words are cut is part of a student (`WordRules`, saved in its `student.json`): a student
+//! reads text with the rules it was trained with.
 
 use crate::data::lang::is_unspaced_script;
+use serde::{Deserialize, Serialize};
+use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+
+/// Which combining marks stay inside the word they follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Marks {
+    /// Every combining mark (Unicode category M). The default for new students.
+    All,
+    /// Letters and digits, and only the Latin, Arabic and Devanagari marks `is_listed_mark`
+    /// names: a mark that is neither alphabetic nor listed, such as the virama or nukta of
+    /// Bengali, Tamil, Telugu, Kannada, Gujarati or Gurmukhi, cuts its word in two (স্কুলে →
+    /// স, কুলে). The rule of students saved before `marks` existed, kept so that they read text
+    /// as they were trained to.
+    Listed,
+}
+
+impl Marks {
+    /// What a `student.json` without `marks` was trained with.
+    pub fn before_marks_were_saved() -> Marks {
+        Marks::Listed
+    }
+}
+
+/// How a student turns text into words; saved with it (`SubwordConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WordRules {
+    pub lowercase: bool,
+    pub marks: Marks,
+    /// Fold Arabic spelling variants before cutting words (`fold_arabic`).
+    pub fold_arabic: bool,
+}
+
+impl WordRules {
+    /// Lowercased or not, every mark inside its word, no folding: the rules of a new student.
+    pub fn new(lowercase: bool) -> WordRules {
+        WordRules {
+            lowercase,
+            marks: Marks::All,
+            fold_arabic: false,
+        }
+    }
+
+    fn joins_word(&self, c: char) -> bool {
+        c.is_alphanumeric()
+            || match self.marks {
+                Marks::All => is_listed_mark(c) || is_any_mark(c),
+                Marks::Listed => is_listed_mark(c),
+            }
+    }
+}
+
+/// The one spelling of `c` that Arabic text written in different hands agrees on, None for a
+/// character that is dropped: tatweel and the harakat (vowel marks, shadda, sukun, superscript
+/// alef) go, hamzated and madda alef forms and alef wasla become bare alef, alef maqsura becomes
+/// yeh, teh marbuta becomes heh, Arabic-Indic digits become 0–9. This is the "light"
+/// normalisation of Arabic retrieval (Larkey, Ballesteros & Connell 2002): the same word arrives
+/// vowelled or not, with or without its hamza, and each spelling would otherwise be a word and
+/// n-grams of its own. Other characters are returned unchanged.
+pub fn fold_arabic(c: char) -> Option<char> {
+    match c {
+        '\u{0640}' | '\u{064B}'..='\u{065F}' | '\u{0670}' => None,
+        '\u{0622}' | '\u{0623}' | '\u{0625}' | '\u{0671}' => Some('\u{0627}'),
+        '\u{0649}' => Some('\u{064A}'),
+        '\u{0629}' => Some('\u{0647}'),
+        '\u{0660}'..='\u{0669}' => char::from_digit(c as u32 - 0x0660, 10),
+        '\u{06F0}'..='\u{06F9}' => char::from_digit(c as u32 - 0x06F0, 10),
+        _ => Some(c),
+    }
+}
 
 /// fastText's hash: FNV-1a over the bytes, each byte taken as a *signed* char and sign-extended,
 /// so ids match fastText's own for non-ASCII text.
@@ -29,9 +102,9 @@ pub enum TokenKind {
     Chars,
 }
 
-/// Splits text into tokens, lowercased when asked.
-pub fn tokenize(text: &str, lowercase: bool, out: &mut Vec<(String, TokenKind)>) {
-    for_each_token(text, lowercase, &mut TokenBuffers::default(), |t, kind| {
+/// Splits text into tokens by `rules`.
+pub fn tokenize(text: &str, rules: WordRules, out: &mut Vec<(String, TokenKind)>) {
+    for_each_token(text, rules, &mut TokenBuffers::default(), |t, kind| {
         out.push((t.to_string(), kind))
     });
 }
@@ -54,11 +127,11 @@ pub struct TokenBuffers {
     run: Vec<char>,
 }
 
-/// Calls `f` with each token of `text` (lowercased when asked) and its kind, in `tokenize`'s
-/// order, borrowing the token from `buffers` instead of allocating it.
+/// Calls `f` with each token of `text` (cut by `rules`) and its kind, in `tokenize`'s order,
+/// borrowing the token from `buffers` instead of allocating it.
 pub fn for_each_token(
     text: &str,
-    lowercase: bool,
+    rules: WordRules,
     buffers: &mut TokenBuffers,
     mut f: impl FnMut(&str, TokenKind),
 ) {
@@ -85,12 +158,19 @@ pub fn for_each_token(
         run.clear();
     };
     for c in text.chars() {
+        let c = match rules.fold_arabic {
+            true => match fold_arabic(c) {
+                Some(c) => c,
+                None => continue,
+            },
+            false => c,
+        };
         if is_unspaced_script(c) {
             flush_word(word, &mut f);
             run.push(c);
-        } else if c.is_alphanumeric() || is_mark(c) {
+        } else if rules.joins_word(c) {
             flush_run(run, &mut f);
-            if !lowercase {
+            if !rules.lowercase {
                 word.push(c);
             } else if c.is_ascii() {
                 word.push(c.to_ascii_lowercase());
@@ -108,9 +188,9 @@ pub fn for_each_token(
 
 /// The tokens of `text` joined by single spaces: the text as a whitespace-splitting tool
 /// (fastText) must be given it to see the words glossa sees.
-pub fn tokens_line(text: &str, lowercase: bool) -> String {
+pub fn tokens_line(text: &str, rules: WordRules) -> String {
     let mut tokens = Vec::new();
-    tokenize(text, lowercase, &mut tokens);
+    tokenize(text, rules, &mut tokens);
     let mut line = String::with_capacity(text.len() + 8);
     for (i, (t, _)) in tokens.iter().enumerate() {
         if i > 0 {
@@ -121,9 +201,15 @@ pub fn tokens_line(text: &str, lowercase: bool) -> String {
     line
 }
 
-/// Combining marks belong to the word they modify (Devanagari vowel signs, Arabic harakat).
-fn is_mark(c: char) -> bool {
+/// The combining marks `Marks::Listed` keeps inside words (Latin accents, Arabic harakat,
+/// Devanagari signs), and the zero-width joiners.
+fn is_listed_mark(c: char) -> bool {
     matches!(c, '\u{0300}'..='\u{036F}' | '\u{0610}'..='\u{061A}' | '\u{064B}'..='\u{065F}' | '\u{0900}'..='\u{0903}' | '\u{093A}'..='\u{094F}' | '\u{200C}' | '\u{200D}')
+}
+
+/// Any combining mark: every script's vowel signs, viramas and nuktas belong to their word.
+fn is_any_mark(c: char) -> bool {
+    !c.is_ascii() && c.general_category_group() == GeneralCategoryGroup::Mark
 }
 
 /// Calls `f` with the byte range of each character n-gram of `<word>`, n in minn..=maxn, the way
@@ -161,7 +247,7 @@ pub(crate) mod tests {
 
     /// `tokenize` as it was before `for_each_token` (a String per token, a Vec per run): the
     /// reference the allocation-free path must equal.
-    pub(crate) fn tokenize_reference(text: &str, lowercase: bool) -> Vec<(String, TokenKind)> {
+    pub(crate) fn tokenize_reference(text: &str, rules: WordRules) -> Vec<(String, TokenKind)> {
         let mut out = Vec::new();
         let mut word = String::new();
         let mut run: Vec<char> = Vec::new();
@@ -179,13 +265,20 @@ pub(crate) mod tests {
             }
             run.clear();
         };
-        for c in text.chars() {
+        let chars = text.chars().filter_map(|c| {
+            if rules.fold_arabic {
+                fold_arabic(c)
+            } else {
+                Some(c)
+            }
+        });
+        for c in chars {
             if is_unspaced_script(c) {
                 flush_word(&mut word, &mut out);
                 run.push(c);
-            } else if c.is_alphanumeric() || is_mark(c) {
+            } else if rules.joins_word(c) {
                 flush_run(&mut run, &mut out);
-                if lowercase {
+                if rules.lowercase {
                     word.extend(c.to_lowercase());
                 } else {
                     word.push(c);
@@ -216,6 +309,8 @@ pub(crate) mod tests {
             "",
             "  ",
             "ǅemal ﬁne Ⅻ",
+            "আমি বাংলায় গান গাই। স্কুলে யாழ்ப்பாணம் ಕನ್ನಡ",
+            "الْعَرَبِيَّة أحمد إلى مدرسة ـــ ٣٤",
         ]
         .map(String::from)
         .to_vec();
@@ -242,12 +337,21 @@ pub(crate) mod tests {
         let lines = multilingual_lines(5);
         let mut buffers = TokenBuffers::default();
         for lowercase in [true, false] {
-            for line in &lines {
-                let mut got = Vec::new();
-                for_each_token(line, lowercase, &mut buffers, |t, k| {
-                    got.push((t.to_string(), k))
-                });
-                assert_eq!(got, tokenize_reference(line, lowercase), "{line:?}");
+            for marks in [Marks::All, Marks::Listed] {
+                for fold_arabic in [true, false] {
+                    let rules = WordRules {
+                        lowercase,
+                        marks,
+                        fold_arabic,
+                    };
+                    for line in &lines {
+                        let mut got = Vec::new();
+                        for_each_token(line, rules, &mut buffers, |t, k| {
+                            got.push((t.to_string(), k))
+                        });
+                        assert_eq!(got, tokenize_reference(line, rules), "{line:?}");
+                    }
+                }
             }
         }
         println!("{} lines", lines.len());
@@ -295,7 +399,7 @@ pub(crate) mod tests {
     #[test]
     fn unspaced_scripts_become_unigrams_and_bigrams() {
         let mut out = Vec::new();
-        tokenize("Hello, 日本語 World! é-e", true, &mut out);
+        tokenize("Hello, 日本語 World! é-e", WordRules::new(true), &mut out);
         let words: Vec<&str> = out.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(
             words,
@@ -303,7 +407,51 @@ pub(crate) mod tests {
         );
         assert_eq!(out[1].1, TokenKind::Chars);
         out.clear();
-        tokenize("  ", true, &mut out);
+        tokenize("  ", WordRules::new(true), &mut out);
         assert!(out.is_empty());
+    }
+
+    fn words(text: &str, rules: WordRules) -> Vec<String> {
+        let mut out = Vec::new();
+        tokenize(text, rules, &mut out);
+        out.into_iter().map(|(t, _)| t).collect()
+    }
+
+    #[test]
+    fn a_virama_or_nukta_stays_inside_its_word_in_every_indic_script() {
+        // Bengali (virama, nukta), Tamil (pulli), Kannada, Gujarati, Gurmukhi, Malayalam.
+        let text = "স্কুলে বাংলায় பள்ளிக்கு ಕನ್ನಡ ક્ષ ਕ੍ਰ ക്ഷ";
+        assert_eq!(
+            words(text, WordRules::new(false)),
+            ["স্কুলে", "বাংলায়", "பள்ளிக்கு", "ಕನ್ನಡ", "ક્ષ", "ਕ੍ਰ", "ക്ഷ"]
+        );
+        // The rule of students saved before `marks` cut those words (and read them so still).
+        let listed = WordRules {
+            marks: Marks::Listed,
+            ..WordRules::new(false)
+        };
+        assert_eq!(words("স্কুলে", listed), ["স", "কুলে"]);
+        // Devanagari, Arabic and Latin marks joined their words under both rules.
+        for rules in [listed, WordRules::new(false)] {
+            assert_eq!(words("क्षमा e\u{301}tat", rules), ["क्षमा", "e\u{301}tat"]);
+        }
+    }
+
+    #[test]
+    fn arabic_spelling_variants_fold_to_one_word_when_asked() {
+        let fold = WordRules {
+            fold_arabic: true,
+            ..WordRules::new(false)
+        };
+        // Vowelled and bare, hamza above, below or none, tatweel, alef maqsura, teh marbuta.
+        let spellings = ["مَدْرَسَة", "مدرسة", "مدرســـة", "مدرسه"];
+        for s in spellings {
+            assert_eq!(words(s, fold), ["مدرسه"], "{s}");
+        }
+        assert_eq!(words("أحمد إلى آخر", fold), ["احمد", "الي", "اخر"]);
+        assert_eq!(words("٣٤ ۵", fold), ["34", "5"]);
+        // Without the flag every spelling is its own word, and other scripts never change.
+        assert_eq!(words("مَدْرَسَة", WordRules::new(false)), ["مَدْرَسَة"]);
+        assert_eq!(words("Größe שלום", fold), ["Größe", "שלום"]);
     }
 }

@@ -1,6 +1,7 @@
 //! Size as a setting (`glossa shrink`): a table student made to fit a size budget on disk by,
 //! in this order, narrowing its output with a PCA fitted on the student's own vectors of given
-//! texts (`--dim`), pruning the rows that carry least, and storing the table as int8.
+//! texts (`--dim`), pruning the rows that carry least, and storing the table as int8 (or int4,
+//! `--precision int4`: half the bytes a row).
 //!
 //! What a pruned row reads as:
 //! - a vocabulary word that goes is an unknown word from then on: its character n-grams, which
@@ -18,9 +19,9 @@ use super::table::Precision;
 use super::TableStudent;
 use crate::{Encoder, Error, Result};
 
-/// Bytes per table row on disk at int8: the values and one f32 scale.
-fn row_bytes(dim: usize) -> u64 {
-    dim as u64 + 4
+/// Bytes per table row on disk: the values and, for int8 and int4, one f32 scale.
+fn row_bytes(dim: usize, precision: Precision) -> u64 {
+    (precision.row_bytes(dim) + if precision.has_row_scales() { 4 } else { 0 }) as u64
 }
 
 /// Room left for `student.json`, the safetensors header and alignment (measured ~0.6 KB; the
@@ -171,9 +172,15 @@ struct Keep {
 
 /// The rows to keep so that the table fits `room` bytes at width `dim`: all of them when they
 /// fit, else the best-scored rows that fit next to the bucket map and the shared row.
-fn choose_rows(student: &TableStudent, scores: &[f32], dim: usize, room: u64) -> Option<Keep> {
+fn choose_rows(
+    student: &TableStudent,
+    scores: &[f32],
+    (dim, precision): (usize, Precision),
+    room: u64,
+) -> Option<Keep> {
     let words = student.words();
-    let cost = |r: usize| row_bytes(dim) + words.get(r).map_or(0, |w| w.len() as u64 + 1);
+    let cost =
+        |r: usize| row_bytes(dim, precision) + words.get(r).map_or(0, |w| w.len() as u64 + 1);
     let all: u64 = (0..student.rows()).map(cost).sum::<u64>()
         + student.bucket_rows().map_or(0, |m| 4 * m.len() as u64);
     if all <= room {
@@ -182,7 +189,7 @@ fn choose_rows(student: &TableStudent, scores: &[f32], dim: usize, room: u64) ->
             pruned_buckets: false,
         });
     }
-    let fixed = 4 * student.config.buckets as u64 + row_bytes(dim);
+    let fixed = 4 * student.config.buckets as u64 + row_bytes(dim, precision);
     let mut left = room.checked_sub(fixed)?;
     let mut order: Vec<usize> = (0..student.rows()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
@@ -201,13 +208,13 @@ fn choose_rows(student: &TableStudent, scores: &[f32], dim: usize, room: u64) ->
     })
 }
 
-/// The smallest directory `shrink` can write at width `dim`: every row pruned but the shared
-/// one (a static student: its whole table, which is never pruned).
-pub fn smallest_size(student: &TableStudent, dim: usize) -> u64 {
+/// The smallest directory `shrink` can write at width `dim` and `precision`: every row pruned
+/// but the shared one (a static student: its whole table, which is never pruned).
+pub fn smallest_size(student: &TableStudent, dim: usize, precision: Precision) -> u64 {
     if student.is_static() {
-        return OVERHEAD + student.rows() as u64 * row_bytes(dim);
+        return OVERHEAD + student.rows() as u64 * row_bytes(dim, precision);
     }
-    OVERHEAD + 4 * student.config.buckets as u64 + row_bytes(dim)
+    OVERHEAD + 4 * student.config.buckets as u64 + row_bytes(dim, precision)
 }
 
 /// The student keeping the rows `keep` of `table` (rows of `dim`, the student's row order).
@@ -267,19 +274,21 @@ pub struct ShrinkOptions<'a> {
     /// Output width after the PCA (None: unchanged).
     pub dim: Option<usize>,
     pub prune_by: PruneBy,
+    /// How the table is stored: int8 or int4 (f16 and f32 are accepted, and rarely fit).
+    pub precision: Precision,
     /// Texts the PCA and `PruneBy::Use` are fitted on (dev or training texts, never test sets).
     pub texts: &'a [&'a str],
 }
 
-/// Writes `student` shrunk to fit `options.max_bytes` into `out` (int8), or refuses with the
-/// smallest size it could reach.
+/// Writes `student` shrunk to fit `options.max_bytes` into `out` (at `options.precision`), or
+/// refuses with the smallest size it could reach.
 pub fn shrink(
     student: &TableStudent,
     options: &ShrinkOptions,
     out: &std::path::Path,
 ) -> Result<ShrinkSummary> {
     let (table, dim, projection, pca) = narrowed(student, options)?;
-    let smallest = smallest_size(student, dim);
+    let smallest = smallest_size(student, dim, options.precision);
     if options.max_bytes < smallest {
         return Err(Error::msg(format!(
             "cannot fit {} in {:.2} MB: the smallest reachable at width {dim} is {:.2} MB{}",
@@ -298,9 +307,10 @@ pub fn shrink(
     let scores = row_scores(&table, dim, counts.as_deref());
     let mut room = options.max_bytes - OVERHEAD;
     for _ in 0..4 {
-        let keep = choose_rows(student, &scores, dim, room).ok_or_else(|| {
-            Error::msg(format!("cannot fit {} in {} bytes", student.name(), room))
-        })?;
+        let keep =
+            choose_rows(student, &scores, (dim, options.precision), room).ok_or_else(|| {
+                Error::msg(format!("cannot fit {} in {} bytes", student.name(), room))
+            })?;
         if student.is_static() && keep.pruned_buckets {
             return Err(Error::msg(format!(
                 "cannot fit the static student {} in {:.2} MB without pruning its vocabulary: \
@@ -311,7 +321,7 @@ pub fn shrink(
             )));
         }
         let small = pruned(student, &table, dim, projection.clone(), &keep)?;
-        small.save_as(out, Precision::Int8)?;
+        small.save_as(out, options.precision)?;
         let bytes = dir_size(out);
         if bytes <= options.max_bytes {
             return Ok(ShrinkSummary {
@@ -397,7 +407,7 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
 mod tests {
     use super::*;
     use crate::student::table_student::build_vocab;
-    use crate::student::SubwordConfig;
+    use crate::student::{Marks, SubwordConfig, WordRules};
 
     fn lines() -> Vec<String> {
         crate::student::features::tests::multilingual_lines(20)
@@ -412,9 +422,16 @@ mod tests {
             minn: 3,
             maxn: 5,
             lowercase: true,
+            marks: Marks::All,
+            fold_arabic: false,
         };
         let lines = lines();
-        let words = build_vocab(lines.iter().map(String::as_str), true, 2, 500);
+        let words = build_vocab(
+            lines.iter().map(String::as_str),
+            WordRules::new(true),
+            2,
+            500,
+        );
         TableStudent::new(config, words, 7)
             .unwrap()
             .save(dir)
@@ -492,6 +509,7 @@ mod tests {
             max_bytes,
             dim: None,
             prune_by: PruneBy::Use,
+            precision: Precision::Int8,
             texts: &texts,
         };
         let unpruned = shrink(&s, &options(u64::MAX), full.path()).unwrap();
@@ -546,6 +564,7 @@ mod tests {
             max_bytes: 25_000,
             dim: None,
             prune_by: PruneBy::Use,
+            precision: Precision::Int8,
             texts: &texts,
         };
         shrink(&s, &options, out.path()).unwrap();
@@ -574,6 +593,7 @@ mod tests {
             max_bytes: 25_000,
             dim: None,
             prune_by: PruneBy::Norm,
+            precision: Precision::Int8,
             texts: &[],
         };
         shrink(&s, &options, out.path()).unwrap();
@@ -610,13 +630,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = student(dir.path(), 2000);
         let out = tempfile::tempdir().unwrap();
-        let smallest = smallest_size(&s, 12);
+        let smallest = smallest_size(&s, 12, Precision::Int8);
         let err = shrink(
             &s,
             &ShrinkOptions {
                 max_bytes: smallest - 1,
                 dim: None,
                 prune_by: PruneBy::Norm,
+                precision: Precision::Int8,
                 texts: &[],
             },
             out.path(),
@@ -629,6 +650,32 @@ mod tests {
             "{err}"
         );
         assert!(!out.path().join("student.json").exists());
+    }
+
+    #[test]
+    fn int4_keeps_more_rows_than_int8_in_the_same_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = student(dir.path(), 300);
+        let texts = lines();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let budget = smallest_size(&s, 12, Precision::Int8) + 6_000;
+        let shrunk = |precision| {
+            let out = tempfile::tempdir().unwrap();
+            let options = ShrinkOptions {
+                max_bytes: budget,
+                dim: None,
+                prune_by: PruneBy::Use,
+                precision,
+                texts: &refs,
+            };
+            let summary = shrink(&s, &options, out.path()).unwrap();
+            assert!(summary.bytes <= budget, "{precision:?}");
+            let back = TableStudent::load(out.path()).unwrap();
+            assert_eq!(back.table.precision(), precision);
+            summary.words + summary.bucket_rows
+        };
+        let (int8, int4) = (shrunk(Precision::Int8), shrunk(Precision::Int4));
+        assert!(int4 > int8, "int4 kept {int4} rows, int8 {int8}");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! once saved, so loading a model reads nothing up front and costs no second copy in memory.
 //! The first mutable access turns a mapped table into an owned one (copy on write).
 //!
-//! A saved table may also be quantized (f16, or int8 with one f32 scale per row, as written by
-//! `glossa quantize`). Encoding reads quantized rows in place ([`Table::add_row`]); code that
+//! A saved table may also be quantized (f16, or int8 or int4 with one f32 scale per row, as
+//! written by `glossa quantize` and `glossa shrink`). Encoding reads quantized rows in place ([`Table::add_row`]); code that
 //! wants the whole table as `[f32]` (training, exports) gets a dequantized copy made once.
 
 use std::ops::{Deref, DerefMut};
@@ -20,14 +20,20 @@ pub enum Precision {
     F16,
     /// Symmetric int8 per row: value = scale[row] · q, scale = max|row| / 127.
     Int8,
+    /// Symmetric 4-bit per row: value = scale[row] · q, q in −7..=7, scale = max|row| / 7; two
+    /// values a byte, the first in the low nibble, a row starting on a byte (safetensors has no
+    /// 4-bit type: stored as U8 of shape [rows, ⌈dim/2⌉]).
+    Int4,
 }
 
 impl Precision {
-    pub fn bytes_per_value(self) -> usize {
+    /// Bytes one row of `dim` values takes.
+    pub fn row_bytes(self, dim: usize) -> usize {
         match self {
-            Precision::F32 => 4,
-            Precision::F16 => 2,
-            Precision::Int8 => 1,
+            Precision::F32 => 4 * dim,
+            Precision::F16 => 2 * dim,
+            Precision::Int8 => dim,
+            Precision::Int4 => dim.div_ceil(2),
         }
     }
     /// The safetensors dtype name.
@@ -36,7 +42,12 @@ impl Precision {
             Precision::F32 => "F32",
             Precision::F16 => "F16",
             Precision::Int8 => "I8",
+            Precision::Int4 => "U8",
         }
+    }
+    /// Whether rows carry an f32 scale each (`embeddings_scale`).
+    pub fn has_row_scales(self) -> bool {
+        matches!(self, Precision::Int8 | Precision::Int4)
     }
 }
 
@@ -47,8 +58,9 @@ impl std::str::FromStr for Precision {
             "f32" => Ok(Precision::F32),
             "f16" => Ok(Precision::F16),
             "int8" | "i8" => Ok(Precision::Int8),
+            "int4" | "i4" => Ok(Precision::Int4),
             other => Err(format!(
-                "unknown precision '{other}' (expected f32, f16 or int8)"
+                "unknown precision '{other}' (expected f32, f16, int8 or int4)"
             )),
         }
     }
@@ -81,7 +93,7 @@ pub enum Table {
         offset: usize,
         len: usize,
     },
-    /// Mapped f16 or int8 values (`len` of them), with int8's per-row scales.
+    /// Mapped f16, int8 or int4 values (`len` of them), with int8's and int4's per-row scales.
     Quantized {
         map: memmap2::Mmap,
         offset: usize,
@@ -129,7 +141,7 @@ impl Table {
     }
 
     /// Maps `len` quantized values of rows of `dim` starting at byte `offset` of `path`;
-    /// `scales` holds one per row for int8 and nothing for f16.
+    /// `scales` holds one per row for int8 and int4, and nothing for f16.
     pub fn map_quantized(
         path: &Path,
         offset: usize,
@@ -142,7 +154,8 @@ impl Table {
         // SAFETY: as in `map`: read-only, and models are replaced by rename, never rewritten.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         let map = detach(map, path)?;
-        let size = len * precision.bytes_per_value();
+        let rows = len.checked_div(dim).unwrap_or(0);
+        let size = rows * precision.row_bytes(dim);
         if offset.checked_add(size).is_none_or(|end| end > map.len()) {
             return Err(Error::invalid(
                 path,
@@ -152,12 +165,7 @@ impl Table {
                 ),
             ));
         }
-        let rows = len.checked_div(dim).unwrap_or(0);
-        let expected_scales = if precision == Precision::Int8 {
-            rows
-        } else {
-            0
-        };
+        let expected_scales = if precision.has_row_scales() { rows } else { 0 };
         if scales.len() != expected_scales {
             return Err(Error::invalid(
                 path,
@@ -189,9 +197,13 @@ impl Table {
                 map,
                 offset,
                 len,
+                dim,
                 precision,
                 ..
-            } => &map[*offset..*offset + len * precision.bytes_per_value()],
+            } => {
+                let rows = len.checked_div(*dim).unwrap_or(0);
+                &map[*offset..*offset + rows * precision.row_bytes(*dim)]
+            }
         }
     }
 
@@ -222,6 +234,15 @@ impl Table {
             } => {
                 crate::kernels::add_i8(out, scales[row], &self.bytes()[row * dim..(row + 1) * dim]);
             }
+            Table::Quantized {
+                precision: Precision::Int4,
+                scales,
+                ..
+            } => {
+                let width = dim.div_ceil(2);
+                let packed = &self.bytes()[row * width..(row + 1) * width];
+                crate::kernels::add_i4(out, scales[row], packed);
+            }
             _ => crate::kernels::add(out, &self[row * dim..(row + 1) * dim]),
         }
     }
@@ -233,7 +254,7 @@ impl Table {
     pub fn add_rows(&self, rows: &[u32], dim: usize, out: &mut [f32]) {
         const AHEAD: usize = 4;
         let bytes = self.bytes();
-        let row_bytes = dim * self.precision().bytes_per_value();
+        let row_bytes = self.precision().row_bytes(dim);
         for &r in rows.iter().take(AHEAD) {
             prefetch(bytes, r as usize * row_bytes, row_bytes);
         }
@@ -257,7 +278,8 @@ impl Table {
     }
 }
 
-/// Quantizes rows of `dim` f32 values: the stored bytes and, for int8, one scale per row.
+/// Quantizes rows of `dim` f32 values: the stored bytes and, for int8 and int4, one scale per
+/// row.
 pub fn quantize(values: &[f32], dim: usize, precision: Precision) -> (Vec<u8>, Vec<f32>) {
     match precision {
         Precision::F32 => (
@@ -281,6 +303,22 @@ pub fn quantize(values: &[f32], dim: usize, precision: Precision) -> (Vec<u8>, V
                 bytes.extend(
                     row.iter()
                         .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8),
+                );
+            }
+            (bytes, scales)
+        }
+        Precision::Int4 => {
+            let dim = dim.max(1);
+            let mut bytes = Vec::with_capacity(values.len().div_ceil(2));
+            let mut scales = Vec::with_capacity(values.len() / dim);
+            for row in values.chunks(dim) {
+                let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let scale = if max > 0.0 { max / 7.0 } else { 1.0 };
+                scales.push(scale);
+                let q = |v: f32| (v / scale).round().clamp(-7.0, 7.0) as i8 as u8 & 0x0f;
+                bytes.extend(
+                    row.chunks(2)
+                        .map(|p| q(p[0]) | p.get(1).map_or(0, |&v| q(v) << 4)),
                 );
             }
             (bytes, scales)
@@ -371,7 +409,12 @@ mod tests {
         let dim = 5;
         let mut rng = crate::rng::Rng::new(1);
         let values: Vec<f32> = (0..3 * dim).map(|_| rng.normal() * 0.1).collect();
-        for (precision, tolerance) in [(Precision::F16, 1e-4), (Precision::Int8, 2e-3)] {
+        // int4's step is max|row|/7: about 0.04 for rows of normals × 0.1 in 5 values.
+        for (precision, tolerance) in [
+            (Precision::F16, 1e-4),
+            (Precision::Int8, 2e-3),
+            (Precision::Int4, 0.03),
+        ] {
             let (bytes, scales) = quantize(&values, dim, precision);
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("q.bin");

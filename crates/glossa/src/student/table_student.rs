@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::features::{
-    char_ngrams_in, fasttext_hash, for_each_token, tokenize, Scratch, TokenKind,
+    char_ngrams_in, fasttext_hash, for_each_token, tokenize, Marks, Scratch, TokenKind, WordRules,
 };
 use super::pieces::{encode_ids, PieceCache};
 use super::table::Precision;
@@ -62,6 +62,24 @@ pub struct SubwordConfig {
     pub minn: usize,
     pub maxn: usize,
     pub lowercase: bool,
+    /// Which combining marks stay inside words; absent from a `student.json` saved before it,
+    /// whose student was trained with `Marks::Listed`.
+    #[serde(default = "Marks::before_marks_were_saved")]
+    pub marks: Marks,
+    /// Arabic spelling variants folded before words are cut (`features::fold_arabic`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fold_arabic: bool,
+}
+
+impl SubwordConfig {
+    /// How this student cuts text into words.
+    pub fn word_rules(&self) -> WordRules {
+        WordRules {
+            lowercase: self.lowercase,
+            marks: self.marks,
+            fold_arabic: self.fold_arabic,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -168,6 +186,8 @@ impl TableStudent {
             minn: 0,
             maxn: 0,
             lowercase: false,
+            marks: Marks::All,
+            fold_arabic: false,
         };
         validate_static(&config, words.len())?;
         if table.len() != words.len() * dim {
@@ -391,7 +411,7 @@ impl TableStudent {
             starts,
         } = scratch;
         let (minn, maxn) = (self.config.minn, self.config.maxn);
-        for_each_token(text, self.config.lowercase, tokens, |token, kind| {
+        for_each_token(text, self.config.word_rules(), tokens, |token, kind| {
             let word = vocab.get(token).copied();
             bracket(token, bracketed);
             match kind {
@@ -454,7 +474,7 @@ impl TableStudent {
         hidden.fill(0.0);
         let mut rows = 0;
         let mut shard = self.word_sums.shard();
-        for_each_token(text, self.config.lowercase, tokens, |token, kind| {
+        for_each_token(text, self.config.word_rules(), tokens, |token, kind| {
             bracket(token, bracketed);
             match kind {
                 TokenKind::Word => {
@@ -497,8 +517,8 @@ impl TableStudent {
         self.save_as(dir, Precision::F32)
     }
 
-    /// Saves with the table stored at `precision` (f16, or int8 with a scale per row in the
-    /// tensor `embeddings_scale`); the projection stays f32.
+    /// Saves with the table stored at `precision` (f16, or int8 or int4 with a scale per row in
+    /// the tensor `embeddings_scale`); the projection stays f32.
     pub fn save_as(&self, dir: &Path, precision: Precision) -> Result<()> {
         if self.size_on_disk.is_some() {
             // Loaded from a directory (named after it): never rewritten in place.
@@ -520,18 +540,19 @@ impl TableStudent {
         }
         let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let (table, scales) = super::table::quantize(&self.table, self.config.dim, precision);
-        let dtype = match precision {
-            Precision::F32 => safetensors::Dtype::F32,
-            Precision::F16 => safetensors::Dtype::F16,
-            Precision::Int8 => safetensors::Dtype::I8,
+        let (dtype, stored_dim) = match precision {
+            Precision::F32 => (safetensors::Dtype::F32, self.config.dim),
+            Precision::F16 => (safetensors::Dtype::F16, self.config.dim),
+            Precision::Int8 => (safetensors::Dtype::I8, self.config.dim),
+            Precision::Int4 => (safetensors::Dtype::U8, self.config.dim.div_ceil(2)),
         };
         let scale_bytes = bytes(&scales);
         let mut tensors = vec![(
             "embeddings".to_string(),
-            safetensors::tensor::TensorView::new(dtype, vec![self.rows(), self.config.dim], &table)
+            safetensors::tensor::TensorView::new(dtype, vec![self.rows(), stored_dim], &table)
                 .expect("shape matches"),
         )];
-        if precision == Precision::Int8 {
+        if precision.has_row_scales() {
             tensors.push((
                 "embeddings_scale".to_string(),
                 safetensors::tensor::TensorView::new(
@@ -710,13 +731,23 @@ fn map_weights(
         .filter(|&r| r <= u32::MAX as usize)
         .ok_or_else(|| Error::invalid(weights_path, "table_buckets is too large"))?;
     let precision = table_precision(&metadata, weights_path)?;
-    let (start, len) = tensor_span(
-        &metadata,
-        weights_path,
-        "embeddings",
-        &[rows, saved.config.dim],
-        precision,
-    )?;
+    let dim = saved.config.dim;
+    let (start, len) = match precision {
+        // Two values a byte: the stored shape is [rows, ⌈dim/2⌉]; `len` counts values.
+        Precision::Int4 => {
+            let packed = [rows, dim.div_ceil(2)];
+            let (start, _) =
+                tensor_span_as(&metadata, weights_path, "embeddings", &packed, ("U8", 1))?;
+            (start, rows * dim)
+        }
+        _ => tensor_span(
+            &metadata,
+            weights_path,
+            "embeddings",
+            &[rows, dim],
+            precision,
+        )?,
+    };
     // Offsets count from the end of the header; one near usize::MAX must not wrap around.
     let data_at = |start: usize| {
         (8 + header_len).checked_add(start).ok_or_else(|| {
@@ -729,7 +760,7 @@ fn map_weights(
     let table = match precision {
         Precision::F32 => super::table::Table::map(weights_path, data_at(start)?, len)?,
         _ => {
-            let scales = if precision == Precision::Int8 {
+            let scales = if precision.has_row_scales() {
                 let (s, n) = tensor_span(
                     &metadata,
                     weights_path,
@@ -960,15 +991,20 @@ fn table_precision(
         .get("embeddings")
         .and_then(|t| t["dtype"].as_str())
         .unwrap_or("?");
-    [Precision::F32, Precision::F16, Precision::Int8]
-        .into_iter()
-        .find(|p| p.dtype() == dtype)
-        .ok_or_else(|| {
-            Error::invalid(
-                path,
-                format!("tensor 'embeddings' is {dtype}, expected F32, F16 or I8"),
-            )
-        })
+    [
+        Precision::F32,
+        Precision::F16,
+        Precision::Int8,
+        Precision::Int4,
+    ]
+    .into_iter()
+    .find(|p| p.dtype() == dtype)
+    .ok_or_else(|| {
+        Error::invalid(
+            path,
+            format!("tensor 'embeddings' is {dtype}, expected F32, F16, I8 or U8 (int4)"),
+        )
+    })
 }
 
 /// Byte offset (from the end of the header) and element count of a tensor of `shape` stored at
@@ -980,7 +1016,7 @@ fn tensor_span(
     shape: &[usize],
     precision: Precision,
 ) -> Result<(usize, usize)> {
-    let width = precision.bytes_per_value();
+    let width = precision.row_bytes(1);
     tensor_span_as(header, path, name, shape, (precision.dtype(), width))
 }
 
@@ -1110,7 +1146,11 @@ impl Encoder for TableStudent {
             return ids.len();
         }
         let mut tokens = Vec::new();
-        tokenize(text, false, &mut tokens);
+        let rules = WordRules {
+            lowercase: false,
+            ..self.config.word_rules()
+        };
+        tokenize(text, rules, &mut tokens);
         tokens.len()
     }
     fn size_on_disk(&self) -> Option<u64> {
@@ -1125,7 +1165,7 @@ impl Encoder for TableStudent {
 /// at most `max_words`.
 pub fn build_vocab<'a>(
     texts: impl IntoIterator<Item = &'a str>,
-    lowercase: bool,
+    rules: WordRules,
     min_count: usize,
     max_words: usize,
 ) -> Vec<String> {
@@ -1133,7 +1173,7 @@ pub fn build_vocab<'a>(
     let mut tokens = Vec::new();
     for text in texts {
         tokens.clear();
-        tokenize(text, lowercase, &mut tokens);
+        tokenize(text, rules, &mut tokens);
         for (t, _) in tokens.drain(..) {
             *counts.entry(t).or_default() += 1;
         }
@@ -1159,8 +1199,10 @@ mod tests {
             minn: 3,
             maxn: 4,
             lowercase: true,
+            marks: Marks::All,
+            fold_arabic: false,
         };
-        let words = build_vocab(["the cat", "the dog", "日本"], true, 1, 10);
+        let words = build_vocab(["the cat", "the dog", "日本"], WordRules::new(true), 1, 10);
         TableStudent::new(config, words, 1).unwrap()
     }
 
@@ -1196,8 +1238,8 @@ mod tests {
     /// reference the allocation-free path must equal, id for id and in order.
     fn features_reference(s: &TableStudent, text: &str) -> Vec<u32> {
         let mut out = Vec::new();
-        let lowercase = s.config.lowercase;
-        for (token, kind) in super::super::features::tests::tokenize_reference(text, lowercase) {
+        let rules = s.config.word_rules();
+        for (token, kind) in super::super::features::tests::tokenize_reference(text, rules) {
             let word = s.words.iter().position(|w| *w == token).map(|i| i as u32);
             let bracketed = format!("<{token}>");
             match kind {
@@ -1227,8 +1269,15 @@ mod tests {
             minn: 3,
             maxn: 6,
             lowercase: true,
+            marks: Marks::All,
+            fold_arabic: false,
         };
-        let words = build_vocab(lines.iter().map(String::as_str), true, 2, 3000);
+        let words = build_vocab(
+            lines.iter().map(String::as_str),
+            WordRules::new(true),
+            2,
+            3000,
+        );
         let s = TableStudent::new(config, words, 3).unwrap();
         s.save(dir).unwrap();
         TableStudent::load(dir).unwrap()
@@ -1320,6 +1369,31 @@ mod tests {
     }
 
     #[test]
+    fn word_rules_are_saved_and_a_student_saved_before_them_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = tiny(4, 4).config;
+        config.fold_arabic = true;
+        let words = build_vocab(["مدرسة স্কুলে"], config.word_rules(), 1, 10);
+        assert_eq!(words, ["مدرسه", "স্কুলে"]);
+        let s = TableStudent::new(config.clone(), words, 1).unwrap();
+        s.save(dir.path()).unwrap();
+        let back = TableStudent::load(dir.path()).unwrap();
+        assert_eq!(back.config, config);
+        assert_eq!(back.embed("مَدْرَسَة"), s.embed("مدرسة"));
+
+        // A student.json written before `marks` and `fold_arabic`: the rules it was trained with.
+        let json = std::fs::read_to_string(dir.path().join(STUDENT_FILE)).unwrap();
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        assert_eq!(fields.remove("marks"), Some(serde_json::json!("all")));
+        assert_eq!(fields.remove("fold_arabic"), Some(serde_json::json!(true)));
+        std::fs::write(dir.path().join(STUDENT_FILE), old.to_string()).unwrap();
+        let old = TableStudent::load(dir.path()).unwrap();
+        assert_eq!(old.config.marks, Marks::Listed);
+        assert!(!old.config.fold_arabic);
+    }
+
+    #[test]
     fn quantized_students_load_smaller_and_embed_nearly_the_same() {
         let s = tiny(8, 8);
         let f32_dir = tempfile::tempdir().unwrap();
@@ -1331,7 +1405,12 @@ mod tests {
         };
         let text = "the cat sat on 日本";
         let want = s.embed(text);
-        for (precision, tolerance) in [(Precision::F16, 1e-4), (Precision::Int8, 2e-3)] {
+        let precisions = [
+            (Precision::F16, 1e-4),
+            (Precision::Int8, 2e-3),
+            (Precision::Int4, 0.03),
+        ];
+        for (precision, tolerance) in precisions {
             let dir = tempfile::tempdir().unwrap();
             s.save_as(dir.path(), precision).unwrap();
             let q = TableStudent::load(dir.path()).unwrap();
@@ -1348,6 +1427,15 @@ mod tests {
             q.table[0] += 1.0;
             assert_eq!(q.table.precision(), Precision::F32);
         }
+        // An odd width: int4 rows start on a byte, the last high nibble is padding.
+        let odd = tiny(5, 5);
+        let dir = tempfile::tempdir().unwrap();
+        odd.save_as(dir.path(), Precision::Int4).unwrap();
+        let q = TableStudent::load(dir.path()).unwrap();
+        let cos = crate::encoder::cosine(&q.embed(text), &odd.embed(text));
+        assert!(cos > 0.97, "odd-width int4: cosine {cos}");
+        let (one_row, _) = super::super::table::quantize(&odd.table[..5], 5, Precision::Int4);
+        assert_eq!(one_row.len(), 3);
         // An int8 file without its scales is refused by name.
         let dir = tempfile::tempdir().unwrap();
         s.save_as(dir.path(), Precision::Int8).unwrap();

@@ -434,10 +434,10 @@ impl TransformerStudent {
             // Loaded from a directory (named after it): never rewritten in place.
             crate::io::refuse_same(Path::new(&self.name), dir)?;
         }
-        if precision == Precision::F16 {
-            return Err(Error::msg(
-                "the Transformer student is stored as f32 or int8 (f16 is not implemented)",
-            ));
+        if matches!(precision, Precision::F16 | Precision::Int4) {
+            return Err(Error::msg(format!(
+                "the Transformer student is stored as f32 or int8 ({precision:?} is not implemented)"
+            )));
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let s = &self.shape;

@@ -901,7 +901,7 @@ pub fn evaluate_loss(student: &TableStudent, data: &Dataset) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{table_student::build_vocab, SubwordConfig};
+    use crate::student::{table_student::build_vocab, Marks, SubwordConfig, WordRules};
 
     fn toy(projection: bool) -> (TableStudent, Vec<String>, Vec<f32>) {
         let texts: Vec<String> = [
@@ -921,8 +921,15 @@ mod tests {
             minn: 3,
             maxn: 4,
             lowercase: true,
+            marks: Marks::All,
+            fold_arabic: false,
         };
-        let words = build_vocab(texts.iter().map(String::as_str), true, 1, 100);
+        let words = build_vocab(
+            texts.iter().map(String::as_str),
+            WordRules::new(true),
+            1,
+            100,
+        );
         let student = TableStudent::new(config, words, 3).unwrap();
         let mut rng = Rng::new(9);
         let mut targets: Vec<f32> = (0..2 * 8).map(|_| rng.normal()).collect();
