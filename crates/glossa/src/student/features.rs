@@ -55,6 +55,14 @@ impl WordRules {
         }
     }
 
+    /// `c` as these rules read it: folded when Arabic is folded, None when dropped.
+    fn fold(&self, c: char) -> Option<char> {
+        match self.fold_arabic {
+            true => fold_arabic(c),
+            false => Some(c),
+        }
+    }
+
     fn joins_word(&self, c: char) -> bool {
         c.is_alphanumeric()
             || match self.marks {
@@ -158,13 +166,7 @@ pub fn for_each_token(
         run.clear();
     };
     for c in text.chars() {
-        let c = match rules.fold_arabic {
-            true => match fold_arabic(c) {
-                Some(c) => c,
-                None => continue,
-            },
-            false => c,
-        };
+        let Some(c) = rules.fold(c) else { continue };
         if is_unspaced_script(c) {
             flush_word(word, &mut f);
             run.push(c);
