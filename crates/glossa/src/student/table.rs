@@ -45,6 +45,14 @@ impl Precision {
             Precision::Int4 => "U8",
         }
     }
+    /// Elements a row of `dim` values is stored as (the second dimension of the saved tensor):
+    /// `dim`, or for int4 the ⌈dim/2⌉ bytes its values are packed into.
+    pub fn stored_width(self, dim: usize) -> usize {
+        match self {
+            Precision::Int4 => dim.div_ceil(2),
+            _ => dim,
+        }
+    }
     /// Whether rows carry an f32 scale each (`embeddings_scale`).
     pub fn has_row_scales(self) -> bool {
         matches!(self, Precision::Int8 | Precision::Int4)
@@ -239,7 +247,7 @@ impl Table {
                 scales,
                 ..
             } => {
-                let width = dim.div_ceil(2);
+                let width = Precision::Int4.row_bytes(dim);
                 let packed = &self.bytes()[row * width..(row + 1) * width];
                 crate::kernels::add_i4(out, scales[row], packed);
             }

@@ -540,12 +540,13 @@ impl TableStudent {
         }
         let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let (table, scales) = super::table::quantize(&self.table, self.config.dim, precision);
-        let (dtype, stored_dim) = match precision {
-            Precision::F32 => (safetensors::Dtype::F32, self.config.dim),
-            Precision::F16 => (safetensors::Dtype::F16, self.config.dim),
-            Precision::Int8 => (safetensors::Dtype::I8, self.config.dim),
-            Precision::Int4 => (safetensors::Dtype::U8, self.config.dim.div_ceil(2)),
+        let dtype = match precision {
+            Precision::F32 => safetensors::Dtype::F32,
+            Precision::F16 => safetensors::Dtype::F16,
+            Precision::Int8 => safetensors::Dtype::I8,
+            Precision::Int4 => safetensors::Dtype::U8,
         };
+        let stored_dim = precision.stored_width(self.config.dim);
         let scale_bytes = bytes(&scales);
         let mut tensors = vec![(
             "embeddings".to_string(),
@@ -732,22 +733,16 @@ fn map_weights(
         .ok_or_else(|| Error::invalid(weights_path, "table_buckets is too large"))?;
     let precision = table_precision(&metadata, weights_path)?;
     let dim = saved.config.dim;
-    let (start, len) = match precision {
-        // Two values a byte: the stored shape is [rows, ⌈dim/2⌉]; `len` counts values.
-        Precision::Int4 => {
-            let packed = [rows, dim.div_ceil(2)];
-            let (start, _) =
-                tensor_span_as(&metadata, weights_path, "embeddings", &packed, ("U8", 1))?;
-            (start, rows * dim)
-        }
-        _ => tensor_span(
-            &metadata,
-            weights_path,
-            "embeddings",
-            &[rows, dim],
-            precision,
-        )?,
-    };
+    // `len` counts values; an int4 row is stored as ⌈dim/2⌉ bytes. tensor_span checked that the
+    // stored elements times 4 fit in usize, so rows · dim (at most twice them plus rows) does.
+    let (start, _) = tensor_span(
+        &metadata,
+        weights_path,
+        "embeddings",
+        &[rows, precision.stored_width(dim)],
+        precision,
+    )?;
+    let len = rows * dim;
     // Offsets count from the end of the header; one near usize::MAX must not wrap around.
     let data_at = |start: usize| {
         (8 + header_len).checked_add(start).ok_or_else(|| {
