@@ -14,23 +14,8 @@ use std::path::Path;
 
 use sha1::{Digest, Sha1};
 
+use crate::data::lang::tatoeba_code;
 use crate::{Error, Result};
-
-/// The corpus languages Tatoeba has, with its (ISO 639-3) codes.
-pub const TATOEBA_CODES: [(&str, &str); 12] = [
-    ("de", "deu"),
-    ("fr", "fra"),
-    ("es", "spa"),
-    ("it", "ita"),
-    ("nl", "nld"),
-    ("pt", "por"),
-    ("ru", "rus"),
-    ("pl", "pol"),
-    ("tr", "tur"),
-    ("ja", "jpn"),
-    ("zh", "cmn"),
-    ("ar", "ara"),
-];
 
 /// The lines of `text` as Python's text mode reads them: `\n`, `\r\n` and a lone `\r` all end
 /// a line. The line ends are dropped.
@@ -88,7 +73,9 @@ pub fn pick_pairs(text: &str, path: &Path, n: usize) -> Result<Vec<(String, Stri
 
 /// Writes the dev retrieval set of `corpus` (a run's `corpus` folder) under `out/tatoeba`, at
 /// most `per_language` pairs per language. Returns (ISO 639-3 code, pairs written) in file-name
-/// order. Files of languages Tatoeba lacks are passed over.
+/// order. Every language with an ISO 639 code gets its files, under the code Tatoeba files it
+/// by (`lang::tatoeba_code`: `zh` → `cmn`, `lv` → `lvs`), so a run in any language can be
+/// tuned on its own held-out pairs; a file named by no language code is passed over.
 pub fn write_devset(
     corpus: &Path,
     out: &Path,
@@ -112,7 +99,7 @@ pub fn write_devset(
     let mut written = Vec::new();
     for name in names {
         let lang = name.strip_suffix(".tsv").unwrap_or(&name);
-        let Some(&(_, code)) = TATOEBA_CODES.iter().find(|(l, _)| *l == lang) else {
+        let Some(code) = tatoeba_code(lang) else {
             continue;
         };
         let path = dev.join(&name);
@@ -179,10 +166,12 @@ mod tests {
         let dev = dir.path().join("corpus/dev");
         std::fs::create_dir_all(&dev).unwrap();
         std::fs::write(dev.join("de.tsv"), "Open\tÖffnen\nClose\tSchließen\n").unwrap();
+        std::fs::write(dev.join("lv.tsv"), "Open\tAtvērt\n").unwrap();
         std::fs::write(dev.join("xx.tsv"), "Open\tXx\n").unwrap();
         let out = dir.path().join("out");
         let got = write_devset(&dir.path().join("corpus"), &out, 1000).unwrap();
-        assert_eq!(got, [("deu", 2)]);
+        // Latvian, beyond the headline languages, under Tatoeba's code for it.
+        assert_eq!(got, [("deu", 2), ("lvs", 1)]);
         let de = std::fs::read_to_string(out.join("tatoeba/tatoeba.deu-eng.deu")).unwrap();
         let en = std::fs::read_to_string(out.join("tatoeba/tatoeba.deu-eng.eng")).unwrap();
         let pairs: Vec<(&str, &str)> = en.lines().zip(de.lines()).collect();
