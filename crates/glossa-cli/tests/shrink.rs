@@ -1,7 +1,7 @@
 //! `glossa shrink` driven as a user drives it: a budget met, a budget refused.
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, TableStudent, WordRules};
+use glossa::student::{Marks, SubwordConfig, UnspacedLetters, TableStudent, WordRules};
 use glossa::Encoder;
 
 mod common;
@@ -28,6 +28,7 @@ fn student(dir: &std::path::Path) {
         lowercase: true,
         marks: Marks::All,
         fold_arabic: false,
+        unspaced_letters: UnspacedLetters::Chars,
     };
     let texts: Vec<&str> = LINES.iter().flat_map(|l| l.split('\t')).collect();
     let words = build_vocab(texts, WordRules::new(true), 1, 1000);

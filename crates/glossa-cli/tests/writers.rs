@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, TableStudent, WordRules};
+use glossa::student::{Marks, SubwordConfig, UnspacedLetters, TableStudent, WordRules};
 
 /// A student with a vocabulary large enough that exporting it takes a while (tens of ms).
 fn student(dir: &Path, seed: u64) {
@@ -21,6 +21,7 @@ fn student(dir: &Path, seed: u64) {
         lowercase: true,
         marks: Marks::All,
         fold_arabic: false,
+        unspaced_letters: UnspacedLetters::Chars,
     };
     let text: Vec<String> = (0..30_000)
         .map(|i| format!("word{i} other{}", i % 977))

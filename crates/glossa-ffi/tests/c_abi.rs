@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, TableStudent, WordRules};
+use glossa::student::{Marks, SubwordConfig, UnspacedLetters, TableStudent, WordRules};
 
 const TEXTS: [&str; 8] = [
     "The cat sleeps on the sofa.",
@@ -30,6 +30,7 @@ fn small_student(dir: &Path) {
         lowercase: true,
         marks: Marks::All,
         fold_arabic: false,
+        unspaced_letters: UnspacedLetters::Chars,
     };
     let vocab = build_vocab(TEXTS, WordRules::new(true), 1, 100);
     TableStudent::new(config, vocab, 7)

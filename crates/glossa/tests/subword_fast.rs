@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use glossa::student::features::{char_ngrams, fasttext_hash, TokenKind};
 use glossa::student::table_student::{build_vocab, SubwordConfig};
-use glossa::student::Marks;
+use glossa::student::{Marks, UnspacedLetters};
 use glossa::student::TableStudent;
 use glossa::Encoder;
 
@@ -122,6 +122,7 @@ fn student(lines: &[String], dir: &Path) -> TableStudent {
         lowercase: true,
         marks: Marks::Listed,
         fold_arabic: false,
+        unspaced_letters: UnspacedLetters::Chars,
     };
     let words = build_vocab(
         lines.iter().map(String::as_str),

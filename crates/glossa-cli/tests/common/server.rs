@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, TableStudent, WordRules};
+use glossa::student::{Marks, SubwordConfig, UnspacedLetters, TableStudent, WordRules};
 use serde_json::Value;
 
 pub const SENTENCES: &[&str] = &[
@@ -44,6 +44,7 @@ pub fn student_of_width(dir: &Path, output_dim: usize, seed: u64) {
         lowercase: true,
         marks: Marks::All,
         fold_arabic: false,
+        unspaced_letters: UnspacedLetters::Chars,
     };
     let words = build_vocab(SENTENCES.iter().copied(), WordRules::new(true), 1, 100);
     TableStudent::new(config, words, seed)

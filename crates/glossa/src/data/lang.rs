@@ -175,7 +175,13 @@ pub fn is_thai(c: char) -> bool {
 /// Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese):
 /// whitespace splitting would make a whole sentence one "word".
 pub fn is_unspaced_script(c: char) -> bool {
-    is_han(c) || is_kana(c) || is_thai(c)
+    is_han(c) || is_kana(c) || is_unspaced_letter(c)
+}
+
+/// The letters (and signs) of the unspaced scripts that spell sounds, not morphemes: Thai,
+/// Lao, Khmer and Myanmar.
+pub fn is_unspaced_letter(c: char) -> bool {
+    is_thai(c)
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ pub fn write_bin(student: &TableStudent, path: &Path) -> Result<ExportSummary> {
             // glossa gives a CJK character token only its word row; fastText adds the n-grams
             // of `<token>` to every known word. Subtracting those rows here makes fastText's
             // sum equal glossa's (its count, and so the vector's length, still differs).
-            if is_char_token(word) {
+            if is_char_token(word, config.word_rules()) {
                 bracketed.clear();
                 bracketed.push('<');
                 bracketed.push_str(word);
@@ -506,11 +506,11 @@ impl<'a> FasttextText<'a> {
     }
 }
 
-/// True for a vocabulary word that glossa's tokenizer only ever yields as a CJK character
-/// unigram or bigram (`TokenKind::Chars`: one row, no n-grams).
-fn is_char_token(word: &str) -> bool {
+/// True for a vocabulary word that glossa's tokenizer (with the student's `rules`) only ever
+/// yields as a CJK character unigram or bigram (`TokenKind::Chars`: one row, no n-grams).
+fn is_char_token(word: &str, rules: WordRules) -> bool {
     let mut tokens = Vec::new();
-    tokenize(word, WordRules::new(false), &mut tokens);
+    tokenize(word, rules, &mut tokens);
     // A bigram tokenizes into its two characters and itself; a unigram into itself.
     tokens.iter().all(|(_, kind)| *kind == TokenKind::Chars)
         && tokens.last().is_some_and(|(t, _)| t == word)
@@ -608,7 +608,7 @@ mod tests {
     use super::*;
     use crate::encoder::cosine;
     use crate::student::features::tokens_line;
-    use crate::student::{Marks, SubwordConfig, WordRules};
+    use crate::student::{Marks, SubwordConfig, UnspacedLetters, WordRules};
 
     /// A student with a projection (so folding is tested) and CJK words in its vocabulary.
     fn student() -> TableStudent {
@@ -621,6 +621,7 @@ mod tests {
             lowercase: true,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
         };
         let words = ["the", "cat", "sat", "日", "本", "日本", "on"]
             .map(String::from)

@@ -104,7 +104,7 @@ pub fn write_vec(student: &TableStudent, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{table_student::build_vocab, Marks, SubwordConfig, WordRules};
+    use crate::student::{table_student::build_vocab, Marks, SubwordConfig, UnspacedLetters, WordRules};
 
     fn model_dir(dir: &Path) -> ModelDir {
         ModelDir {
@@ -199,6 +199,7 @@ mod tests {
             lowercase: true,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
         };
         let s = TableStudent::new(
             config,

@@ -349,6 +349,7 @@ mod tests {
             lowercase: true,
             marks: crate::student::Marks::All,
             fold_arabic: false,
+            unspaced_letters: crate::student::UnspacedLetters::Chars,
         };
         let s = TableStudent::new(config, vec!["a".into()], 1).unwrap();
         let dir = tempfile::tempdir().unwrap();

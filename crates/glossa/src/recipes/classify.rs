@@ -28,7 +28,7 @@ use crate::recipes::students::train_with_progress;
 use crate::recipes::teacher::label;
 use crate::student::table_student::build_vocab;
 #[cfg(test)]
-use crate::student::Marks;
+use crate::student::{Marks, UnspacedLetters};
 use crate::student::{SubwordConfig, TableStudent};
 use crate::teacher::cache::LabelCache;
 use crate::teacher::Teacher;
@@ -649,6 +649,7 @@ fn initial_student(
                 lowercase: s.lowercase,
                 marks: s.marks,
                 fold_arabic: s.fold_arabic,
+                unspaced_letters: s.unspaced_letters,
             };
             TableStudent::new(shape, words, cfg.train.seed)
         }
@@ -1181,6 +1182,7 @@ mod tests {
             lowercase: true,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
         };
         let embedder = TableStudent::new(config, words, 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -1226,6 +1228,7 @@ mod tests {
             lowercase: true,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
         };
         let student = TableStudent::new(config, vec!["hi".into()], 1).unwrap();
         let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::user::SourceSpec;
-use crate::student::{Marks, WordRules};
+use crate::student::{Marks, UnspacedLetters, WordRules};
 use crate::train::TrainConfig;
 use crate::{Error, Result};
 
@@ -162,6 +162,10 @@ pub struct StudentConfig {
     /// Fold Arabic spelling variants before cutting words: no tatweel or harakat, one alef, ى → ي,
     /// ة → ه, Arabic-Indic digits → 0–9 (`student::features::fold_arabic`).
     pub fold_arabic: bool,
+    /// How runs of Thai, Lao, Khmer and Myanmar letters (written without spaces between words)
+    /// are read: `chars` (unigrams and bigrams of characters, as for Chinese; the default) or
+    /// `ngrams` (a run is a word, read through its character n-grams).
+    pub unspaced_letters: UnspacedLetters,
     pub min_count: usize,
     pub max_words: usize,
     /// Learn the teacher's vectors minus their mean over the training texts, renormalised,
@@ -384,6 +388,7 @@ impl StudentConfig {
             lowercase: self.lowercase,
             marks: self.marks,
             fold_arabic: self.fold_arabic,
+            unspaced_letters: self.unspaced_letters,
         }
     }
 }
@@ -399,6 +404,7 @@ impl Default for StudentConfig {
             lowercase: true,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
             min_count: 2,
             max_words: 100_000,
             center_targets: false,

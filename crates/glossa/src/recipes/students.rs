@@ -39,6 +39,7 @@ pub fn new_subword_student(
         lowercase: s.lowercase,
         marks: s.marks,
         fold_arabic: s.fold_arabic,
+        unspaced_letters: s.unspaced_letters,
     };
     tracing::info!("{what}: {} words + {} buckets", words.len(), shape.buckets);
     TableStudent::new(shape, words, config.train.seed)

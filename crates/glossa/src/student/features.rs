@@ -5,13 +5,15 @@
 //! (minn..=maxn characters), hashed with fastText's FNV-1a into a bucket table.
 //!
 //! Scripts written without spaces (Chinese, Japanese, Thai…) would make a whole sentence one
-//! unseen word, so their runs become character unigrams and bigrams instead, each a token of
-//! its own: 日本語 → 日, 本, 語, 日本, 本語.
+//! unseen word. Ideographs and kana are morphemes, so their runs become character unigrams and
+//! bigrams, each a token of its own: 日本語 → 日, 本, 語, 日本, 本語. Thai, Lao, Khmer and
+//! Myanmar runs are cut the same way by default, or read as one word through its character
+//! n-grams (`UnspacedLetters`).
 //!
 //! How words are cut is part of a student (`WordRules`, saved in its `student.json`): a student
 //! reads text with the rules it was trained with.
 
-use crate::data::lang::is_unspaced_script;
+use crate::data::lang::{is_han, is_kana, is_unspaced_letter};
 use serde::{Deserialize, Serialize};
 use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
@@ -36,6 +38,27 @@ impl Marks {
     }
 }
 
+/// How runs of Thai, Lao, Khmer and Myanmar letters (scripts written without spaces between
+/// words) are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnspacedLetters {
+    /// A run is cut into character unigrams and bigrams, as Chinese and Japanese are. The
+    /// default, and the rule of students saved before `unspaced_letters` existed: on Thai's dev
+    /// pairs it retrieves better than `Ngrams` (docs/students.md, the lever table).
+    Chars,
+    /// A run is one word, read through its character n-grams (minn..=maxn), as a Latin word is:
+    /// n-grams of 3–6 letters reach the syllables and short words a run is made of.
+    Ngrams,
+}
+
+impl UnspacedLetters {
+    /// What a `student.json` without `unspaced_letters` was trained with.
+    pub fn before_it_was_saved() -> UnspacedLetters {
+        UnspacedLetters::Chars
+    }
+}
+
 /// How a student turns text into words; saved with it (`SubwordConfig`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WordRules {
@@ -43,16 +66,26 @@ pub struct WordRules {
     pub marks: Marks,
     /// Fold Arabic spelling variants before cutting words (`fold_arabic`).
     pub fold_arabic: bool,
+    pub unspaced_letters: UnspacedLetters,
 }
 
 impl WordRules {
-    /// Lowercased or not, every mark inside its word, no folding: the rules of a new student.
+    /// Lowercased or not, every mark inside its word, no folding, Thai runs cut into
+    /// characters: the rules of a new student.
     pub fn new(lowercase: bool) -> WordRules {
         WordRules {
             lowercase,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
         }
+    }
+
+    /// True when `c` is cut into character unigrams and bigrams (`TokenKind::Chars`).
+    fn is_char_token_script(&self, c: char) -> bool {
+        is_han(c)
+            || is_kana(c)
+            || (self.unspaced_letters == UnspacedLetters::Chars && is_unspaced_letter(c))
     }
 
     /// `c` as these rules read it: folded when Arabic is folded, None when dropped.
@@ -167,7 +200,7 @@ pub fn for_each_token(
     };
     for c in text.chars() {
         let Some(c) = rules.fold(c) else { continue };
-        if is_unspaced_script(c) {
+        if rules.is_char_token_script(c) {
             flush_word(word, &mut f);
             run.push(c);
         } else if rules.joins_word(c) {
@@ -275,7 +308,7 @@ pub(crate) mod tests {
             }
         });
         for c in chars {
-            if is_unspaced_script(c) {
+            if rules.is_char_token_script(c) {
                 flush_word(&mut word, &mut out);
                 run.push(c);
             } else if rules.joins_word(c) {
@@ -341,17 +374,20 @@ pub(crate) mod tests {
         for lowercase in [true, false] {
             for marks in [Marks::All, Marks::Listed] {
                 for fold_arabic in [true, false] {
-                    let rules = WordRules {
-                        lowercase,
-                        marks,
-                        fold_arabic,
-                    };
-                    for line in &lines {
-                        let mut got = Vec::new();
-                        for_each_token(line, rules, &mut buffers, |t, k| {
-                            got.push((t.to_string(), k))
-                        });
-                        assert_eq!(got, tokenize_reference(line, rules), "{line:?}");
+                    for unspaced_letters in [UnspacedLetters::Ngrams, UnspacedLetters::Chars] {
+                        let rules = WordRules {
+                            lowercase,
+                            marks,
+                            fold_arabic,
+                            unspaced_letters,
+                        };
+                        for line in &lines {
+                            let mut got = Vec::new();
+                            for_each_token(line, rules, &mut buffers, |t, k| {
+                                got.push((t.to_string(), k))
+                            });
+                            assert_eq!(got, tokenize_reference(line, rules), "{line:?}");
+                        }
                     }
                 }
             }
@@ -455,5 +491,40 @@ pub(crate) mod tests {
         // Without the flag every spelling is its own word, and other scripts never change.
         assert_eq!(words("مَدْرَسَة", WordRules::new(false)), ["مَدْرَسَة"]);
         assert_eq!(words("Größe שלום", fold), ["Größe", "שלום"]);
+    }
+
+    #[test]
+    fn a_thai_run_is_cut_into_characters_or_read_as_a_word_with_ngrams() {
+        let ngrams = WordRules {
+            unspaced_letters: UnspacedLetters::Ngrams,
+            ..WordRules::new(false)
+        };
+        // ภาษาไทย ง่าย ("the Thai language [is] easy"): a tone mark (U+0E48) inside ง่าย.
+        let text = "ภาษาไทย ง่าย";
+        let mut tokens = Vec::new();
+        tokenize(text, ngrams, &mut tokens);
+        assert_eq!(
+            tokens,
+            [
+                ("ภาษาไทย".to_string(), TokenKind::Word),
+                ("ง่าย".to_string(), TokenKind::Word)
+            ]
+        );
+        // Lao, Khmer and Myanmar runs are read the same way.
+        assert_eq!(words("ພາສາລາວ ភាសាខ្មែរ", ngrams).len(), 2);
+        // The default, and the rule of students saved before `unspaced_letters`: unigrams and
+        // bigrams.
+        let chars = WordRules::new(false);
+        let mut tokens = Vec::new();
+        tokenize("ง่าย", chars, &mut tokens);
+        let expected = ["ง", "\u{0E48}", "า", "ย", "ง\u{0E48}", "\u{0E48}า", "าย"];
+        assert_eq!(tokens.len(), expected.len());
+        for ((t, kind), e) in tokens.iter().zip(expected) {
+            assert_eq!((t.as_str(), *kind), (e, TokenKind::Chars));
+        }
+        // Chinese and Japanese stay characters under both rules.
+        for rules in [chars, ngrams] {
+            assert_eq!(words("日本", rules), ["日", "本", "日本"]);
+        }
     }
 }

@@ -9,7 +9,7 @@ pub mod token_init;
 pub mod transformer;
 pub mod word_sums;
 
-pub use features::{Marks, WordRules};
+pub use features::{Marks, UnspacedLetters, WordRules};
 pub use table::Precision;
 pub use table_student::{SubwordConfig, TableStudent};
 pub use transformer::{TransformerShape, TransformerStudent};

@@ -407,7 +407,7 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
 mod tests {
     use super::*;
     use crate::student::table_student::build_vocab;
-    use crate::student::{Marks, SubwordConfig, WordRules};
+    use crate::student::{Marks, SubwordConfig, UnspacedLetters, WordRules};
 
     fn lines() -> Vec<String> {
         crate::student::features::tests::multilingual_lines(20)
@@ -424,6 +424,7 @@ mod tests {
             lowercase: true,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
         };
         let lines = lines();
         let words = build_vocab(

@@ -14,7 +14,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::features::{
-    char_ngrams_in, fasttext_hash, for_each_token, tokenize, Marks, Scratch, TokenKind, WordRules,
+    char_ngrams_in, fasttext_hash, for_each_token, tokenize, Marks, Scratch, TokenKind, UnspacedLetters,
+    WordRules,
 };
 use super::pieces::{encode_ids, PieceCache};
 use super::table::Precision;
@@ -69,6 +70,10 @@ pub struct SubwordConfig {
     /// Arabic spelling variants folded before words are cut (`features::fold_arabic`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fold_arabic: bool,
+    /// How runs of Thai, Lao, Khmer and Myanmar letters are read; absent from a `student.json`
+    /// saved before it, whose student cut them into characters (`UnspacedLetters::Chars`).
+    #[serde(default = "UnspacedLetters::before_it_was_saved")]
+    pub unspaced_letters: UnspacedLetters,
 }
 
 impl SubwordConfig {
@@ -78,6 +83,7 @@ impl SubwordConfig {
             lowercase: self.lowercase,
             marks: self.marks,
             fold_arabic: self.fold_arabic,
+            unspaced_letters: self.unspaced_letters,
         }
     }
 }
@@ -188,6 +194,7 @@ impl TableStudent {
             lowercase: false,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
         };
         validate_static(&config, words.len())?;
         if table.len() != words.len() * dim {
@@ -1196,6 +1203,7 @@ mod tests {
             lowercase: true,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
         };
         let words = build_vocab(["the cat", "the dog", "日本"], WordRules::new(true), 1, 10);
         TableStudent::new(config, words, 1).unwrap()
@@ -1266,6 +1274,7 @@ mod tests {
             lowercase: true,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
         };
         let words = build_vocab(
             lines.iter().map(String::as_str),
@@ -1368,24 +1377,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = tiny(4, 4).config;
         config.fold_arabic = true;
-        let words = build_vocab(["مدرسة স্কুলে"], config.word_rules(), 1, 10);
-        assert_eq!(words, ["مدرسه", "স্কুলে"]);
+        config.unspaced_letters = UnspacedLetters::Ngrams;
+        let words = build_vocab(["مدرسة স্কুলে ภาษาไทย"], config.word_rules(), 1, 10);
+        assert_eq!(words, ["مدرسه", "স্কুলে", "ภาษาไทย"]);
         let s = TableStudent::new(config.clone(), words, 1).unwrap();
         s.save(dir.path()).unwrap();
         let back = TableStudent::load(dir.path()).unwrap();
         assert_eq!(back.config, config);
         assert_eq!(back.embed("مَدْرَسَة"), s.embed("مدرسة"));
 
-        // A student.json written before `marks` and `fold_arabic`: the rules it was trained with.
+        // A student.json written before `marks`, `fold_arabic` and `unspaced_letters`: the rules
+        // it was trained with.
         let json = std::fs::read_to_string(dir.path().join(STUDENT_FILE)).unwrap();
         let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
         let fields = old.as_object_mut().unwrap();
         assert_eq!(fields.remove("marks"), Some(serde_json::json!("all")));
         assert_eq!(fields.remove("fold_arabic"), Some(serde_json::json!(true)));
+        assert_eq!(
+            fields.remove("unspaced_letters"),
+            Some(serde_json::json!("ngrams"))
+        );
         std::fs::write(dir.path().join(STUDENT_FILE), old.to_string()).unwrap();
         let old = TableStudent::load(dir.path()).unwrap();
         assert_eq!(old.config.marks, Marks::Listed);
         assert!(!old.config.fold_arabic);
+        assert_eq!(old.config.unspaced_letters, UnspacedLetters::Chars);
     }
 
     #[test]

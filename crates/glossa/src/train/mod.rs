@@ -901,7 +901,7 @@ pub fn evaluate_loss(student: &TableStudent, data: &Dataset) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{table_student::build_vocab, Marks, SubwordConfig, WordRules};
+    use crate::student::{table_student::build_vocab, Marks, SubwordConfig, UnspacedLetters, WordRules};
 
     fn toy(projection: bool) -> (TableStudent, Vec<String>, Vec<f32>) {
         let texts: Vec<String> = [
@@ -923,6 +923,7 @@ mod tests {
             lowercase: true,
             marks: Marks::All,
             fold_arabic: false,
+            unspaced_letters: UnspacedLetters::Chars,
         };
         let words = build_vocab(
             texts.iter().map(String::as_str),
