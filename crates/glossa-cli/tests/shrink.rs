@@ -1,7 +1,7 @@
 //! `glossa shrink` driven as a user drives it: a budget met, a budget refused.
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, UnspacedLetters, TableStudent, WordRules};
+use glossa::student::{Marks, SubwordConfig, TableStudent, UnspacedLetters, WordRules};
 use glossa::Encoder;
 
 mod common;

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, UnspacedLetters, TableStudent, WordRules};
+use glossa::student::{Marks, SubwordConfig, TableStudent, UnspacedLetters, WordRules};
 
 /// A student with a vocabulary large enough that exporting it takes a while (tens of ms).
 fn student(dir: &Path, seed: u64) {

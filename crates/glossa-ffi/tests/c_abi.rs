@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, UnspacedLetters, TableStudent, WordRules};
+use glossa::student::{Marks, SubwordConfig, TableStudent, UnspacedLetters, WordRules};
 
 const TEXTS: [&str; 8] = [
     "The cat sleeps on the sofa.",

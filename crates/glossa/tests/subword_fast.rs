@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use glossa::student::features::{char_ngrams, fasttext_hash, TokenKind};
 use glossa::student::table_student::{build_vocab, SubwordConfig};
-use glossa::student::{Marks, UnspacedLetters};
 use glossa::student::TableStudent;
+use glossa::student::{Marks, UnspacedLetters};
 use glossa::Encoder;
 
 fn root() -> PathBuf {

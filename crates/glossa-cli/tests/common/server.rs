@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, UnspacedLetters, TableStudent, WordRules};
+use glossa::student::{Marks, SubwordConfig, TableStudent, UnspacedLetters, WordRules};
 use serde_json::Value;
 
 pub const SENTENCES: &[&str] = &[

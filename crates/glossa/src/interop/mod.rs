@@ -104,7 +104,9 @@ pub fn write_vec(student: &TableStudent, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{table_student::build_vocab, Marks, SubwordConfig, UnspacedLetters, WordRules};
+    use crate::student::{
+        table_student::build_vocab, Marks, SubwordConfig, UnspacedLetters, WordRules,
+    };
 
     fn model_dir(dir: &Path) -> ModelDir {
         ModelDir {

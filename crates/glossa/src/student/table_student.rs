@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::features::{
-    char_ngrams_in, fasttext_hash, for_each_token, tokenize, Marks, Scratch, TokenKind, UnspacedLetters,
-    WordRules,
+    char_ngrams_in, fasttext_hash, for_each_token, tokenize, Marks, Scratch, TokenKind,
+    UnspacedLetters, WordRules,
 };
 use super::pieces::{encode_ids, PieceCache};
 use super::table::Precision;

@@ -901,7 +901,9 @@ pub fn evaluate_loss(student: &TableStudent, data: &Dataset) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{table_student::build_vocab, Marks, SubwordConfig, UnspacedLetters, WordRules};
+    use crate::student::{
+        table_student::build_vocab, Marks, SubwordConfig, UnspacedLetters, WordRules,
+    };
 
     fn toy(projection: bool) -> (TableStudent, Vec<String>, Vec<f32>) {
         let texts: Vec<String> = [
