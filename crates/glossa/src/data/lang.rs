@@ -147,7 +147,7 @@ fn expected_script(lang: &str) -> Option<fn(char) -> bool> {
         "or" => |c| ('\u{0B00}'..='\u{0B7F}').contains(&c),
         "ta" => |c| ('\u{0B80}'..='\u{0BFF}').contains(&c),
         "te" => |c| ('\u{0C00}'..='\u{0C7F}').contains(&c),
-        "th" => is_thai,
+        "th" => is_unspaced_letter,
         _ => return None,
     })
 }
@@ -168,7 +168,9 @@ pub fn is_hangul(c: char) -> bool {
     matches!(c, '\u{AC00}'..='\u{D7AF}' | '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}')
 }
 
-pub fn is_thai(c: char) -> bool {
+/// The letters (and signs) of the unspaced scripts that spell sounds, not morphemes: Thai,
+/// Lao, Khmer and Myanmar. (Thai text is expected to hold one of them.)
+pub fn is_unspaced_letter(c: char) -> bool {
     matches!(c, '\u{0E00}'..='\u{0E7F}' | '\u{0E80}'..='\u{0EFF}' | '\u{1780}'..='\u{17FF}' | '\u{1000}'..='\u{109F}')
 }
 
@@ -176,12 +178,6 @@ pub fn is_thai(c: char) -> bool {
 /// whitespace splitting would make a whole sentence one "word".
 pub fn is_unspaced_script(c: char) -> bool {
     is_han(c) || is_kana(c) || is_unspaced_letter(c)
-}
-
-/// The letters (and signs) of the unspaced scripts that spell sounds, not morphemes: Thai,
-/// Lao, Khmer and Myanmar.
-pub fn is_unspaced_letter(c: char) -> bool {
-    is_thai(c)
 }
 
 #[cfg(test)]

@@ -24,12 +24,9 @@ use crate::progress::Progress;
 use crate::recipes::config::Config;
 use crate::recipes::run::Run;
 use crate::recipes::sources::{build_corpus_from_config, english_only_from_config};
-use crate::recipes::students::train_with_progress;
+use crate::recipes::students::{fresh_subword_student, train_with_progress};
 use crate::recipes::teacher::label;
-use crate::student::table_student::build_vocab;
-#[cfg(test)]
-use crate::student::{Marks, UnspacedLetters};
-use crate::student::{SubwordConfig, TableStudent};
+use crate::student::TableStudent;
 use crate::teacher::cache::LabelCache;
 use crate::teacher::Teacher;
 use crate::train::loss::hard_cross_entropy;
@@ -632,27 +629,7 @@ fn initial_student(
             student.config.output_dim = k;
             Ok(student)
         }
-        None => {
-            let s = &config.student;
-            let words = build_vocab(
-                texts.iter().map(String::as_str),
-                s.word_rules(),
-                s.min_count,
-                s.max_words,
-            );
-            let shape = SubwordConfig {
-                dim: s.dim.unwrap_or(head.dim),
-                output_dim: k,
-                buckets: s.buckets,
-                minn: s.minn,
-                maxn: s.maxn,
-                lowercase: s.lowercase,
-                marks: s.marks,
-                fold_arabic: s.fold_arabic,
-                unspaced_letters: s.unspaced_letters,
-            };
-            TableStudent::new(shape, words, cfg.train.seed)
-        }
+        None => fresh_subword_student(&config.student, texts, head.dim, k, cfg.train.seed),
     }
 }
 
@@ -1123,6 +1100,7 @@ impl Classifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::student::{Marks, SubwordConfig, UnspacedLetters};
 
     #[test]
     fn scores_match_hand_computed_macro_f1() {

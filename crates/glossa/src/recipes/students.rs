@@ -6,7 +6,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::progress::Progress;
-use crate::recipes::config::Config;
+use crate::recipes::config::{Config, StudentConfig};
 use crate::recipes::run::Run;
 use crate::recipes::teacher::label;
 use crate::student::table_student::build_vocab;
@@ -23,26 +23,49 @@ pub fn new_subword_student(
     data: &TrainingData,
     what: &str,
 ) -> Result<TableStudent> {
-    let s = &config.student;
+    let student = fresh_subword_student(
+        &config.student,
+        &data.texts,
+        data.dim,
+        data.dim,
+        config.train.seed,
+    )?;
+    tracing::info!(
+        "{what}: {} words + {} buckets",
+        student.words().len(),
+        student.config.buckets
+    );
+    Ok(student)
+}
+
+/// A fastText-style student of `s`'s shape and word rules: vocabulary counted on `texts`,
+/// rows `s.dim` wide (else `width`), an output `output_dim` wide, random rows from `seed`.
+pub fn fresh_subword_student(
+    s: &StudentConfig,
+    texts: &[String],
+    width: usize,
+    output_dim: usize,
+    seed: u64,
+) -> Result<TableStudent> {
+    let rules = s.word_rules();
     let words = build_vocab(
-        data.texts.iter().map(String::as_str),
-        s.word_rules(),
+        texts.iter().map(String::as_str),
+        rules,
         s.min_count,
         s.max_words,
     );
     let shape = SubwordConfig {
-        dim: s.dim.unwrap_or(data.dim),
-        output_dim: data.dim,
+        dim: s.dim.unwrap_or(width),
+        output_dim,
         buckets: s.buckets,
         minn: s.minn,
         maxn: s.maxn,
-        lowercase: s.lowercase,
-        marks: s.marks,
-        fold_arabic: s.fold_arabic,
-        unspaced_letters: s.unspaced_letters,
+        lowercase: rules.lowercase,
+        marks: rules.marks,
+        fold_arabic: rules.fold_arabic,
+        unspaced_letters: rules.unspaced_letters,
     };
-    tracing::info!("{what}: {} words + {} buckets", words.len(), shape.buckets);
-    TableStudent::new(shape, words, config.train.seed)
+    TableStudent::new(shape, words, seed)
 }
 
 /// The Model2Vec-style static student: every token of the teacher's tokenizer through the
