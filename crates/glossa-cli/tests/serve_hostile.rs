@@ -315,21 +315,27 @@ fn twice_the_cap_of_idle_sockets_cannot_lock_out_health_and_busy_ones_get_503() 
     drop(idle);
 
     // Eight connections busy uploading: the ninth is answered 503 with Retry-After.
-    let busy: Vec<TcpStream> = (0..8)
-        .map(|_| {
-            let mut s = connect(&server.addr);
-            s.write_all(post_head(&server.addr, 100).as_bytes())
-                .unwrap();
-            s.write_all(b"{").unwrap();
-            s
-        })
-        .collect();
+    let start_upload = || {
+        let mut s = connect(&server.addr);
+        s.write_all(post_head(&server.addr, 100).as_bytes())
+            .unwrap();
+        s.write_all(b"{").unwrap();
+        s
+    };
+    let mut busy: Vec<TcpStream> = (0..8).map(|_| start_upload()).collect();
+    // On a loaded machine an upload can be turned away while the server still holds the idle
+    // sockets dropped above, and then no probe would ever find the server full: a probe that is
+    // served means fewer than eight uploads are in flight, so one more is started.
     wait_until("eight uploads in flight", || {
         let mut probe = connect(&server.addr);
         probe
             .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .unwrap();
-        read_all(&mut probe).contains("HTTP/1.1 503")
+        let full = read_all(&mut probe).contains("HTTP/1.1 503");
+        if !full {
+            busy.push(start_upload());
+        }
+        full
     });
     let mut refused = connect(&server.addr);
     refused
