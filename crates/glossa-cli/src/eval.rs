@@ -17,6 +17,10 @@ pub struct EvalArgs {
     /// STS-benchmark test.
     #[arg(long)]
     stsb: bool,
+    /// STS-benchmark dev: the English similarity set to choose settings on (the test split is
+    /// read once, at the end).
+    #[arg(long)]
+    stsb_dev: bool,
     #[arg(long, default_value = "../shared/eval")]
     eval_dir: PathBuf,
     /// Also write the report as JSON here.
@@ -44,6 +48,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         mut tatoeba,
         mut sts17,
         mut stsb,
+        stsb_dev,
         eval_dir,
         json,
         html,
@@ -51,11 +56,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         speed_threads,
         speed_batch,
     } = args;
-    if tatoeba.is_empty() && !sts17 && !stsb {
+    if tatoeba.is_empty() && !sts17 && !stsb && !stsb_dev {
         tatoeba = glossa::recipes::config::EvalConfig::default().tatoeba;
         (sts17, stsb) = (true, true);
     }
-    let suite = glossa::eval::Suite::load(&eval_dir, &tatoeba, sts17, stsb)?;
+    let mut suite = glossa::eval::Suite::load(&eval_dir, &tatoeba, sts17, stsb)?;
+    if stsb_dev {
+        suite.sts.push(glossa::eval::load_stsb(&eval_dir, "dev")?);
+    }
     let options = glossa::eval::Options {
         speed: (speed_seconds > 0.0).then(|| glossa::eval::speed::Method {
             threads: speed_threads,

@@ -414,12 +414,20 @@ speed_seconds = 0.2
     assert_eq!(vectors.len(), 2);
     assert_eq!(vectors[0].len(), 384);
 
-    glossa(["eval", "--model"])
+    // STS-benchmark dev, the English set settings are chosen on, beside a Tatoeba language.
+    let out = glossa(["eval", "--model"])
         .arg(&student)
-        .args(["--tatoeba", "deu", "--eval-dir"])
+        .args(["--tatoeba", "deu", "--stsb-dev", "--eval-dir"])
         .arg(&eval_dir)
         .args(["--speed-seconds", "0"])
         .ok();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("tatoeba deu acc %")
+            && stdout.contains("stsb-dev spearman")
+            && !stdout.contains("stsb-test"),
+        "{stdout}"
+    );
 
     let bench_json = dir.path().join("bench.json");
     glossa(["bench", "--model"])

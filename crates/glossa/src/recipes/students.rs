@@ -147,6 +147,12 @@ pub fn train_transformer_student(
     dev: &TrainingData,
     what: &str,
 ) -> Result<(crate::student::TransformerStudent, Vec<EpochLog>)> {
+    if config.train.fit != crate::train::Fit::Vector {
+        return Err(crate::Error::msg(
+            "train.fit = \"direction\" applies to the table students; a Transformer student \
+             trains on the plain MSE ([transformer] settings; remove train.fit)",
+        ));
+    }
     let cfg = &config.transformer;
     let teacher_dir = crate::hub::resolve(&config.teacher.model)?;
     let mut student = crate::train::autodiff::new_student(&teacher_dir, cfg)?;

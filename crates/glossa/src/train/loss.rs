@@ -240,6 +240,55 @@ pub fn pair_ranking(
     loss
 }
 
+/// The similarity-matching term over a batch of texts: with u_i = y_i/|y_i| the student's unit
+/// rows and `teacher` the targets' unit rows, the mean over pairs i ≠ j of (u_i·u_j − t_i·t_j)².
+/// MSE fits each vector alone and the ranking terms ask each only to be nearest its own; this
+/// asks the student's graded similarities, which STS reads, to be the teacher's. Gradient with
+/// respect to `y` (rows of `dim`) written to `grad`.
+pub fn similarity_matching(y: &[f32], teacher: &[f32], dim: usize, grad: &mut [f32]) -> f32 {
+    let n = y.len() / dim;
+    assert!(y.len() == n * dim && teacher.len() == n * dim && grad.len() == n * dim);
+    if n < 2 {
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        return 0.0;
+    }
+    let (u, norms) = unit_rows(y, dim);
+    let gram = |rows: &[f32]| {
+        let mut out = vec![0.0f32; n * n];
+        matmul(
+            Out::new(&mut out, n, n, n, false),
+            In::new(rows, n, dim, dim, 1),
+            In::new(rows, dim, n, 1, dim),
+            1.0,
+            Parallelism::None,
+        );
+        out
+    };
+    let (student, target) = (gram(&u), gram(teacher));
+    let pairs = (n * (n - 1)) as f32;
+    // D_ij = S_ij − T_ij off the diagonal; L = Σ D² / pairs and, S being symmetric,
+    // dL/dU = 4·D·U / pairs.
+    let diff: Vec<f32> = (0..n * n)
+        .map(|k| {
+            if k / n == k % n {
+                0.0
+            } else {
+                student[k] - target[k]
+            }
+        })
+        .collect();
+    let loss = diff.iter().map(|d| d * d).sum::<f32>() / pairs;
+    matmul(
+        Out::new(grad, n, dim, dim, false),
+        In::new(&diff, n, n, n, 1),
+        In::new(&u, n, dim, dim, 1),
+        4.0 / pairs,
+        Parallelism::None,
+    );
+    through_normalisation(grad, &u, &norms, dim);
+    loss
+}
+
 /// A logit left out of a softmax (−∞) unless `kept`.
 fn masked(logit: f32, kept: bool) -> f32 {
     if kept {
@@ -412,6 +461,17 @@ mod tests {
                 info_nce(x, &candidates, positive, 0.5, 1.0, g)
             });
         }
+        // Three texts of 4 (the gradient check's input, twice more, shifted) against three
+        // unit targets.
+        let texts: Vec<f32> = z
+            .iter()
+            .chain(&[0.5f32, 0.1, -0.3, 0.9])
+            .chain(&[-0.2f32, 0.4, 1.1, 0.0])
+            .copied()
+            .collect();
+        check_gradient("similarity_matching", &texts, &|x, g| {
+            similarity_matching(x, &candidates, 4, g)
+        });
         // Both sides of a batch of three pairs; pairs 0 and 2 share side a's text, so neither
         // is the other's negative.
         let ids = [(0, 10), (1, 11), (0, 12)];

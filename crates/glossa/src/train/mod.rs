@@ -57,6 +57,37 @@ pub struct TrainConfig {
     pub pair_ranking_weight: f32,
     /// Pairs per step for that term, drawn in an order of their own (reshuffled at each pass).
     pub pair_ranking_batch_size: usize,
+    /// What of the teacher's vector the MSE fits (embedding distillation with a table student).
+    #[serde(skip_serializing_if = "Fit::is_vector")]
+    pub fit: Fit,
+    /// Weight of a term matching the cosine similarities among each batch's texts to the
+    /// teacher's ([`crate::train::loss::similarity_matching`]). 0: off.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub similarity_weight: f32,
+}
+
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
+}
+
+/// What of the target vector the embedding objective asks the student to match.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    /// The whole vector, length and direction: plain MSE (Reimers & Gurevych).
+    #[default]
+    Vector,
+    /// The direction alone: the MSE after the student's vector is scaled to the target's
+    /// length. Cosine similarity, which retrieval and STS read, sees only directions; a mean of
+    /// word rows that must also hit each sentence's length spends its rows on that, and the row
+    /// lengths are then free to weight the words.
+    Direction,
+}
+
+impl Fit {
+    fn is_vector(&self) -> bool {
+        *self == Fit::Vector
+    }
 }
 
 impl Default for TrainConfig {
@@ -75,6 +106,8 @@ impl Default for TrainConfig {
             contrastive_temperature: 0.05,
             pair_ranking_weight: 0.0,
             pair_ranking_batch_size: 256,
+            fit: Fit::Vector,
+            similarity_weight: 0.0,
         }
     }
 }
@@ -92,6 +125,9 @@ pub struct Example {
 pub enum Objective<'a> {
     /// Mean squared error to the target vector: embedding distillation.
     Mse,
+    /// The MSE to the target vector t after the output y is scaled to t's length, |t|²·2(1 −
+    /// cos(y, t)) / dim: embedding distillation of the direction alone ([`Fit::Direction`]).
+    DirectionMse,
     /// Hinton distillation for a classifier: the target rows are the teacher's logits, and
     /// `labels[row]` is that row's hard label. The loss is α · T²·KL(softmax(t/T) ‖ softmax(s/T))
     /// + (1 − α) · cross-entropy(s, label) (see [`crate::train::loss::distillation`]).
@@ -108,6 +144,12 @@ impl Objective<'_> {
     fn loss_and_grad(&self, output: &[f32], row: u32, target: &[f32], grad: &mut [f32]) -> f32 {
         match *self {
             Objective::Mse => mse_with_grad(output, target, grad),
+            Objective::DirectionMse => {
+                let scale = 2.0 * crate::encoder::dot(target, target) / output.len() as f32;
+                let loss = crate::train::loss::cosine_loss(output, target, grad);
+                grad.iter_mut().for_each(|g| *g *= scale);
+                scale * loss
+            }
             Objective::Distill {
                 temperature,
                 alpha,
@@ -382,6 +424,56 @@ fn pair_grads<'f>(
     (loss, per_text)
 }
 
+/// The similarity-matching term of one step over the batch's examples: its loss, and each
+/// text's gradient (times `scale`) with its features.
+fn similarity_grads<'f>(
+    student: &TableStudent,
+    train: &Dataset,
+    features: &'f Features,
+    chunk: &[u32],
+    scale: f32,
+) -> (f32, Vec<(ExampleGrad, &'f [u32])>) {
+    let out_dim = student.config.output_dim;
+    let examples: Vec<&Example> = chunk.iter().map(|&i| &train.examples[i as usize]).collect();
+    let forward: Vec<(Vec<f32>, Vec<f32>)> = examples
+        .par_iter()
+        .with_min_len(8)
+        .map(|ex| {
+            let mut hidden = vec![0.0; student.config.dim];
+            let mut output = vec![0.0; out_dim];
+            student.forward(features.get(ex.text), &mut hidden, &mut output);
+            (hidden, output)
+        })
+        .collect();
+    let outputs: Vec<f32> = forward
+        .iter()
+        .flat_map(|(_, o)| o.iter().copied())
+        .collect();
+    let teacher: Vec<f32> = examples
+        .iter()
+        .flat_map(|ex| {
+            let mut t = train.target(ex.target).to_vec();
+            crate::encoder::normalize(&mut t);
+            t
+        })
+        .collect();
+    let mut grads = vec![0.0; outputs.len()];
+    let loss = crate::train::loss::similarity_matching(&outputs, &teacher, out_dim, &mut grads);
+    let per_text = forward
+        .into_par_iter()
+        .zip(grads.par_chunks(out_dim))
+        .zip(examples.par_iter())
+        .with_min_len(8)
+        .map(|(((hidden, _), out_grad), ex)| {
+            let f = features.get(ex.text);
+            let mut g = ExampleGrad::backward(student, f.len(), 0.0, hidden, out_grad.to_vec());
+            g.scale(scale);
+            (g, f)
+        })
+        .collect();
+    (loss, per_text)
+}
+
 /// Adam moments for the table (touched rows only) and the projection (dense).
 struct Adam {
     m: Vec<f32>,
@@ -560,6 +652,7 @@ pub fn train(
     on_step: OnStep,
 ) -> Result<Vec<EpochLog>> {
     let (ranked, ranked_pairs) = check_inputs(student, train, cfg)?;
+    let objective = objective_of(train, cfg)?;
     let features = Features::of(student, train.texts);
     let dev_features = dev.map(|d| Features::of(student, d.texts));
     let dim = student.config.dim;
@@ -586,7 +679,13 @@ pub fn train(
             let step = epoch * steps_per_epoch + i;
             let lr = learning_rate(cfg, step, total);
             let ranking = ranked.then(|| BatchTargets::of(train, chunk, cfg));
-            let mut grads = batch_grads(student, train, &features, chunk, ranking.as_ref());
+            let mut grads = batch_grads(
+                student,
+                (train, objective),
+                &features,
+                chunk,
+                ranking.as_ref(),
+            );
             let mut batch_loss: f32 =
                 grads.iter().map(|(g, _)| g.loss).sum::<f32>() / chunk.len() as f32;
             let weight = chunk
@@ -608,6 +707,12 @@ pub fn train(
                 );
                 batch_loss += cfg.pair_ranking_weight * loss;
                 grads.extend(pair);
+            }
+            if cfg.similarity_weight > 0.0 {
+                let scale = cfg.similarity_weight * weight;
+                let (loss, similar) = similarity_grads(student, train, &features, chunk, scale);
+                batch_loss += cfg.similarity_weight * loss;
+                grads.extend(similar);
             }
             if !batch_loss.is_finite() {
                 return Err(diverged(
@@ -637,7 +742,7 @@ pub fn train(
             );
         }
         let dev_loss = match (dev, &dev_features) {
-            (Some(d), Some(f)) => Some(mean_loss(student, d, f)),
+            (Some(d), Some(f)) => Some(mean_loss(student, d, objective_of(d, cfg)?, f)),
             _ => None,
         };
         state.end_epoch(
@@ -673,7 +778,7 @@ fn check_inputs(
     let ranked = cfg.contrastive_weight > 0.0;
     let ranked_pairs = cfg.pair_ranking_weight > 0.0;
     if ranked || ranked_pairs {
-        if !matches!(train.objective, Objective::Mse) {
+        if !matches!(train.objective, Objective::Mse | Objective::DirectionMse) {
             return Err(Error::msg(
                 "train.contrastive_weight and train.pair_ranking_weight apply to embedding \
                  distillation (MSE) only",
@@ -691,6 +796,19 @@ fn check_inputs(
         return Err(Error::msg(
             "train.pair_ranking_weight is set but the data has no parallel pairs to rank",
         ));
+    }
+    if cfg.similarity_weight > 0.0
+        && !matches!(train.objective, Objective::Mse | Objective::DirectionMse)
+    {
+        return Err(Error::msg(
+            "train.similarity_weight applies to embedding distillation only (remove it)",
+        ));
+    }
+    if cfg.similarity_weight.is_nan() || cfg.similarity_weight < 0.0 {
+        return Err(Error::msg(format!(
+            "train.similarity_weight must be ≥ 0, not {}",
+            cfg.similarity_weight
+        )));
     }
     if cfg.pair_ranking_weight.is_nan() || cfg.pair_ranking_weight < 0.0 {
         return Err(Error::msg(format!(
@@ -745,10 +863,22 @@ fn start_or_resume(
     Ok((state, None))
 }
 
+/// The objective `train` is trained on under `cfg.fit`.
+fn objective_of<'a>(train: &Dataset<'a>, cfg: &TrainConfig) -> Result<Objective<'a>> {
+    match (cfg.fit, train.objective) {
+        (Fit::Vector, objective) => Ok(objective),
+        (Fit::Direction, Objective::Mse | Objective::DirectionMse) => Ok(Objective::DirectionMse),
+        (Fit::Direction, Objective::Distill { .. }) => Err(Error::msg(
+            "train.fit = \"direction\" applies to embedding distillation only; a classifier \
+             learns the teacher's logits (remove train.fit)",
+        )),
+    }
+}
+
 /// Each example's gradient (scaled by its weight) and features, in parallel.
 fn batch_grads<'f>(
     student: &TableStudent,
-    train: &Dataset,
+    (train, objective): (&Dataset, Objective),
     features: &'f Features,
     chunk: &[u32],
     ranking: Option<&BatchTargets>,
@@ -762,7 +892,7 @@ fn batch_grads<'f>(
             let mut g = example_grad(
                 student,
                 f,
-                train.objective,
+                objective,
                 ex.target,
                 train.target(ex.target),
                 ranking,
@@ -876,7 +1006,12 @@ fn apply_sparse(
     });
 }
 
-fn mean_loss(student: &TableStudent, data: &Dataset, features: &Features) -> f32 {
+fn mean_loss(
+    student: &TableStudent,
+    data: &Dataset,
+    objective: Objective,
+    features: &Features,
+) -> f32 {
     let total: f64 = data
         .examples
         .par_iter()
@@ -885,9 +1020,7 @@ fn mean_loss(student: &TableStudent, data: &Dataset, features: &Features) -> f32
             let mut out = vec![0.0; student.config.output_dim];
             student.forward(features.get(ex.text), &mut hidden, &mut out);
             let mut grad = vec![0.0; out.len()];
-            data.objective
-                .loss_and_grad(&out, ex.target, data.target(ex.target), &mut grad)
-                as f64
+            objective.loss_and_grad(&out, ex.target, data.target(ex.target), &mut grad) as f64
         })
         .sum();
     (total / data.examples.len().max(1) as f64) as f32
@@ -895,7 +1028,12 @@ fn mean_loss(student: &TableStudent, data: &Dataset, features: &Features) -> f32
 
 /// Mean loss of the student on a dataset, under the dataset's objective.
 pub fn evaluate_loss(student: &TableStudent, data: &Dataset) -> f32 {
-    mean_loss(student, data, &Features::of(student, data.texts))
+    mean_loss(
+        student,
+        data,
+        data.objective,
+        &Features::of(student, data.texts),
+    )
 }
 
 #[cfg(test)]
@@ -967,6 +1105,7 @@ mod tests {
         let labels = [3u32, 5];
         let objectives = [
             Objective::Mse,
+            Objective::DirectionMse,
             Objective::Distill {
                 temperature: 2.0,
                 alpha: 0.5,
@@ -987,7 +1126,7 @@ mod tests {
         let cases = objectives
             .iter()
             .map(|&o| (o, false))
-            .chain([(Objective::Mse, true)]);
+            .chain([(Objective::Mse, true), (Objective::DirectionMse, true)]);
         for projection in [false, true] {
             for (objective, ranked) in cases.clone() {
                 let (mut student, texts, targets) = toy(projection);
@@ -1080,6 +1219,43 @@ mod tests {
             assert_eq!(after, after2);
             assert_eq!(table, table2, "same seed, same student");
         }
+    }
+
+    #[test]
+    fn fitting_the_direction_points_each_text_at_its_target_whatever_its_length() {
+        let (mut student, texts, mut targets) = toy(false);
+        // Target 1 three times as long as target 0: plain MSE would have to match both lengths.
+        targets[8..].iter_mut().for_each(|x| *x *= 3.0);
+        let data = mse_data(&texts, &targets);
+        let cfg = TrainConfig {
+            epochs: 60,
+            batch_size: 2,
+            lr: 0.05,
+            fit: Fit::Direction,
+            ..Default::default()
+        };
+        let before = objective_of(&data, &cfg).unwrap();
+        assert_eq!(before, Objective::DirectionMse);
+        train(&mut student, &data, None, &cfg, None, &mut |_, _, _| {}).unwrap();
+        for (i, text) in texts.iter().enumerate().take(6) {
+            let t = &targets[(i % 2) * 8..(i % 2 + 1) * 8];
+            let y = student.embed(text);
+            let cos = crate::encoder::dot(&y, t)
+                / (crate::encoder::dot(&y, &y) * crate::encoder::dot(t, t)).sqrt();
+            assert!(cos > 0.95, "text {i}: cos {cos}");
+        }
+        // A classifier's objective has no direction to fit: refused, saying what to remove.
+        let labels = [0u32, 1];
+        let distill = Dataset {
+            objective: Objective::Distill {
+                temperature: 2.0,
+                alpha: 0.5,
+                labels: &labels,
+            },
+            ..mse_data(&texts, &targets)
+        };
+        let err = objective_of(&distill, &cfg).unwrap_err().to_string();
+        assert!(err.contains("train.fit"), "{err}");
     }
 
     #[test]
