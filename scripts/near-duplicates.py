@@ -12,6 +12,11 @@ this counts the near ones that remain.
 
 Usage: scripts/near-duplicates.py RUN_DIR/corpus [EVAL_DIR=../shared/eval]
 """
+import collections
+import glob
+import re
+import sys
+
 ISO = {"de":"deu","fr":"fra","es":"spa","it":"ita","nl":"nld","pt":"por","ru":"rus","pl":"pol","tr":"tur","ja":"jpn","zh":"cmn","ar":"ara"}
 def toks(s, cjk):
     s = s.lower()

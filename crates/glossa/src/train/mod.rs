@@ -373,6 +373,63 @@ impl PairSchedule {
     }
 }
 
+/// A batch of texts run through the student for a term computed over the whole batch: their
+/// hidden vectors and their outputs, flat, in the batch's order.
+struct BatchTexts {
+    texts: Vec<u32>,
+    hidden: Vec<Vec<f32>>,
+    outputs: Vec<f32>,
+}
+
+impl BatchTexts {
+    fn forward(student: &TableStudent, features: &Features, texts: Vec<u32>) -> Self {
+        let out_dim = student.config.output_dim;
+        let forward: Vec<(Vec<f32>, Vec<f32>)> = texts
+            .par_iter()
+            .with_min_len(8)
+            .map(|&t| {
+                let mut hidden = vec![0.0; student.config.dim];
+                let mut output = vec![0.0; out_dim];
+                student.forward(features.get(t), &mut hidden, &mut output);
+                (hidden, output)
+            })
+            .collect();
+        let outputs = forward
+            .iter()
+            .flat_map(|(_, o)| o.iter().copied())
+            .collect();
+        let hidden = forward.into_iter().map(|(h, _)| h).collect();
+        BatchTexts {
+            texts,
+            hidden,
+            outputs,
+        }
+    }
+
+    /// Each text's gradient (times `scale`) with its features, from `grads`, the gradients
+    /// with respect to the outputs.
+    fn backward<'f>(
+        self,
+        student: &TableStudent,
+        features: &'f Features,
+        grads: &[f32],
+        scale: f32,
+    ) -> Vec<(ExampleGrad, &'f [u32])> {
+        self.hidden
+            .into_par_iter()
+            .zip(grads.par_chunks(student.config.output_dim))
+            .zip(self.texts.par_iter())
+            .with_min_len(8)
+            .map(|((hidden, out_grad), &t)| {
+                let f = features.get(t);
+                let mut g = ExampleGrad::backward(student, f.len(), 0.0, hidden, out_grad.to_vec());
+                g.scale(scale);
+                (g, f)
+            })
+            .collect()
+    }
+}
+
 /// The pair ranking term of one step: its loss, and each text's gradient (times `scale`) with
 /// its features, both sides of every pair.
 fn pair_grads<'f>(
@@ -384,44 +441,15 @@ fn pair_grads<'f>(
     scale: f32,
 ) -> (f32, Vec<(ExampleGrad, &'f [u32])>) {
     let ids: Vec<(u32, u32)> = batch.iter().map(|&k| train.pairs[k as usize]).collect();
-    let texts: Vec<u32> = ids
-        .iter()
-        .map(|p| p.0)
-        .chain(ids.iter().map(|p| p.1))
-        .collect();
+    let texts = ids.iter().map(|p| p.0).chain(ids.iter().map(|p| p.1));
+    let batch = BatchTexts::forward(student, features, texts.collect());
     let out_dim = student.config.output_dim;
-    let forward: Vec<(Vec<f32>, Vec<f32>)> = texts
-        .par_iter()
-        .with_min_len(8)
-        .map(|&t| {
-            let mut hidden = vec![0.0; student.config.dim];
-            let mut output = vec![0.0; out_dim];
-            student.forward(features.get(t), &mut hidden, &mut output);
-            (hidden, output)
-        })
-        .collect();
-    let outputs: Vec<f32> = forward
-        .iter()
-        .flat_map(|(_, o)| o.iter().copied())
-        .collect();
     let half = ids.len() * out_dim;
-    let mut grads = vec![0.0; outputs.len()];
+    let mut grads = vec![0.0; batch.outputs.len()];
     let (grad_a, grad_b) = grads.split_at_mut(half);
-    let (a, b) = outputs.split_at(half);
+    let (a, b) = batch.outputs.split_at(half);
     let loss = crate::train::loss::pair_ranking(a, b, out_dim, &ids, temperature, grad_a, grad_b);
-    let per_text = forward
-        .into_par_iter()
-        .zip(grads.par_chunks(out_dim))
-        .zip(texts.par_iter())
-        .with_min_len(8)
-        .map(|(((hidden, _), out_grad), &t)| {
-            let f = features.get(t);
-            let mut g = ExampleGrad::backward(student, f.len(), 0.0, hidden, out_grad.to_vec());
-            g.scale(scale);
-            (g, f)
-        })
-        .collect();
-    (loss, per_text)
+    (loss, batch.backward(student, features, &grads, scale))
 }
 
 /// The similarity-matching term of one step over the batch's examples: its loss, and each
@@ -433,22 +461,8 @@ fn similarity_grads<'f>(
     chunk: &[u32],
     scale: f32,
 ) -> (f32, Vec<(ExampleGrad, &'f [u32])>) {
-    let out_dim = student.config.output_dim;
     let examples: Vec<&Example> = chunk.iter().map(|&i| &train.examples[i as usize]).collect();
-    let forward: Vec<(Vec<f32>, Vec<f32>)> = examples
-        .par_iter()
-        .with_min_len(8)
-        .map(|ex| {
-            let mut hidden = vec![0.0; student.config.dim];
-            let mut output = vec![0.0; out_dim];
-            student.forward(features.get(ex.text), &mut hidden, &mut output);
-            (hidden, output)
-        })
-        .collect();
-    let outputs: Vec<f32> = forward
-        .iter()
-        .flat_map(|(_, o)| o.iter().copied())
-        .collect();
+    let batch = BatchTexts::forward(student, features, examples.iter().map(|e| e.text).collect());
     let teacher: Vec<f32> = examples
         .iter()
         .flat_map(|ex| {
@@ -457,21 +471,11 @@ fn similarity_grads<'f>(
             t
         })
         .collect();
-    let mut grads = vec![0.0; outputs.len()];
-    let loss = crate::train::loss::similarity_matching(&outputs, &teacher, out_dim, &mut grads);
-    let per_text = forward
-        .into_par_iter()
-        .zip(grads.par_chunks(out_dim))
-        .zip(examples.par_iter())
-        .with_min_len(8)
-        .map(|(((hidden, _), out_grad), ex)| {
-            let f = features.get(ex.text);
-            let mut g = ExampleGrad::backward(student, f.len(), 0.0, hidden, out_grad.to_vec());
-            g.scale(scale);
-            (g, f)
-        })
-        .collect();
-    (loss, per_text)
+    let mut grads = vec![0.0; batch.outputs.len()];
+    let out_dim = student.config.output_dim;
+    let loss =
+        crate::train::loss::similarity_matching(&batch.outputs, &teacher, out_dim, &mut grads);
+    (loss, batch.backward(student, features, &grads, scale))
 }
 
 /// Adam moments for the table (touched rows only) and the projection (dense).
