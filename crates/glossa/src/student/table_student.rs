@@ -448,6 +448,11 @@ impl TableStudent {
             let inv = 1.0 / rows as f32;
             hidden.iter_mut().for_each(|h| *h *= inv);
         }
+        self.project(hidden, output);
+    }
+
+    /// The output of a hidden (mean-pooled) vector: itself, or through the projection.
+    pub(crate) fn project(&self, hidden: &[f32], output: &mut [f32]) {
         match &self.projection {
             None => output.copy_from_slice(hidden),
             Some(p) => {

@@ -406,6 +406,26 @@ impl BatchTexts {
         }
     }
 
+    /// The batch's examples as their gradients already ran them forward (`grads`, in the same
+    /// order): no second pass over the table.
+    fn of_examples(
+        student: &TableStudent,
+        examples: &[&Example],
+        grads: &[(ExampleGrad, &[u32])],
+    ) -> Self {
+        let out_dim = student.config.output_dim;
+        let hidden: Vec<Vec<f32>> = grads.iter().map(|(g, _)| g.hidden.clone()).collect();
+        let mut outputs = vec![0.0; hidden.len() * out_dim];
+        for (h, out) in hidden.iter().zip(outputs.chunks_mut(out_dim)) {
+            student.project(h, out);
+        }
+        BatchTexts {
+            texts: examples.iter().map(|e| e.text).collect(),
+            hidden,
+            outputs,
+        }
+    }
+
     /// Each text's gradient (times `scale`) with its features, from `grads`, the gradients
     /// with respect to the outputs.
     fn backward<'f>(
@@ -456,13 +476,13 @@ fn pair_grads<'f>(
 /// text's gradient (times `scale`) with its features.
 fn similarity_grads<'f>(
     student: &TableStudent,
-    train: &Dataset,
-    features: &'f Features,
+    (train, features): (&Dataset, &'f Features),
     chunk: &[u32],
+    example_grads: &[(ExampleGrad, &[u32])],
     scale: f32,
 ) -> (f32, Vec<(ExampleGrad, &'f [u32])>) {
     let examples: Vec<&Example> = chunk.iter().map(|&i| &train.examples[i as usize]).collect();
-    let batch = BatchTexts::forward(student, features, examples.iter().map(|e| e.text).collect());
+    let batch = BatchTexts::of_examples(student, &examples, example_grads);
     let teacher: Vec<f32> = examples
         .iter()
         .flat_map(|ex| {
@@ -714,7 +734,14 @@ pub fn train(
             }
             if cfg.similarity_weight > 0.0 {
                 let scale = cfg.similarity_weight * weight;
-                let (loss, similar) = similarity_grads(student, train, &features, chunk, scale);
+                // The batch's own examples lead `grads`, already run forward.
+                let (loss, similar) = similarity_grads(
+                    student,
+                    (train, &features),
+                    chunk,
+                    &grads[..chunk.len()],
+                    scale,
+                );
                 batch_loss += cfg.similarity_weight * loss;
                 grads.extend(similar);
             }
