@@ -29,6 +29,7 @@ fn student(dir: &std::path::Path) {
         marks: Marks::All,
         fold_arabic: false,
         unspaced_letters: UnspacedLetters::Chars,
+        word_ngrams: 1,
     };
     let texts: Vec<&str> = LINES.iter().flat_map(|l| l.split('\t')).collect();
     let words = build_vocab(texts, WordRules::new(true), 1, 1000);

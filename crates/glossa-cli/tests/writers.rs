@@ -22,6 +22,7 @@ fn student(dir: &Path, seed: u64) {
         marks: Marks::All,
         fold_arabic: false,
         unspaced_letters: UnspacedLetters::Chars,
+        word_ngrams: 1,
     };
     let text: Vec<String> = (0..30_000)
         .map(|i| format!("word{i} other{}", i % 977))

@@ -31,6 +31,7 @@ fn small_student(dir: &Path) {
         marks: Marks::All,
         fold_arabic: false,
         unspaced_letters: UnspacedLetters::Chars,
+        word_ngrams: 1,
     };
     let vocab = build_vocab(TEXTS, WordRules::new(true), 1, 100);
     TableStudent::new(config, vocab, 7)

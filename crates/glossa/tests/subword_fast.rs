@@ -123,6 +123,7 @@ fn student(lines: &[String], dir: &Path) -> TableStudent {
         marks: Marks::Listed,
         fold_arabic: false,
         unspaced_letters: UnspacedLetters::Chars,
+        word_ngrams: 1,
     };
     let words = build_vocab(
         lines.iter().map(String::as_str),

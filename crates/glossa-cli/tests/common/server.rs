@@ -45,6 +45,7 @@ pub fn student_of_width(dir: &Path, output_dim: usize, seed: u64) {
         marks: Marks::All,
         fold_arabic: false,
         unspaced_letters: UnspacedLetters::Chars,
+        word_ngrams: 1,
     };
     let words = build_vocab(SENTENCES.iter().copied(), WordRules::new(true), 1, 100);
     TableStudent::new(config, words, seed)

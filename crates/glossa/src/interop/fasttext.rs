@@ -104,6 +104,16 @@ pub fn write_bin(student: &TableStudent, path: &Path) -> Result<ExportSummary> {
         ));
     }
     let config = &student.config;
+    if config.word_ngrams > 1 {
+        // fastText chains word hashes over its own tokens, end-of-line token included, so its
+        // word n-gram rows would not be the ones the student learnt.
+        return Err(Error::msg(format!(
+            "a student with word n-grams (student.json: word_ngrams = {}) has no fastText form \
+             yet: fastText's sentence vectors would read other word-pair rows; use the student \
+             directory itself (`glossa embed`, `glossa serve`, the Python and C bindings)",
+            config.word_ngrams
+        )));
+    }
     let words = student.words();
     let vocab_path = Path::new("vocab.txt");
     for (i, w) in words.iter().enumerate() {
@@ -622,6 +632,7 @@ mod tests {
             marks: Marks::All,
             fold_arabic: false,
             unspaced_letters: UnspacedLetters::Chars,
+            word_ngrams: 1,
         };
         let words = ["the", "cat", "sat", "日", "本", "日本", "on"]
             .map(String::from)
@@ -712,6 +723,15 @@ mod tests {
             let err = write_bin(&s, &path).err().unwrap().to_string();
             assert!(err.contains("vocab.txt") && err.contains("word 1"), "{err}");
         }
+        assert!(!path.exists(), "nothing written");
+        // Word n-gram rows fastText would not read the same way.
+        let pairs = SubwordConfig {
+            word_ngrams: 2,
+            ..config.clone()
+        };
+        let s = TableStudent::new(pairs, vec!["a".into()], 1).unwrap();
+        let err = write_bin(&s, &path).err().unwrap().to_string();
+        assert!(err.contains("word_ngrams = 2"), "{err}");
         assert!(!path.exists(), "nothing written");
 
         let s = TableStudent::new(config, vec!["a".into()], 1).unwrap();

@@ -202,6 +202,7 @@ mod tests {
             marks: Marks::All,
             fold_arabic: false,
             unspaced_letters: UnspacedLetters::Chars,
+            word_ngrams: 1,
         };
         let s = TableStudent::new(
             config,

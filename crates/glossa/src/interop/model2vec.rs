@@ -350,6 +350,7 @@ mod tests {
             marks: crate::student::Marks::All,
             fold_arabic: false,
             unspaced_letters: crate::student::UnspacedLetters::Chars,
+            word_ngrams: 1,
         };
         let s = TableStudent::new(config, vec!["a".into()], 1).unwrap();
         let dir = tempfile::tempdir().unwrap();

@@ -1161,6 +1161,7 @@ mod tests {
             marks: Marks::All,
             fold_arabic: false,
             unspaced_letters: UnspacedLetters::Chars,
+            word_ngrams: 1,
         };
         let embedder = TableStudent::new(config, words, 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -1207,6 +1208,7 @@ mod tests {
             marks: Marks::All,
             fold_arabic: false,
             unspaced_letters: UnspacedLetters::Chars,
+            word_ngrams: 1,
         };
         let student = TableStudent::new(config, vec!["hi".into()], 1).unwrap();
         let dir = tempfile::tempdir().unwrap();

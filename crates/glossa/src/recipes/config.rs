@@ -166,6 +166,10 @@ pub struct StudentConfig {
     /// are read: `chars` (unigrams and bigrams of characters, as for Chinese; the default) or
     /// `ngrams` (a run is a word, read through its character n-grams).
     pub unspaced_letters: UnspacedLetters,
+    /// Subword student: word n-grams up to this length hashed into the bucket rows beside the
+    /// character n-grams (fastText's `wordNgrams`; 2 adds each pair of neighbouring words).
+    /// 1, the default, adds none.
+    pub word_ngrams: usize,
     pub min_count: usize,
     pub max_words: usize,
     /// Learn the teacher's vectors minus their mean over the training texts, renormalised,
@@ -405,6 +409,7 @@ impl Default for StudentConfig {
             marks: Marks::All,
             fold_arabic: false,
             unspaced_letters: UnspacedLetters::Chars,
+            word_ngrams: 1,
             min_count: 2,
             max_words: 100_000,
             center_targets: false,

@@ -165,6 +165,13 @@ fn refuse_settings_that_cannot_apply(config: &Config) -> Result<()> {
              section's settings",
         ));
     }
+    if config.student.kind != StudentKind::Subword && config.student.word_ngrams != 1 {
+        return Err(Error::msg(format!(
+            "student.word_ngrams = {} is for the subword student (kind = \"subword\"): the \
+             static and Transformer students read the teacher's tokens; remove the key",
+            config.student.word_ngrams
+        )));
+    }
     Ok(())
 }
 
@@ -516,4 +523,24 @@ fn write_reports(run: &Run, report: &DistillReport, teacher: &str) -> Result<()>
     let title = "glossa distillation report";
     let page = crate::eval::report::html(title, &report.models, &report.train_log, &notes);
     run.write("report.html", page.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_ngrams_are_refused_for_students_that_read_the_teachers_tokens() {
+        let mut config = Config::default();
+        config.student.word_ngrams = 2;
+        assert!(refuse_settings_that_cannot_apply(&config).is_ok());
+        for kind in [StudentKind::Static, StudentKind::Transformer] {
+            config.student.kind = kind;
+            let err = refuse_settings_that_cannot_apply(&config).unwrap_err();
+            assert!(
+                err.to_string().contains("student.word_ngrams = 2"),
+                "{kind:?}: {err}"
+            );
+        }
+    }
 }

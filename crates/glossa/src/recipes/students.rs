@@ -64,6 +64,7 @@ pub fn fresh_subword_student(
         marks: rules.marks,
         fold_arabic: rules.fold_arabic,
         unspaced_letters: rules.unspaced_letters,
+        word_ngrams: s.word_ngrams,
     };
     TableStudent::new(shape, words, seed)
 }

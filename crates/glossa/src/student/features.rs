@@ -124,6 +124,28 @@ pub fn fold_arabic(c: char) -> Option<char> {
     }
 }
 
+/// fastText's multiplier when it chains word hashes into a word n-gram's (`addWordNgrams`).
+const WORD_NGRAM_MULTIPLIER: u64 = 116_049_371;
+
+/// Calls `f` with the hash of each word n-gram (2 ≤ n ≤ `max_n`) that ends at the last of
+/// `hashes` (the `fasttext_hash` of each word of a run, in order), chained as fastText's
+/// supervised models chain them: h = h · 116049371 + next, over each word's hash taken as a
+/// sign-extended i32. Called once per word, it reaches every n-gram of the run once.
+pub fn word_ngram_hashes(hashes: &[u32], max_n: usize, mut f: impl FnMut(u64)) {
+    let widen = |h: u32| h as i32 as i64 as u64;
+    let last = hashes.len();
+    for n in 2..=max_n.min(last) {
+        let h = hashes[last - n..]
+            .iter()
+            .skip(1)
+            .fold(widen(hashes[last - n]), |h, &next| {
+                h.wrapping_mul(WORD_NGRAM_MULTIPLIER)
+                    .wrapping_add(widen(next))
+            });
+        f(h);
+    }
+}
+
 /// fastText's hash: FNV-1a over the bytes, each byte taken as a *signed* char and sign-extended,
 /// so ids match fastText's own for non-ASCII text.
 pub fn fasttext_hash(bytes: &[u8]) -> u32 {
@@ -159,6 +181,9 @@ pub struct Scratch {
     pub bracketed: String,
     /// Character offsets, for `char_ngrams_in`.
     pub starts: Vec<usize>,
+    /// fastText hashes of the words read so far in the current run of words, for
+    /// `word_ngram_hashes`.
+    pub word_hashes: Vec<u32>,
 }
 
 /// The word and the unspaced run `for_each_token` is building.
@@ -365,6 +390,32 @@ pub(crate) mod tests {
             lines.extend(text.lines().step_by(step).map(str::to_owned));
         }
         lines
+    }
+
+    #[test]
+    fn word_ngrams_chain_each_words_hash_as_fasttext_does() {
+        let hashes: Vec<u32> = ["new", "york", "city"]
+            .iter()
+            .map(|w| fasttext_hash(w.as_bytes()))
+            .collect();
+        let widen = |h: u32| h as i32 as i64 as u64;
+        let chain = |a: u64, b: u32| a.wrapping_mul(116_049_371).wrapping_add(widen(b));
+        let mut got = Vec::new();
+        word_ngram_hashes(&hashes, 3, |h| got.push(h));
+        // Ending at "city": the bigram "york city" and the trigram "new york city".
+        let bigram = chain(widen(hashes[1]), hashes[2]);
+        let trigram = chain(chain(widen(hashes[0]), hashes[1]), hashes[2]);
+        assert_eq!(got, vec![bigram, trigram]);
+        // A first word ends no n-gram; n = 1 asks for none.
+        let mut none = Vec::new();
+        word_ngram_hashes(&hashes[..1], 3, |h| none.push(h));
+        word_ngram_hashes(&hashes, 1, |h| none.push(h));
+        assert!(none.is_empty());
+        // "new york" and "york new" are different rows.
+        let (mut ab, mut ba) = (Vec::new(), Vec::new());
+        word_ngram_hashes(&hashes[..2], 2, |h| ab.push(h));
+        word_ngram_hashes(&[hashes[1], hashes[0]], 2, |h| ba.push(h));
+        assert_ne!(ab, ba);
     }
 
     #[test]

@@ -425,6 +425,7 @@ mod tests {
             marks: Marks::All,
             fold_arabic: false,
             unspaced_letters: UnspacedLetters::Chars,
+            word_ngrams: 1,
         };
         let lines = lines();
         let words = build_vocab(

@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::features::{
-    char_ngrams_in, fasttext_hash, for_each_token, tokenize, Marks, Scratch, TokenKind,
-    UnspacedLetters, WordRules,
+    char_ngrams_in, fasttext_hash, for_each_token, tokenize, word_ngram_hashes, Marks, Scratch,
+    TokenKind, UnspacedLetters, WordRules,
 };
 use super::pieces::{encode_ids, PieceCache};
 use super::table::Precision;
@@ -74,6 +74,19 @@ pub struct SubwordConfig {
     /// saved before it, whose student cut them into characters (`UnspacedLetters::Chars`).
     #[serde(default = "UnspacedLetters::before_it_was_saved")]
     pub unspaced_letters: UnspacedLetters,
+    /// Word n-grams up to this length (2: each pair of neighbouring words) hashed into the
+    /// bucket rows beside the character n-grams, as fastText's `wordNgrams`; 1 (none) in a
+    /// `student.json` saved before it.
+    #[serde(default = "no_word_ngrams", skip_serializing_if = "is_no_word_ngrams")]
+    pub word_ngrams: usize,
+}
+
+fn no_word_ngrams() -> usize {
+    1
+}
+
+fn is_no_word_ngrams(n: &usize) -> bool {
+    *n == 1
 }
 
 impl SubwordConfig {
@@ -195,6 +208,7 @@ impl TableStudent {
             marks: Marks::All,
             fold_arabic: false,
             unspaced_letters: UnspacedLetters::Chars,
+            word_ngrams: 1,
         };
         validate_static(&config, words.len())?;
         if table.len() != words.len() * dim {
@@ -379,11 +393,27 @@ impl TableStudent {
     }
 
     fn bucket(&self, bytes: &[u8]) -> u32 {
-        let b = fasttext_hash(bytes) as usize % self.config.buckets;
+        self.bucket_of_hash(fasttext_hash(bytes) as u64)
+    }
+
+    fn bucket_of_hash(&self, hash: u64) -> u32 {
+        let b = (hash % self.config.buckets as u64) as usize;
         match &self.bucket_rows {
             Some(rows) => rows.map[b],
             None => (self.words.len() + b) as u32,
         }
+    }
+
+    /// Calls `f` with the row of each word n-gram that ends at `token` (none unless
+    /// `word_ngrams` > 1), after adding the token to the run of words in `word_hashes`.
+    fn word_ngram_rows(&self, token: &str, word_hashes: &mut Vec<u32>, mut f: impl FnMut(u32)) {
+        if self.config.word_ngrams < 2 {
+            return;
+        }
+        word_hashes.push(fasttext_hash(token.as_bytes()));
+        word_ngram_hashes(word_hashes, self.config.word_ngrams, |h| {
+            f(self.bucket_of_hash(h))
+        });
     }
 
     /// Appends the feature rows of `text` to `out` (a row may repeat; it then counts twice).
@@ -416,7 +446,9 @@ impl TableStudent {
             tokens,
             bracketed,
             starts,
+            word_hashes,
         } = scratch;
+        word_hashes.clear();
         let (minn, maxn) = (self.config.minn, self.config.maxn);
         for_each_token(text, self.config.word_rules(), tokens, |token, kind| {
             let word = vocab.get(token).copied();
@@ -427,8 +459,11 @@ impl TableStudent {
                     char_ngrams_in(bracketed, minn, maxn, starts, |g| {
                         out.push(self.bucket(g.as_bytes()))
                     });
+                    self.word_ngram_rows(token, word_hashes, |row| out.push(row));
                 }
                 TokenKind::Chars => {
+                    // A word n-gram never spans a run of ideographs or unspaced letters.
+                    word_hashes.clear();
                     out.push(word.unwrap_or_else(|| self.bucket(bracketed.as_bytes())))
                 }
             }
@@ -482,7 +517,9 @@ impl TableStudent {
             tokens,
             bracketed,
             starts,
+            word_hashes,
         } = scratch;
+        word_hashes.clear();
         hidden.fill(0.0);
         let mut rows = 0;
         let mut shard = self.word_sums.shard();
@@ -499,8 +536,14 @@ impl TableStudent {
                         self.table.add_rows(features, dim, sum);
                         features.len()
                     });
+                    // Word n-grams depend on the neighbours: added row by row, never cached.
+                    self.word_ngram_rows(token, word_hashes, |row| {
+                        self.table.add_row(row as usize, dim, hidden);
+                        rows += 1;
+                    });
                 }
                 TokenKind::Chars => {
+                    word_hashes.clear();
                     let row = vocab
                         .get(token)
                         .copied()
@@ -888,9 +931,11 @@ fn validate(config: &SubwordConfig, words: usize) -> Result<()> {
         || config.buckets == 0
         || config.minn == 0
         || config.minn > config.maxn
+        || config.word_ngrams == 0
     {
         return Err(Error::msg(format!(
-            "invalid student shape: {config:?} (dim, output_dim, buckets > 0; 0 < minn <= maxn)"
+            "invalid student shape: {config:?} (dim, output_dim, buckets, word_ngrams > 0; \
+             0 < minn <= maxn)"
         )));
     }
     let rows = words.checked_add(config.buckets);
@@ -915,7 +960,12 @@ fn validate(config: &SubwordConfig, words: usize) -> Result<()> {
 /// Checks the shape of a static student with `tokens` vocabulary entries (no buckets, no
 /// n-grams).
 fn validate_static(config: &SubwordConfig, tokens: usize) -> Result<()> {
-    if config.dim == 0 || config.output_dim == 0 || config.buckets != 0 || tokens == 0 {
+    if config.dim == 0
+        || config.output_dim == 0
+        || config.buckets != 0
+        || config.word_ngrams != 1
+        || tokens == 0
+    {
         return Err(Error::msg(format!(
             "invalid static student shape: {config:?} over {tokens} tokens (dim, output_dim and \
              the vocabulary > 0; no buckets)"
@@ -1209,6 +1259,7 @@ mod tests {
             marks: Marks::All,
             fold_arabic: false,
             unspaced_letters: UnspacedLetters::Chars,
+            word_ngrams: 1,
         };
         let words = build_vocab(["the cat", "the dog", "日本"], WordRules::new(true), 1, 10);
         TableStudent::new(config, words, 1).unwrap()
@@ -1268,8 +1319,31 @@ mod tests {
         out
     }
 
+    /// `features_reference` plus the word n-grams, as fastText adds them: after the words, from
+    /// each run of words (a run of ideographs or unspaced letters ends one), sorted.
+    fn features_reference_sorted(s: &TableStudent, text: &str) -> Vec<u32> {
+        let mut out = features_reference(s, text);
+        let rules = s.config.word_rules();
+        let tokens = super::super::features::tests::tokenize_reference(text, rules);
+        for run in tokens.split(|(_, kind)| *kind == TokenKind::Chars) {
+            let hashes: Vec<u64> = run
+                .iter()
+                .map(|(t, _)| fasttext_hash(t.as_bytes()) as i32 as i64 as u64)
+                .collect();
+            for (i, &first) in hashes.iter().enumerate() {
+                let mut h = first;
+                for &next in hashes.iter().skip(i + 1).take(s.config.word_ngrams - 1) {
+                    h = h.wrapping_mul(116_049_371).wrapping_add(next);
+                    out.push(s.bucket_of_hash(h));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// A student whose vocabulary comes from `lines`, saved and loaded (a mapped table).
-    fn student_of(lines: &[String], dir: &Path) -> TableStudent {
+    fn student_with_word_ngrams(lines: &[String], dir: &Path, word_ngrams: usize) -> TableStudent {
         let config = SubwordConfig {
             dim: 16,
             output_dim: 8,
@@ -1280,6 +1354,7 @@ mod tests {
             marks: Marks::All,
             fold_arabic: false,
             unspaced_letters: UnspacedLetters::Chars,
+            word_ngrams,
         };
         let words = build_vocab(
             lines.iter().map(String::as_str),
@@ -1295,15 +1370,30 @@ mod tests {
     #[test]
     fn fast_features_and_word_sums_equal_the_plain_path_on_multilingual_text() {
         let lines = super::super::features::tests::multilingual_lines(25);
-        let dir = tempfile::tempdir().unwrap();
-        let s = student_of(&lines, dir.path());
+        for word_ngrams in [1, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let s = student_with_word_ngrams(&lines, dir.path(), word_ngrams);
+            assert_eq!(s.config.word_ngrams, word_ngrams, "saved and loaded");
+            fast_paths_equal_the_plain_path(&s, &lines, dir.path());
+        }
+    }
+
+    fn fast_paths_equal_the_plain_path(s: &TableStudent, lines: &[String], dir: &Path) {
         assert!(s.table.is_mapped());
         let mut scratch = Scratch::default();
-        for line in &lines {
+        let mut word_ngram_rows = 0;
+        for line in lines {
             let mut got = Vec::new();
             s.features_in(line, &mut got, &mut scratch);
-            assert_eq!(got, features_reference(&s, line), "{line:?}");
+            if s.config.word_ngrams == 1 {
+                assert_eq!(got, features_reference(s, line), "{line:?}");
+            } else {
+                word_ngram_rows += got.len() - features_reference(s, line).len();
+                got.sort_unstable();
+                assert_eq!(got, features_reference_sorted(s, line), "{line:?}");
+            }
         }
+        assert_eq!(word_ngram_rows > 0, s.config.word_ngrams > 1);
         // encode sums each word's rows once (word_sums): the plain vectors up to rounding,
         // whether the cache is cold (first pass) or warm (second).
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -1325,7 +1415,7 @@ mod tests {
         assert!(s.word_sums.is_empty());
         // A table being trained (owned) takes the plain path: the very same vectors.
         let owned = {
-            let mut o = TableStudent::load(dir.path()).unwrap();
+            let mut o = TableStudent::load(dir).unwrap();
             o.table[0] += 0.0;
             o
         };

@@ -1095,6 +1095,7 @@ mod tests {
             marks: Marks::All,
             fold_arabic: false,
             unspaced_letters: UnspacedLetters::Chars,
+            word_ngrams: 1,
         };
         let words = build_vocab(
             texts.iter().map(String::as_str),
