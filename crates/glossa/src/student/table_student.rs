@@ -922,6 +922,10 @@ fn verify_checksum(path: &Path, want: &str) -> Result<()> {
     Ok(())
 }
 
+/// The longest word n-gram a student may hash: a text of w words has up to w · n of them, so an
+/// unbounded n from a damaged `student.json` would make encoding quadratic in the text.
+const MAX_WORD_NGRAMS: usize = 8;
+
 /// Checks a shape for a student with `words` vocabulary words: sizes that are zero, or whose
 /// table would not fit in memory or in the u32 row ids of features, are refused before anything
 /// is allocated or indexed.
@@ -931,11 +935,11 @@ fn validate(config: &SubwordConfig, words: usize) -> Result<()> {
         || config.buckets == 0
         || config.minn == 0
         || config.minn > config.maxn
-        || config.word_ngrams == 0
+        || !(1..=MAX_WORD_NGRAMS).contains(&config.word_ngrams)
     {
         return Err(Error::msg(format!(
-            "invalid student shape: {config:?} (dim, output_dim, buckets, word_ngrams > 0; \
-             0 < minn <= maxn)"
+            "invalid student shape: {config:?} (dim, output_dim, buckets > 0; 0 < minn <= maxn; \
+             1 <= word_ngrams <= {MAX_WORD_NGRAMS})"
         )));
     }
     let rows = words.checked_add(config.buckets);
@@ -1623,6 +1627,18 @@ mod tests {
         .unwrap();
         // No n-gram is that long: only the word's own row.
         assert_eq!(huge_ngrams.embed("a bb"), vec![1.0]);
+
+        for n in ["0", "9", "18446744073709551615"] {
+            let err = literal_student(
+                dir.path(),
+                &format!(r#"{{"format":"glossa-subword/1","dim":1,"output_dim":1,"buckets":1,"minn":3,"maxn":3,"lowercase":true,"word_ngrams":{n},"words":1}}"#),
+                VALID_WEIGHTS,
+            )
+            .err()
+            .unwrap()
+            .to_string();
+            assert!(err.contains("1 <= word_ngrams <= 8"), "{n}: {err}");
+        }
     }
 
     #[test]
