@@ -1,7 +1,7 @@
 //! `glossa shrink` driven as a user drives it: a budget met, a budget refused.
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, TableStudent, UnspacedLetters, WordRules};
+use glossa::student::{SubwordConfig, TableStudent, WordRules};
 use glossa::Encoder;
 
 mod common;
@@ -19,18 +19,7 @@ const LINES: &[&str] = &[
 
 /// A random-weight student (width 16, 4,000 buckets) over the words of `LINES`.
 fn student(dir: &std::path::Path) {
-    let config = SubwordConfig {
-        dim: 16,
-        output_dim: 16,
-        buckets: 4000,
-        minn: 3,
-        maxn: 5,
-        lowercase: true,
-        marks: Marks::All,
-        fold_arabic: false,
-        unspaced_letters: UnspacedLetters::Chars,
-        word_ngrams: 1,
-    };
+    let config = SubwordConfig::new(16, 16, 4000, (3, 5), WordRules::new(true));
     let texts: Vec<&str> = LINES.iter().flat_map(|l| l.split('\t')).collect();
     let words = build_vocab(texts, WordRules::new(true), 1, 1000);
     TableStudent::new(config, words, 5)

@@ -8,22 +8,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, TableStudent, UnspacedLetters, WordRules};
+use glossa::student::{SubwordConfig, TableStudent, WordRules};
 
 /// A student with a vocabulary large enough that exporting it takes a while (tens of ms).
 fn student(dir: &Path, seed: u64) {
-    let config = SubwordConfig {
-        dim: 16,
-        output_dim: 32,
-        buckets: 20_000,
-        minn: 2,
-        maxn: 4,
-        lowercase: true,
-        marks: Marks::All,
-        fold_arabic: false,
-        unspaced_letters: UnspacedLetters::Chars,
-        word_ngrams: 1,
-    };
+    let config = SubwordConfig::new(16, 32, 20_000, (2, 4), WordRules::new(true));
     let text: Vec<String> = (0..30_000)
         .map(|i| format!("word{i} other{}", i % 977))
         .collect();

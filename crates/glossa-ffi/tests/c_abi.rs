@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, TableStudent, UnspacedLetters, WordRules};
+use glossa::student::{SubwordConfig, TableStudent, WordRules};
 
 const TEXTS: [&str; 8] = [
     "The cat sleeps on the sofa.",
@@ -21,18 +21,7 @@ const TEXTS: [&str; 8] = [
 
 /// A small fastText-style student with a projection (width 8 → 16), saved to `dir`.
 fn small_student(dir: &Path) {
-    let config = SubwordConfig {
-        dim: 8,
-        output_dim: 16,
-        buckets: 500,
-        minn: 3,
-        maxn: 5,
-        lowercase: true,
-        marks: Marks::All,
-        fold_arabic: false,
-        unspaced_letters: UnspacedLetters::Chars,
-        word_ngrams: 1,
-    };
+    let config = SubwordConfig::new(8, 16, 500, (3, 5), WordRules::new(true));
     let vocab = build_vocab(TEXTS, WordRules::new(true), 1, 100);
     TableStudent::new(config, vocab, 7)
         .unwrap()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use glossa::student::features::{char_ngrams, fasttext_hash, TokenKind};
 use glossa::student::table_student::{build_vocab, SubwordConfig};
 use glossa::student::TableStudent;
-use glossa::student::{Marks, UnspacedLetters};
+use glossa::student::{Marks, WordRules};
 use glossa::Encoder;
 
 fn root() -> PathBuf {
@@ -113,18 +113,16 @@ fn tatoeba_lines() -> Vec<String> {
 /// smaller table), saved and loaded back. Its marks are the listed ones, the rule the original
 /// algorithm above knows (`features`' own tests check every rule against a reference).
 fn student(lines: &[String], dir: &Path) -> TableStudent {
-    let config = SubwordConfig {
-        dim: 64,
-        output_dim: 64,
-        buckets: 20_000,
-        minn: 3,
-        maxn: 6,
-        lowercase: true,
-        marks: Marks::Listed,
-        fold_arabic: false,
-        unspaced_letters: UnspacedLetters::Chars,
-        word_ngrams: 1,
-    };
+    let config = SubwordConfig::new(
+        64,
+        64,
+        20_000,
+        (3, 6),
+        WordRules {
+            marks: Marks::Listed,
+            ..WordRules::new(true)
+        },
+    );
     let words = build_vocab(
         lines.iter().map(String::as_str),
         config.word_rules(),

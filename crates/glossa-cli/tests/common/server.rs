@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use glossa::student::table_student::build_vocab;
-use glossa::student::{Marks, SubwordConfig, TableStudent, UnspacedLetters, WordRules};
+use glossa::student::{SubwordConfig, TableStudent, WordRules};
 use serde_json::Value;
 
 pub const SENTENCES: &[&str] = &[
@@ -35,18 +35,7 @@ pub fn tiny_student_seeded(dir: &Path, seed: u64) {
 /// A small student whose vectors are `output_dim` wide (8-wide rows projected), for answers
 /// large enough to show in the server's memory.
 pub fn student_of_width(dir: &Path, output_dim: usize, seed: u64) {
-    let config = SubwordConfig {
-        dim: 8,
-        output_dim,
-        buckets: 1000,
-        minn: 2,
-        maxn: 4,
-        lowercase: true,
-        marks: Marks::All,
-        fold_arabic: false,
-        unspaced_letters: UnspacedLetters::Chars,
-        word_ngrams: 1,
-    };
+    let config = SubwordConfig::new(8, output_dim, 1000, (2, 4), WordRules::new(true));
     let words = build_vocab(SENTENCES.iter().copied(), WordRules::new(true), 1, 100);
     TableStudent::new(config, words, seed)
         .unwrap()

@@ -618,22 +618,11 @@ mod tests {
     use super::*;
     use crate::encoder::cosine;
     use crate::student::features::tokens_line;
-    use crate::student::{Marks, SubwordConfig, UnspacedLetters, WordRules};
+    use crate::student::{SubwordConfig, WordRules};
 
     /// A student with a projection (so folding is tested) and CJK words in its vocabulary.
     fn student() -> TableStudent {
-        let config = SubwordConfig {
-            dim: 6,
-            output_dim: 4,
-            buckets: 37,
-            minn: 3,
-            maxn: 5,
-            lowercase: true,
-            marks: Marks::All,
-            fold_arabic: false,
-            unspaced_letters: UnspacedLetters::Chars,
-            word_ngrams: 1,
-        };
+        let config = SubwordConfig::new(6, 4, 37, (3, 5), WordRules::new(true));
         let words = ["the", "cat", "sat", "日", "本", "日本", "on"]
             .map(String::from)
             .to_vec();

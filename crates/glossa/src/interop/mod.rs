@@ -104,9 +104,7 @@ pub fn write_vec(student: &TableStudent, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{
-        table_student::build_vocab, Marks, SubwordConfig, UnspacedLetters, WordRules,
-    };
+    use crate::student::{table_student::build_vocab, SubwordConfig, WordRules};
 
     fn model_dir(dir: &Path) -> ModelDir {
         ModelDir {
@@ -192,18 +190,7 @@ mod tests {
 
     #[test]
     fn vec_file_has_header_and_one_line_per_word() {
-        let config = SubwordConfig {
-            dim: 3,
-            output_dim: 3,
-            buckets: 10,
-            minn: 3,
-            maxn: 4,
-            lowercase: true,
-            marks: Marks::All,
-            fold_arabic: false,
-            unspaced_letters: UnspacedLetters::Chars,
-            word_ngrams: 1,
-        };
+        let config = SubwordConfig::new(3, 3, 10, (3, 4), WordRules::new(true));
         let s = TableStudent::new(
             config,
             build_vocab(["hello world"], WordRules::new(true), 1, 10),

@@ -340,18 +340,13 @@ mod tests {
 
     #[test]
     fn a_fasttext_style_student_is_not_written_as_model2vec() {
-        let config = crate::student::SubwordConfig {
-            dim: 2,
-            output_dim: 2,
-            buckets: 4,
-            minn: 3,
-            maxn: 3,
-            lowercase: true,
-            marks: crate::student::Marks::All,
-            fold_arabic: false,
-            unspaced_letters: crate::student::UnspacedLetters::Chars,
-            word_ngrams: 1,
-        };
+        let config = crate::student::SubwordConfig::new(
+            2,
+            2,
+            4,
+            (3, 3),
+            crate::student::WordRules::new(true),
+        );
         let s = TableStudent::new(config, vec!["a".into()], 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let err = write(&s, dir.path()).err().unwrap().to_string();

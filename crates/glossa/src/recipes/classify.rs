@@ -1100,7 +1100,7 @@ impl Classifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{Marks, SubwordConfig, UnspacedLetters};
+    use crate::student::{SubwordConfig, WordRules};
 
     #[test]
     fn scores_match_hand_computed_macro_f1() {
@@ -1151,18 +1151,7 @@ mod tests {
     #[test]
     fn a_student_with_the_head_as_projection_gives_the_head_logits_of_its_embedding() {
         let words = vec!["cat".to_string(), "dog".to_string()];
-        let config = SubwordConfig {
-            dim: 4,
-            output_dim: 4,
-            buckets: 16,
-            minn: 3,
-            maxn: 3,
-            lowercase: true,
-            marks: Marks::All,
-            fold_arabic: false,
-            unspaced_letters: UnspacedLetters::Chars,
-            word_ngrams: 1,
-        };
+        let config = SubwordConfig::new(4, 4, 16, (3, 3), WordRules::new(true));
         let embedder = TableStudent::new(config, words, 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
         embedder.save(dir.path()).unwrap();
@@ -1198,18 +1187,7 @@ mod tests {
 
     #[test]
     fn a_classifier_round_trips_and_refuses_a_label_count_mismatch() {
-        let config = SubwordConfig {
-            dim: 4,
-            output_dim: 2,
-            buckets: 16,
-            minn: 3,
-            maxn: 3,
-            lowercase: true,
-            marks: Marks::All,
-            fold_arabic: false,
-            unspaced_letters: UnspacedLetters::Chars,
-            word_ngrams: 1,
-        };
+        let config = SubwordConfig::new(4, 2, 16, (3, 3), WordRules::new(true));
         let student = TableStudent::new(config, vec!["hi".into()], 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let labels = vec!["greetings".to_string(), "food".to_string()];

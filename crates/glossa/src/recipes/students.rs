@@ -55,16 +55,14 @@ pub fn fresh_subword_student(
         s.max_words,
     );
     let shape = SubwordConfig {
-        dim: s.dim.unwrap_or(width),
-        output_dim,
-        buckets: s.buckets,
-        minn: s.minn,
-        maxn: s.maxn,
-        lowercase: rules.lowercase,
-        marks: rules.marks,
-        fold_arabic: rules.fold_arabic,
-        unspaced_letters: rules.unspaced_letters,
         word_ngrams: s.word_ngrams,
+        ..SubwordConfig::new(
+            s.dim.unwrap_or(width),
+            output_dim,
+            s.buckets,
+            (s.minn, s.maxn),
+            rules,
+        )
     };
     TableStudent::new(shape, words, seed)
 }

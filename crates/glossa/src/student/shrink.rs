@@ -407,7 +407,7 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
 mod tests {
     use super::*;
     use crate::student::table_student::build_vocab;
-    use crate::student::{Marks, SubwordConfig, UnspacedLetters, WordRules};
+    use crate::student::{SubwordConfig, WordRules};
 
     fn lines() -> Vec<String> {
         crate::student::features::tests::multilingual_lines(20)
@@ -415,18 +415,7 @@ mod tests {
 
     /// A saved-and-loaded student of width 12 over `lines`, with `buckets` hash rows.
     fn student(dir: &std::path::Path, buckets: usize) -> TableStudent {
-        let config = SubwordConfig {
-            dim: 12,
-            output_dim: 12,
-            buckets,
-            minn: 3,
-            maxn: 5,
-            lowercase: true,
-            marks: Marks::All,
-            fold_arabic: false,
-            unspaced_letters: UnspacedLetters::Chars,
-            word_ngrams: 1,
-        };
+        let config = SubwordConfig::new(12, 12, buckets, (3, 5), WordRules::new(true));
         let lines = lines();
         let words = build_vocab(
             lines.iter().map(String::as_str),

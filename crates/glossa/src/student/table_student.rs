@@ -90,6 +90,29 @@ fn is_no_word_ngrams(n: &usize) -> bool {
 }
 
 impl SubwordConfig {
+    /// A shape whose text is cut into words by `rules`, without word n-grams (a student that
+    /// hashes them sets `word_ngrams` on top).
+    pub fn new(
+        dim: usize,
+        output_dim: usize,
+        buckets: usize,
+        (minn, maxn): (usize, usize),
+        rules: WordRules,
+    ) -> SubwordConfig {
+        SubwordConfig {
+            dim,
+            output_dim,
+            buckets,
+            minn,
+            maxn,
+            lowercase: rules.lowercase,
+            marks: rules.marks,
+            fold_arabic: rules.fold_arabic,
+            unspaced_letters: rules.unspaced_letters,
+            word_ngrams: 1,
+        }
+    }
+
     /// How this student cuts text into words.
     pub fn word_rules(&self) -> WordRules {
         WordRules {
@@ -198,18 +221,7 @@ impl TableStudent {
             .with_truncation(None)
             .map_err(|e| Error::msg(format!("cannot turn off truncation: {e}")))?;
         let words = token_list(&tokenizer);
-        let config = SubwordConfig {
-            dim,
-            output_dim,
-            buckets: 0,
-            minn: 0,
-            maxn: 0,
-            lowercase: false,
-            marks: Marks::All,
-            fold_arabic: false,
-            unspaced_letters: UnspacedLetters::Chars,
-            word_ngrams: 1,
-        };
+        let config = SubwordConfig::new(dim, output_dim, 0, (0, 0), WordRules::new(false));
         validate_static(&config, words.len())?;
         if table.len() != words.len() * dim {
             return Err(Error::msg(format!(
@@ -1253,18 +1265,7 @@ mod tests {
     use super::*;
 
     fn tiny(dim: usize, output_dim: usize) -> TableStudent {
-        let config = SubwordConfig {
-            dim,
-            output_dim,
-            buckets: 50,
-            minn: 3,
-            maxn: 4,
-            lowercase: true,
-            marks: Marks::All,
-            fold_arabic: false,
-            unspaced_letters: UnspacedLetters::Chars,
-            word_ngrams: 1,
-        };
+        let config = SubwordConfig::new(dim, output_dim, 50, (3, 4), WordRules::new(true));
         let words = build_vocab(["the cat", "the dog", "日本"], WordRules::new(true), 1, 10);
         TableStudent::new(config, words, 1).unwrap()
     }
@@ -1349,16 +1350,8 @@ mod tests {
     /// A student whose vocabulary comes from `lines`, saved and loaded (a mapped table).
     fn student_with_word_ngrams(lines: &[String], dir: &Path, word_ngrams: usize) -> TableStudent {
         let config = SubwordConfig {
-            dim: 16,
-            output_dim: 8,
-            buckets: 1000,
-            minn: 3,
-            maxn: 6,
-            lowercase: true,
-            marks: Marks::All,
-            fold_arabic: false,
-            unspaced_letters: UnspacedLetters::Chars,
             word_ngrams,
+            ..SubwordConfig::new(16, 8, 1000, (3, 6), WordRules::new(true))
         };
         let words = build_vocab(
             lines.iter().map(String::as_str),

@@ -1070,9 +1070,7 @@ pub fn evaluate_loss(student: &TableStudent, data: &Dataset) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::student::{
-        table_student::build_vocab, Marks, SubwordConfig, UnspacedLetters, WordRules,
-    };
+    use crate::student::{table_student::build_vocab, SubwordConfig, WordRules};
 
     fn toy(projection: bool) -> (TableStudent, Vec<String>, Vec<f32>) {
         let texts: Vec<String> = [
@@ -1085,18 +1083,13 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let config = SubwordConfig {
-            dim: if projection { 6 } else { 8 },
-            output_dim: 8,
-            buckets: 64,
-            minn: 3,
-            maxn: 4,
-            lowercase: true,
-            marks: Marks::All,
-            fold_arabic: false,
-            unspaced_letters: UnspacedLetters::Chars,
-            word_ngrams: 1,
-        };
+        let config = SubwordConfig::new(
+            if projection { 6 } else { 8 },
+            8,
+            64,
+            (3, 4),
+            WordRules::new(true),
+        );
         let words = build_vocab(
             texts.iter().map(String::as_str),
             WordRules::new(true),
